@@ -1,0 +1,1 @@
+"""Streamlit page modules (the only place that imports streamlit, with streamlit_app.py)."""

@@ -1,0 +1,141 @@
+"""Decide: the questionnaire, then the recommendation with its reasons."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+import yaml
+
+from advisor import STRATEGY_LABELS, Scenario, recommend
+from advisor.scenario import InputError, scenario_from_dict
+from app_pages.widgets import example_files, field_widget, load_example, load_into_state
+
+GROUPS = {
+    "The task": [
+        "name",
+        "task_kind",
+        "gaps",
+        "task_definition",
+        "strict_output_format",
+        "quality_bar_pct",
+        "latency_target_ms",
+    ],
+    "Data and knowledge": [
+        "labelled_examples_available",
+        "labelled_examples_obtainable",
+        "label_classes",
+        "facts_change_interval_days",
+        "frontier_outputs_good",
+        "base_model_is_distilled",
+    ],
+    "Volume and deployment": [
+        "requests_per_month",
+        "monthly_growth_pct",
+        "instruction_tokens_per_request",
+        "input_tokens_per_request",
+        "output_tokens_per_request",
+        "deployment",
+        "horizon_months",
+        "team_ml_experience",
+    ],
+}
+assert sum(map(len, GROUPS.values())) == len(Scenario.model_fields), "every field in a group"
+
+
+def _on_example() -> None:
+    choice = st.session_state.get("example_choice")
+    if choice:
+        load_example(next(p for p in example_files() if p.stem == choice))
+
+
+def _on_upload() -> None:
+    up = st.session_state.get("scenario_upload")
+    if up is None:
+        return
+    try:
+        data = yaml.safe_load(up.getvalue().decode("utf-8"))
+        if not isinstance(data, dict):
+            raise InputError("expected a mapping of field: value")
+        load_into_state(data)
+        st.session_state.pop("upload_error", None)
+    except (InputError, UnicodeDecodeError, yaml.YAMLError) as e:
+        st.session_state["upload_error"] = f"{up.name}: {e}".splitlines()[0]
+
+
+st.title("Decide")
+st.caption("Answer the questionnaire; the recommendation updates as you go.")
+
+with st.sidebar:
+    st.selectbox(
+        "Load an example scenario",
+        [p.stem for p in example_files()],
+        index=None,
+        key="example_choice",
+        on_change=_on_example,
+        placeholder="choose an example",
+    )
+    st.file_uploader(
+        "...or load a saved scenario (YAML/JSON)",
+        type=["yaml", "yml", "json"],
+        key="scenario_upload",
+        on_change=_on_upload,
+    )
+    if err := st.session_state.get("upload_error"):
+        st.error(err)
+
+values = {}
+cols = st.columns(3)
+for col, (title, names) in zip(cols, GROUPS.items(), strict=True):
+    with col:
+        st.subheader(title)
+        for name in names:
+            values[name] = field_widget(Scenario, name)
+
+try:
+    scenario = scenario_from_dict(values)
+except InputError as e:
+    st.error(str(e))
+    st.stop()
+st.session_state["scenario"] = scenario
+
+rec = recommend(scenario)
+st.divider()
+st.success(rec.summary, icon=":material/recommend:")
+st.markdown(f"**Next pilot:** `{rec.next_pilot.command}`: {rec.next_pilot.why}.")
+
+table = pd.DataFrame(
+    [
+        {
+            "strategy": STRATEGY_LABELS[r.strategy],
+            "id": r.strategy,
+            "verdict": r.verdict,
+            "score": r.score,
+            "reasons": "; ".join(
+                f"{x.effect:+g} {x.text}" if not x.veto else f"vetoed: {x.text}" for x in r.reasons
+            ),
+        }
+        for r in rec.ranking
+    ]
+)
+st.dataframe(table, hide_index=True, width="stretch", key="ranking_table")
+
+left, right = st.columns(2)
+with left:
+    st.subheader("Rules that fired")
+    for r in rec.fired:
+        st.markdown(
+            f"- **{r.situation}**: {r.text}  \n  <small>Source: {r.source}</small>",
+            unsafe_allow_html=True,
+        )
+with right:
+    st.subheader("What would change the decision")
+    for line in rec.would_change or ("Nothing in the usual what-ifs changes the pick.",):
+        st.markdown(f"- {line}")
+
+st.download_button(
+    "Save this scenario (YAML)",
+    yaml.safe_dump(scenario.model_dump(mode="json"), sort_keys=False),
+    file_name="scenario.yaml",
+    mime="application/x-yaml",
+    key="save_scenario",
+)

@@ -1,0 +1,57 @@
+"""Widgets generated from pydantic fields: one widget per field, keyed by the field name,
+with the field's docstring as help text."""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from pydantic import BaseModel
+
+from advisor.scenario import InputError, Scenario, read_document, scenario_from_dict
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def example_files() -> list[Path]:
+    return sorted(EXAMPLES.glob("*.yaml"))
+
+
+def field_widget(model: type[BaseModel], name: str, key_prefix: str = "") -> Any:
+    """Draw the widget for one field; its value lives in st.session_state[key_prefix+name]."""
+    f = model.model_fields[name]
+    key, label, help_ = key_prefix + name, name.replace("_", " "), f.description
+    ann = f.annotation
+    if key not in st.session_state:
+        st.session_state[key] = list(f.default) if isinstance(f.default, tuple) else f.default
+    if typing.get_origin(ann) is tuple:  # tuple[Literal[...], ...]: pick several
+        options = list(typing.get_args(typing.get_args(ann)[0]))
+        return tuple(st.multiselect(label, options, key=key, help=help_))
+    if typing.get_origin(ann) is typing.Literal:
+        return st.selectbox(label, list(typing.get_args(ann)), key=key, help=help_)
+    if ann is bool:
+        return st.checkbox(label, key=key, help=help_)
+    if ann in (int, float):
+        lo = next((m.ge for m in f.metadata if hasattr(m, "ge")), None)
+        hi = next((m.le for m in f.metadata if hasattr(m, "le")), None)
+        step = 1 if ann is int else None
+        return st.number_input(label, min_value=lo, max_value=hi, step=step, key=key, help=help_)
+    return st.text_input(label, key=key, help=help_)
+
+
+def load_into_state(data: dict[str, Any], key_prefix: str = "") -> Scenario:
+    """Validate a scenario mapping and copy its values into the widgets' state."""
+    data = {k: v for k, v in data.items() if k != "costs"}
+    scenario = scenario_from_dict(data)
+    for name, value in scenario.model_dump().items():
+        st.session_state[key_prefix + name] = list(value) if isinstance(value, tuple) else value
+    return scenario
+
+
+def load_example(path: Path) -> Scenario:
+    return load_into_state(read_document(path))
+
+
+__all__ = ["InputError", "example_files", "field_widget", "load_example", "load_into_state"]
