@@ -19,10 +19,22 @@ def _print_json(obj: object) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def cmd_recommend(args: argparse.Namespace) -> int:
-    from advisor import load_scenario, recommend
+def _scenario_and_costs(args: argparse.Namespace):
+    """The scenario, its cost report and the catalog, from FILE and --prices."""
+    from advisor import load_scenario
+    from costmodels import estimate, load_assumptions, load_catalog
 
-    rec = recommend(load_scenario(args.file))
+    scenario = load_scenario(args.file)
+    catalog = load_catalog(prices=args.prices) if args.prices else load_catalog()
+    report = estimate(scenario, load_assumptions(args.file), catalog)
+    return scenario, report, catalog
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from advisor import recommend
+
+    scenario, report, _ = _scenario_and_costs(args)
+    rec = recommend(scenario, report)
     if args.json:
         _print_json(rec.model_dump(mode="json"))
         return 0
@@ -47,6 +59,105 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usd(x) -> str:
+    return f"${float(x):,.2f}"
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from costmodels import simulate
+
+    scenario, report, catalog = _scenario_and_costs(args)
+    unc = (
+        simulate(scenario, report.assumptions, catalog, draws=args.draws, seed=args.seed)
+        if args.draws
+        else None
+    )
+    if args.json:
+        out = report.model_dump(mode="json", exclude={"monthly"})
+        out["uncertainty"] = unc.model_dump(mode="json") if unc else None
+        _print_json(out)
+        return 0
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(
+        f"{scenario.name}: {scenario.requests_per_month:,} requests/month, "
+        f"{report.horizon_months}-month horizon\n"
+    )
+    print(
+        f"{'strategy':<24} {'one-time':>12} {'monthly':>12} {'per request':>12} "
+        f"{'TCO':>14} {'pays back':>10}"
+    )
+    for c in report.strategies:
+        be = (
+            "-"
+            if c.baseline is None
+            else ("never" if c.break_even_month is None else f"{c.break_even_month:.1f} mo")
+        )
+        print(
+            f"{c.strategy:<24} {_usd(c.one_time_usd):>12} {_usd(c.monthly_usd):>12} "
+            f"{float(c.per_request_usd):>12.6f} {_usd(c.tco_usd):>14} {be:>10}"
+        )
+    print("\nCheapest by monthly volume:")
+    for r in report.cheapest:
+        hi = f"{r.to_requests_per_month:,.0f}" if r.to_requests_per_month else "and up"
+        print(f"  {r.from_requests_per_month:>14,.0f} .. {hi:<14} {r.strategy}")
+    if unc:
+        print(f"\nMonte Carlo ({unc.draws:,} draws): P10 / P50 / P90 of TCO, P(cheapest)")
+        for d in unc.distributions:
+            print(
+                f"  {d.strategy:<24} {_usd(d.p10_tco_usd):>14} {_usd(d.p50_tco_usd):>14} "
+                f"{_usd(d.p90_tco_usd):>14} {d.probability_cheapest:>6.1%}"
+            )
+        top = ", ".join(f"{b.input} (swing {_usd(b.swing_usd)})" for b in unc.tornado[:3])
+        print(f"Inputs that move {unc.cheapest} vs {unc.alternative} most: {top}")
+    print("\nSources:")
+    for src in report.price_sources:
+        print(f"  - {src}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from costmodels.export import export
+
+    _, report, _ = _scenario_and_costs(args)
+    path = export(report, args.format, args.out)
+    print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+    return 0
+
+
+def cmd_memory(args: argparse.Namespace) -> int:
+    from costmodels import estimate_memory, load_catalog, load_shape
+    from costmodels.compute import gpus_that_fit
+
+    shape = load_shape(args.config)
+    targets = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
+    est = estimate_memory(
+        shape,
+        args.method,
+        lora_rank=args.lora_rank,
+        lora_targets=targets,
+        batch=args.batch,
+        seq_len=args.seq_len,
+        grad_checkpointing=args.grad_checkpointing,
+    )
+    fits = gpus_that_fit(est.total_gib, load_catalog().gpus)
+    if args.json:
+        _print_json(est.model_dump() | {"fits": [{"gpu": g, "free_gib": f} for g, f in fits]})
+        return 0
+    print(
+        f"{shape.model_type}: {est.params / 1e9:.3f}B parameters, method {est.method}, "
+        f"{est.trainable_params:,} trainable"
+    )
+    for k, v in est.model_dump().items():
+        if k.endswith("_gib"):
+            print(f"  {k[:-4]:<18} {v:>10.3f} GiB")
+    print(
+        "Fits (10% headroom): "
+        + (", ".join(f"{g} ({f} GiB free)" for g, f in fits) or "no GPU in the catalog")
+    )
+    return 0
+
+
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     parser = argparse.ArgumentParser(
         prog="adapt", description="Decide how to specialise a language model, cost it, pilot it."
@@ -54,11 +165,44 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     sub = parser.add_subparsers(dest="command", required=True)
     handlers: dict[str, Handler] = {}
 
-    p = sub.add_parser("recommend", help="rank prompting, RAG, fine-tuning and distillation")
-    p.add_argument("file", help="scenario file (YAML or JSON)")
+    def scenario_cmd(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("file", help="scenario file (YAML or JSON), optional `costs:` section")
+        p.add_argument("--prices", help="a newer LiteLLM cost-map JSON file to price with")
+        handlers[name] = handler
+        return p
+
+    p = scenario_cmd("recommend", cmd_recommend, "rank prompting, RAG, fine-tuning, distillation")
     p.add_argument("--json", action="store_true", help="print the recommendation as JSON")
-    handlers["recommend"] = cmd_recommend
+    p = scenario_cmd("estimate", cmd_estimate, "cost every strategy over the horizon")
+    p.add_argument("--json", action="store_true", help="print the cost report as JSON")
+    p.add_argument("--draws", type=int, default=10_000, help="Monte Carlo draws (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p = scenario_cmd("export", cmd_export, "write the cost report as CSV, JSON or XLSX")
+    p.add_argument("--format", choices=["csv", "json", "xlsx"], required=True)
+    p.add_argument("--out", required=True, help="output file")
+
+    p = sub.add_parser("memory", help="memory and fit of a model for training or inference")
+    p.add_argument("--config", required=True, help="config.json or a local model folder")
+    p.add_argument("--method", choices=["full", "lora", "qlora", "inference"], required=True)
+    p.add_argument("--lora-rank", type=_positive, default=16)
+    p.add_argument("--lora-targets", default="q_proj,v_proj")
+    p.add_argument("--batch", type=_positive, default=1)
+    p.add_argument("--seq-len", type=_positive, default=512)
+    p.add_argument("--grad-checkpointing", action="store_true")
+    p.add_argument("--json", action="store_true")
+    handlers["memory"] = cmd_memory
     return parser, handlers
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,12 +7,16 @@ to the simpler strategy (the order of STRATEGIES).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from advisor.costrules import cost_rules
 from advisor.rules import RULES, STRATEGIES, STRATEGY_LABELS, Rule
 from advisor.scenario import Scenario
+
+if TYPE_CHECKING:
+    from costmodels.amortize import CostReport
 
 Verdict = Literal["recommended", "viable", "not_advised"]
 
@@ -90,7 +94,10 @@ def _score(
     """Scores, vetoes and fired rules. Returns (order, scores, vetoed, fired)."""
     scores = {s: PRIOR.get(s, 0.0) for s in STRATEGIES}
     vetoed: dict[str, Rule] = {}
-    fired = [r for r in (*RULES, *extra) if r.when(scenario)]
+    # with a cost report (extra cost rules), the crude volume floor gives way to real numbers
+    has_costs = any(r.kind == "cost" for r in extra)
+    rules = [r for r in RULES if not (has_costs and r.id == "below_break_even")]
+    fired = [r for r in (*rules, *extra) if r.when(scenario)]
     for rule in fired:
         for strategy, delta in rule.effects.items():
             scores[strategy] += delta
@@ -167,8 +174,13 @@ def what_would_change(
     return tuple(changes)
 
 
-def recommend(scenario: Scenario, extra_rules: tuple[Rule, ...] = ()) -> Recommendation:
-    """Rank every strategy for this scenario, with the reasons that fired."""
+def recommend(
+    scenario: Scenario, costs: CostReport | None = None, extra_rules: tuple[Rule, ...] = ()
+) -> Recommendation:
+    """Rank every strategy for this scenario, with the reasons that fired. With a cost
+    report, adaptation must pass break-even and the reasons quote the numbers."""
+    if costs is not None:
+        extra_rules = (*extra_rules, *cost_rules(scenario, costs))
     order, scores, vetoed, fired = _score(scenario, extra_rules)
     top = scores[order[0]]
     ranking = []
@@ -192,13 +204,15 @@ def recommend(scenario: Scenario, extra_rules: tuple[Rule, ...] = ()) -> Recomme
     because = (
         best.text if best and best.effect > 0 else "nothing argues for a bigger investment yet."
     )
+    money = next((r.text for r in winner.reasons if r.kind == "cost"), None)
+    because = f"{because} {money}" if money else because
     method, why = PILOTS[winner.strategy]
     return Recommendation(
         recommended=winner.strategy,
         summary=f"Recommended: {winner.label}. {because}",
         ranking=tuple(ranking),
         fired=tuple(_reason(r) for r in fired),
-        caveats=tuple(_reason(r) for r in fired if r.kind == "caveat"),
+        caveats=tuple(_reason(r) for r in fired if r.kind in ("caveat", "cost")),
         would_change=what_would_change(scenario, winner.strategy, extra_rules),
         next_pilot=PilotSuggestion(
             method=method,

@@ -166,14 +166,16 @@ def read_document(path: str | Path) -> dict[str, Any]:
 def describe_validation_error(err: ValidationError, model: type[BaseModel] = Scenario) -> str:
     """First error of a pydantic ValidationError as one line naming the field."""
     first = err.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "(scenario)"
+    more = f" (and {len(err.errors()) - 1} more errors)" if len(err.errors()) > 1 else ""
+    msg = first["msg"].removeprefix("Value error, ")
+    if not first["loc"]:  # a whole-model check; its message names the field itself
+        return f"{msg}{more}"
+    field = ".".join(str(p) for p in first["loc"])
     if first["type"] == "extra_forbidden":
         allowed = ", ".join(model.model_fields)
         return f"field '{field}': unknown field; allowed fields are: {allowed}"
     got = first.get("input")
     shown = repr(got) if not isinstance(got, dict) else "a mapping"
-    more = f" (and {len(err.errors()) - 1} more errors)" if len(err.errors()) > 1 else ""
-    msg = first["msg"].removeprefix("Value error, ")
     return f"field '{field}': {msg} (got {shown[:80]}){more}"
 
 

@@ -1,0 +1,243 @@
+"""Cost components of every strategy: one-time, fixed monthly, per request, upkeep.
+
+Monthly cost at volume V is
+    fixed + api_per_request * V + max(gpu_floor, gpu_per_request * V)   (+ retrains)
+Every number may be a float or a numpy array of Monte Carlo draws; the arithmetic is the
+same, so the deterministic estimate and the simulation share one code path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from advisor.rules import STRATEGIES
+from advisor.scenario import Scenario
+from costmodels.assumptions import CostAssumptions, nominal
+from costmodels.compute import training_flops, training_seconds
+from costmodels.prices import ModelPrice, PriceCatalog
+
+HOURS_PER_MONTH = 730.0
+RAG_STRATEGIES = ("rag", "fine_tune_rag", "distill_rag")
+TEACHER_STRATEGIES = ("distill", "distill_rag", "cascade", "fine_tune_then_distill")
+
+
+@dataclass(frozen=True)
+class Components:
+    one_time_parts: dict[str, np.ndarray | float]  # people, training, teacher, labelling
+    fixed_monthly: np.ndarray | float
+    api_per_request: np.ndarray | float
+    gpu_per_request: np.ndarray | float
+    gpu_floor_monthly: np.ndarray | float
+    retrain_cost: np.ndarray | float
+    retrain_every_months: int  # 0: never retrained
+
+    @property
+    def one_time(self):
+        return sum(self.one_time_parts.values())
+
+    def monthly(self, volume, include_upkeep: bool = True):
+        """Steady-state monthly cost at `volume` requests/month (upkeep spread evenly)."""
+        cost = (
+            self.fixed_monthly
+            + self.api_per_request * volume
+            + np.maximum(self.gpu_floor_monthly, self.gpu_per_request * volume)
+        )
+        if include_upkeep and self.retrain_every_months:
+            cost = cost + self.retrain_cost / self.retrain_every_months
+        return cost
+
+
+def usd_per_token(price: ModelPrice, kind: str, batch: bool = False) -> float:
+    per_1m = getattr(price, f"usd_per_1m_{'batch_' if batch else ''}{kind}_tokens")
+    if per_1m is None:  # no batch price listed: pay the standard price
+        per_1m = getattr(price, f"usd_per_1m_{kind}_tokens")
+    return float(per_1m) / 1e6
+
+
+def api_call_usd(
+    price: ModelPrice, input_tokens, output_tokens, cached_tokens=0.0, batch: bool = False
+):
+    cached = price.usd_per_1m_cached_input_tokens
+    cached_rate = float(cached) / 1e6 if cached is not None else usd_per_token(price, "input")
+    return (
+        usd_per_token(price, "input", batch) * input_tokens
+        + cached_rate * cached_tokens
+        + usd_per_token(price, "output", batch) * output_tokens
+    )
+
+
+def retrain_interval_months(s: Scenario, a: CostAssumptions, strategy: str) -> int:
+    """Trained models are retrained as inputs drift; those that bake in facts also when the
+    facts change. RAG variants keep facts in the index instead."""
+    if strategy in ("prompt", "rag"):
+        return 0
+    if a.retrain_every_months is not None:
+        return max(1, round(a.retrain_every_months))
+    months = a.input_drift_retrain_months
+    if strategy not in RAG_STRATEGIES:
+        months = min(months, s.facts_change_interval_days / 30.0)
+    return max(1, round(months))
+
+
+def _student_price(cat: PriceCatalog, a: CostAssumptions) -> tuple[ModelPrice, float]:
+    """Prices of the vendor-fine-tuned small model, and its training USD per token."""
+    base = cat.model(a.small_vendor_model, "costs.small_vendor_model")
+    ft = cat.fine_tune_price(a.small_vendor_model)
+    if ft is None:
+        raise ValueError(f"no fine-tuning price for {a.small_vendor_model}")
+    if ft.fine_tuned_model in cat.models:
+        return cat.models[ft.fine_tuned_model], float(ft.usd_per_1m_training_tokens) / 1e6
+    m = ft.inference_markup
+    marked = base.model_copy(
+        update={
+            "usd_per_1m_input_tokens": base.usd_per_1m_input_tokens * m,
+            "usd_per_1m_output_tokens": base.usd_per_1m_output_tokens * m,
+            "usd_per_1m_cached_input_tokens": None,
+        }
+    )
+    return marked, float(ft.usd_per_1m_training_tokens) / 1e6
+
+
+def strategy_components(
+    s: Scenario,
+    a: CostAssumptions,
+    cat: PriceCatalog,
+    v: dict[str, np.ndarray | float] | None = None,
+) -> dict[str, Components]:
+    """Components of every strategy. `v` overrides uncertain inputs (e.g. with draws)."""
+    v = v or {}
+    x = lambda name: v.get(name, nominal(getattr(a, name)))  # noqa: E731
+    frontier = cat.model(a.frontier_model, "costs.frontier_model")
+    embed = cat.model(a.embedding_model, "costs.embedding_model")
+    gpu = cat.gpu(a.gpu, "costs.gpu")
+    rate, pm = x("engineering_usd_per_hour"), x("price_multiplier")
+    gpu_hourly = float(gpu.usd_per_hour)
+    instr, inp, out = (
+        s.instruction_tokens_per_request,
+        s.input_tokens_per_request,
+        s.output_tokens_per_request,
+    )
+    ctx = x("retrieved_context_tokens")
+    cached = instr * a.cached_instruction_fraction
+
+    # Prompting the frontier model, with and without retrieved context.
+    prompt_req = pm * api_call_usd(frontier, instr - cached + inp, out, cached)
+    rag_req = pm * (
+        api_call_usd(frontier, instr - cached + inp + ctx, out, cached)
+        + usd_per_token(embed, "input") * inp
+    )
+    rag_fixed = a.vector_store_usd_per_month + pm * usd_per_token(embed, "input") * (
+        a.index_refresh_tokens_per_month
+    )
+
+    # A small tuned model needs only part of the instructions.
+    s_in = instr * a.instruction_tokens_kept_fraction + inp
+    vendor = s.deployment == "vendor_api"
+    tok_per_example = s_in + out
+    if vendor:
+        student, train_usd_per_token = _student_price(cat, a)
+
+        def serve(extra_in):  # -> (api, gpu per request, gpu floor)
+            return pm * api_call_usd(student, s_in + extra_in, out), 0.0, 0.0
+
+        def train(n_examples, params_b=None):
+            return n_examples * tok_per_example * a.training_epochs * train_usd_per_token
+    else:
+        tps, util = x("serving_tokens_per_second"), x("gpu_utilization")
+
+        def serve(extra_in):
+            if s.deployment == "edge_offline":  # runs on the users' own devices
+                return 0.0, 0.0, 0.0
+            gpu_seconds = (out + (s_in + extra_in) / a.prefill_speedup) / tps / util
+            return (
+                0.0,
+                gpu_seconds * gpu_hourly / 3600,
+                a.min_gpus_serving * gpu_hourly * (HOURS_PER_MONTH),
+            )
+
+        def train(n_examples, params_b=a.student_params_billions):
+            tokens = n_examples * tok_per_example * a.training_epochs
+            flops = training_flops(int(params_b * 1e9), tokens, "lora")
+            return (
+                training_seconds(flops, gpu.peak_bf16_tflops, x("training_mfu"), "lora")
+                / 3600
+                * gpu_hourly
+            )
+
+    n_ft = max(1, s.examples_total)
+    labelling = s.labelled_examples_obtainable * a.labelling_usd_per_example
+    teacher = (
+        a.distill_examples
+        * pm
+        * api_call_usd(frontier, instr + inp, out, batch=a.teacher_uses_batch_api)
+    )
+    rh = x("retrain_hours")
+
+    def build(strategy, parts, retrain_extra, api, gpu_req, floor, fixed=0.0):
+        every = retrain_interval_months(s, a, strategy)
+        people = {"people": (a.hours(strategy) + a.evaluation_hours) * rate}
+        return Components(
+            one_time_parts=people | {k: v for k, v in parts.items() if np.any(v)},
+            fixed_monthly=fixed,
+            api_per_request=api,
+            gpu_per_request=gpu_req,
+            gpu_floor_monthly=floor,
+            retrain_cost=rh * rate + retrain_extra if every else 0.0,
+            retrain_every_months=every,
+        )
+
+    plain, with_ctx = serve(0.0), serve(ctx)
+    embed_req = pm * usd_per_token(embed, "input") * inp
+    ft_once = {"training": train(n_ft), "labelling": labelling}
+    distill_once = {"teacher": teacher, "training": train(a.distill_examples)}
+    retrain_distill = teacher + train(a.distill_examples)
+    out_ = {
+        "prompt": build("prompt", {}, 0.0, prompt_req, 0.0, 0.0),
+        "rag": build("rag", {}, 0.0, rag_req, 0.0, 0.0, rag_fixed),
+        "fine_tune": build("fine_tune", ft_once, train(n_ft), *plain),
+        "fine_tune_constrained": build("fine_tune_constrained", ft_once, train(n_ft), *plain),
+        "fine_tune_rag": build(
+            "fine_tune_rag", ft_once, train(n_ft), with_ctx[0] + embed_req, *with_ctx[1:], rag_fixed
+        ),
+        "distill": build("distill", distill_once, retrain_distill, *plain),
+        "distill_rag": build(
+            "distill_rag",
+            distill_once,
+            retrain_distill,
+            with_ctx[0] + embed_req,
+            *with_ctx[1:],
+            rag_fixed,
+        ),
+        "cascade": build(
+            "cascade",
+            distill_once,
+            retrain_distill,
+            plain[0] + x("escalation_rate") * prompt_req,
+            *plain[1:],
+        ),
+    }
+    # Fine-tune a larger teacher on the examples, let it label inputs, train the student.
+    big = train(n_ft, a.teacher_params_billions) if not vendor else train(n_ft)
+    gen = (
+        0.0
+        if vendor
+        else training_seconds(
+            2 * a.teacher_params_billions * 1e9 * a.distill_examples * tok_per_example,
+            gpu.peak_bf16_tflops,
+            x("training_mfu"),
+            "full",
+        )
+        / 3600
+        * gpu_hourly
+    )
+    ftd = {
+        "training": big + train(a.distill_examples),
+        "teacher": gen + (teacher if vendor else 0.0),
+        "labelling": labelling,
+    }
+    out_["fine_tune_then_distill"] = build(
+        "fine_tune_then_distill", ftd, ftd["training"] + ftd["teacher"], *plain
+    )
+    return {k: out_[k] for k in STRATEGIES}
