@@ -163,14 +163,28 @@ def read_document(path: str | Path) -> dict[str, Any]:
     return data
 
 
+UNION_TAGS = {"float", "int", "str", "bool", "Range", "list[str]", "dict[str,float]"}
+
+
+def _is_type_mismatch(e: dict) -> bool:
+    return e["type"].endswith(("_type", "_parsing"))
+
+
 def describe_validation_error(err: ValidationError, model: type[BaseModel] = Scenario) -> str:
-    """First error of a pydantic ValidationError as one line naming the field."""
-    first = err.errors()[0]
-    more = f" (and {len(err.errors()) - 1} more errors)" if len(err.errors()) > 1 else ""
+    """The most telling error of a pydantic ValidationError, as one line naming the field.
+    Of a union's branch errors, a failed check beats a plain type mismatch."""
+    errors = sorted(err.errors(), key=_is_type_mismatch)
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
     msg = first["msg"].removeprefix("Value error, ")
     if not first["loc"]:  # a whole-model check; its message names the field itself
         return f"{msg}{more}"
-    field = ".".join(str(p) for p in first["loc"])
+    parts = [
+        str(p)
+        for p in first["loc"]
+        if str(p) not in UNION_TAGS and not str(p).startswith("function-")
+    ]
+    field = ".".join(parts)
     if first["type"] == "extra_forbidden":
         allowed = ", ".join(model.model_fields)
         return f"field '{field}': unknown field; allowed fields are: {allowed}"
