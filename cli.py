@@ -127,7 +127,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_memory(args: argparse.Namespace) -> int:
     from costmodels import estimate_memory, load_catalog, load_shape
-    from costmodels.compute import gpus_that_fit
+    from costmodels.compute import gpu_table
 
     shape = load_shape(args.config)
     targets = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
@@ -140,9 +140,9 @@ def cmd_memory(args: argparse.Namespace) -> int:
         seq_len=args.seq_len,
         grad_checkpointing=args.grad_checkpointing,
     )
-    fits = gpus_that_fit(est.total_gib, load_catalog().gpus)
+    table = gpu_table(est, load_catalog().gpus, train_tokens=args.train_tokens)
     if args.json:
-        _print_json(est.model_dump() | {"fits": [{"gpu": g, "free_gib": f} for g, f in fits]})
+        _print_json(est.model_dump() | {"gpus": [g.model_dump() for g in table]})
         return 0
     print(
         f"{shape.model_type}: {est.params / 1e9:.3f}B parameters, method {est.method}, "
@@ -152,8 +152,23 @@ def cmd_memory(args: argparse.Namespace) -> int:
         if k.endswith("_gib"):
             print(f"  {k[:-4]:<18} {v:>10.3f} GiB")
     print(
-        "Fits (10% headroom): "
-        + (", ".join(f"{g} ({f} GiB free)" for g, f in fits) or "no GPU in the catalog")
+        f"\n{'GPU':<10} {'fits':<5} {'free GiB':>9} {'train hours':>16} "
+        f"{'decode tok/s ceiling':>21} {'$/1M tok':>9}"
+    )
+    for g in table:
+        hours = (
+            f"{g.train_hours_low:.2f}-{g.train_hours_high:.2f}"
+            if g.train_hours_low is not None
+            else "-"
+        )
+        print(
+            f"{g.gpu:<10} {'yes' if g.fits else 'no':<5} {g.free_gib:>9.2f} {hours:>16} "
+            f"{g.decode_tokens_per_second_ceiling:>21,.0f} "
+            f"{g.serving_usd_per_1m_tokens_at_ceiling:>9.4f}"
+        )
+    print(
+        "(fits: with 10% headroom; train hours over MFU 0.25-0.50; decode ceiling for one "
+        "stream, batching raises throughput)"
     )
     return 0
 
@@ -190,6 +205,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--batch", type=_positive, default=1)
     p.add_argument("--seq-len", type=_positive, default=512)
     p.add_argument("--grad-checkpointing", action="store_true")
+    p.add_argument(
+        "--train-tokens",
+        type=float,
+        default=0.0,
+        help="training tokens (examples x tokens x epochs) for a time estimate",
+    )
     p.add_argument("--json", action="store_true")
     handlers["memory"] = cmd_memory
     return parser, handlers

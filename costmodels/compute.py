@@ -229,10 +229,53 @@ def serving_usd_per_1m_tokens(
     return usd_per_hour / (tokens_per_second * 3600 * utilization) * 1e6
 
 
-def gpus_that_fit(total_gib: float, gpus, headroom: float = 0.10) -> list[tuple[str, float]]:
-    """(GPU name, free GiB after the estimate) for catalog GPUs with `headroom` to spare."""
-    return [
-        (g.name, round(g.memory_gib - total_gib, 2))
-        for g in gpus
-        if total_gib <= g.memory_gib * (1 - headroom)
-    ]
+class GpuFit(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    gpu: str
+    fits: bool
+    free_gib: float
+    train_hours_low: float | None
+    """Training time at the high end of MFU_RANGE (None without training tokens)."""
+    train_hours_high: float | None
+    decode_tokens_per_second_ceiling: float
+    """Single-stream decode ceiling: memory bandwidth / bytes of weights read per token."""
+    serving_usd_per_1m_tokens_at_ceiling: float
+
+
+def gpu_table(
+    est: MemoryEstimate,
+    gpus,
+    train_tokens: float = 0.0,
+    headroom: float = 0.10,
+    utilization: float = 1.0,
+) -> list[GpuFit]:
+    """Per catalog GPU: does the estimate fit, how long training takes for `train_tokens`
+    over the MFU range, and the decode ceiling and serving cost of the weights."""
+    weights_bytes = est.weights_gib * GIB
+    method = "lora" if est.method == "inference" else est.method
+    flops = training_flops(est.params, train_tokens, method) if train_tokens else 0.0
+    out = []
+    for g in gpus:
+        hours = (
+            [
+                training_seconds(flops, g.peak_bf16_tflops, m, method) / 3600
+                for m in sorted(MFU_RANGE, reverse=True)
+            ]
+            if flops
+            else [None, None]
+        )
+        ceiling = decode_tokens_per_second_ceiling(weights_bytes, g.memory_bandwidth_gb_per_s)
+        out.append(
+            GpuFit(
+                gpu=g.name,
+                fits=est.total_gib <= g.memory_gib * (1 - headroom),
+                free_gib=round(g.memory_gib - est.total_gib, 2),
+                train_hours_low=hours[0] and round(hours[0], 4),
+                train_hours_high=hours[1] and round(hours[1], 4),
+                decode_tokens_per_second_ceiling=round(ceiling, 1),
+                serving_usd_per_1m_tokens_at_ceiling=round(
+                    serving_usd_per_1m_tokens(float(g.usd_per_hour), ceiling, utilization), 4
+                ),
+            )
+        )
+    return out

@@ -160,7 +160,10 @@ def test_memory_cli(tmp_path, capsys):
     assert full["trainable_params"] == full["params"] > lora["trainable_params"]
     assert full["total_gib"] > lora["total_gib"]
     assert main([*args, "--method", "inference"]) == 0
-    assert json.loads(capsys.readouterr().out)["kv_cache_gib"] > 0
+    inf = json.loads(capsys.readouterr().out)
+    assert inf["kv_cache_gib"] > 0
+    h100 = next(g for g in inf["gpus"] if g["gpu"] == "H100")
+    assert h100["fits"] and h100["decode_tokens_per_second_ceiling"] > 1000
 
 
 def test_memory_cli_bad_input(tmp_path, capsys):
