@@ -213,6 +213,10 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     p.add_argument("--json", action="store_true")
     handlers["memory"] = cmd_memory
+
+    from trainers.cli_pilot import add_parsers
+
+    add_parsers(sub, handlers)
     return parser, handlers
 
 

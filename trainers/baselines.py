@@ -1,0 +1,131 @@
+"""Baselines every adapted model must beat, through the same chat template:
+
+- prompt: zero-shot (the template alone) and few-shot (k training examples as earlier
+  turns of the conversation);
+- retrieval: the k nearest training examples by embedding (all-MiniLM-L6-v2) as few-shot
+  turns; for classification also the nearest neighbour's label on its own.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import numpy as np
+
+from trainers.data import Example, Message
+from trainers.evaluate import Score, accuracy, generate, score
+from trainers.models import embedding_model_dir
+
+FEW_SHOT_K = 5
+
+
+def with_shots(ex: Example, shots: Sequence[Example]) -> tuple[Message, ...]:
+    """The example's own template, with the shots as earlier user/assistant turns."""
+    system = [m for m in ex.messages if m.role == "system"]
+    turns = [m for m in ex.messages if m.role != "system"]
+    demo = []
+    for s in shots:
+        demo += [m for m in s.messages if m.role != "system"]
+        demo.append(Message(role="assistant", content=s.target))
+    return (*system, *demo, *turns)
+
+
+def few_shot_examples(train: Sequence[Example], k: int, seed: int) -> list[Example]:
+    """k fixed shots; for classification, as many different labels as possible."""
+    rng = random.Random(seed)
+    pool = list(train)
+    rng.shuffle(pool)
+    picked, seen = [], set()
+    for ex in pool:  # first pass: one per label
+        if ex.label not in seen:
+            picked.append(ex)
+            seen.add(ex.label)
+        if len(picked) == k:
+            break
+    return picked
+
+
+def query_text(ex: Example) -> str:
+    return "\n".join(m.content for m in ex.messages if m.role == "user")
+
+
+class Retriever:
+    """Nearest training examples by cosine similarity of MiniLM sentence embeddings."""
+
+    def __init__(self, train: Sequence[Example], model_dir=None, device: str = "cpu"):
+        from sentence_transformers import SentenceTransformer
+
+        self.train = list(train)
+        self.encoder = SentenceTransformer(
+            str(model_dir or embedding_model_dir()), device=device, local_files_only=True
+        )
+        self.matrix = self._embed([query_text(e) for e in self.train])  # (N, D), unit rows
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode(
+            texts,
+            batch_size=64,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+
+    def nearest(self, queries: Sequence[Example], k: int) -> list[list[Example]]:
+        sims = self._embed([query_text(q) for q in queries]) @ self.matrix.T  # (Q, N)
+        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+        return [[self.train[j] for j in row] for row in top]
+
+
+def prompt_baseline(
+    model, tok, task, train, holdout, *, seed=0, device="cpu", bf16=False, max_new_tokens=32
+) -> dict[str, tuple[Score, list[str]]]:
+    gold = [e.target for e in holdout]
+    zero = generate(
+        model,
+        tok,
+        [e.messages for e in holdout],
+        max_new_tokens=max_new_tokens,
+        device=device,
+        bf16=bf16,
+    )
+    shots = few_shot_examples(train, FEW_SHOT_K, seed)
+    few = generate(
+        model,
+        tok,
+        [with_shots(e, shots) for e in holdout],
+        max_new_tokens=max_new_tokens,
+        device=device,
+        bf16=bf16,
+    )
+    return {"zero_shot": (score(task, zero, gold), zero), "few_shot": (score(task, few, gold), few)}
+
+
+def retrieval_baseline(
+    model,
+    tok,
+    task,
+    train,
+    holdout,
+    *,
+    device="cpu",
+    bf16=False,
+    max_new_tokens=32,
+    retriever: Retriever | None = None,
+) -> dict[str, tuple[Score, list[str]]]:
+    retriever = retriever or Retriever(train)
+    near = retriever.nearest(holdout, FEW_SHOT_K)
+    gold = [e.target for e in holdout]
+    preds = generate(
+        model,
+        tok,
+        [with_shots(e, n[::-1]) for e, n in zip(holdout, near, strict=True)],
+        max_new_tokens=max_new_tokens,
+        device=device,
+        bf16=bf16,
+    )
+    out = {"retrieval_few_shot": (score(task, preds, gold), preds)}
+    if task == "classify":
+        knn = [n[0].target for n in near]
+        out["nearest_neighbour_label"] = (accuracy(knn, gold), knn)
+    return out

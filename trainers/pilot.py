@@ -1,0 +1,354 @@
+"""A pilot run, top to bottom: data -> frozen holdout -> baseline -> train -> evaluate ->
+forgetting probe -> Measurement. Run as `python -m trainers.pilot RUN_DIR [--resume]`
+(that is what `adapt pilot` launches, detached) or in-process via `run_pilot`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Literal
+
+import torch
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from advisor.scenario import InputError
+from costmodels.measurement import Measurement, QualityMeasure
+from trainers import runs
+from trainers.data import Dataset, load_dataset, read_frozen, save_dataset, split
+from trainers.evaluate import Score, forgetting_pattern, generate, probe, score
+from trainers.models import DEFAULT_MODEL, load_causal_lm, load_tokenizer, resolve_model
+from trainers.sft import TrainConfig, peak_memory_mib, use_bf16
+
+Method = Literal["prompt", "retrieval", "lora", "qlora", "full", "distill_seq", "distill_logit"]
+TRAINING = ("lora", "qlora", "full", "distill_seq", "distill_logit")
+FULL_MAX_PARAMS = 2_000_000_000  # full fine-tuning is for small models only
+
+
+class PilotConfig(BaseModel):
+    """Everything a pilot needs; saved as config.yaml in the run directory."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    method: Method
+    data: str
+    holdout_data: str | None = None
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    holdout_max: int = Field(300, ge=1)
+    model: str = DEFAULT_MODEL
+    teacher: str | None = None
+    teacher_url: str | None = None
+    teacher_model: str | None = None
+    teacher_key_env: str | None = None
+    teacher_filter_regex: str | None = None
+    max_steps: int | None = Field(None, ge=1)
+    max_minutes: float | None = Field(None, gt=0)
+    seed: int = 0
+    epochs: float = Field(3.0, gt=0)
+    batch_size: int = Field(16, ge=1)
+    learning_rate: float | None = Field(None, gt=0)
+    lora_rank: int = Field(16, ge=1)
+    bf16: Literal["auto", "on", "off"] = "auto"
+    baselines: tuple[Literal["prompt", "retrieval"], ...] = ("prompt",)
+    device: str = "auto"
+    trust_remote_code: bool = False
+    merge: bool = False
+    eval_batch_size: int = Field(32, ge=1)
+
+    def train_config(self, method: str | None = None) -> TrainConfig:
+        return TrainConfig(
+            method=method or ("lora" if self.method.startswith("distill") else self.method),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            lora_rank=self.lora_rank,
+            max_steps=self.max_steps,
+            max_minutes=self.max_minutes,
+            seed=self.seed,
+            bf16=self.bf16,
+        )
+
+
+def pick_device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def save_config(cfg: PilotConfig, run_dir: Path) -> None:
+    text = yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False)
+    tmp = run_dir / "config.yaml.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(run_dir / "config.yaml")
+
+
+def load_config(run_dir: Path) -> PilotConfig:
+    return PilotConfig.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+
+
+def freeze_splits(cfg: PilotConfig, run_dir: Path) -> tuple[Dataset, Dataset]:
+    """Split once and freeze both parts into the run directory before any training; a
+    resumed run reads the frozen files, so the holdout can never change or leak."""
+    hold_path, train_path = run_dir / "holdout.json", run_dir / "train.json"
+    if hold_path.exists() and train_path.exists():
+        return read_frozen(train_path), read_frozen(hold_path)
+    ds = load_dataset(cfg.data)
+    if cfg.holdout_data:
+        train_ds, hold = ds, load_dataset(cfg.holdout_data)
+    else:
+        train_ds, hold = split(ds, cfg.holdout_fraction, cfg.seed)
+    if len(hold.examples) > cfg.holdout_max:  # bound the evaluation cost, deterministically
+        import random
+
+        keep = sorted(random.Random(cfg.seed).sample(range(len(hold.examples)), cfg.holdout_max))
+        hold = hold.model_copy(update={"examples": tuple(hold.examples[i] for i in keep)})
+    overlap = {e.model_dump_json() for e in hold.examples} & {
+        e.model_dump_json() for e in train_ds.examples
+    }
+    if overlap:
+        raise InputError(f"{len(overlap)} holdout example(s) also appear in the training data")
+    save_dataset(hold, hold_path)
+    save_dataset(train_ds, train_path)
+    return train_ds, hold
+
+
+def answer_budget(tok, ds: Dataset) -> int:
+    """New tokens to generate: the longest training answer, plus a little room."""
+    longest = max(len(tok(e.target, add_special_tokens=False)["input_ids"]) for e in ds.examples)
+    return min(512, longest + 4)
+
+
+def evaluate_holdout(
+    model, tok, task, hold: Dataset, budget: int, device: str, bf16: bool, batch: int
+) -> tuple[Score, list[str], float]:
+    """Score by greedy generation; also the measured decoding tokens/s."""
+    t0 = time.perf_counter()
+    preds = generate(
+        model,
+        tok,
+        [e.messages for e in hold.examples],
+        max_new_tokens=budget,
+        batch_size=batch,
+        device=device,
+        bf16=bf16,
+    )
+    seconds = time.perf_counter() - t0
+    new_tokens = sum(len(tok(p, add_special_tokens=False)["input_ids"]) + 1 for p in preds)
+    return (
+        score(task, preds, [e.target for e in hold.examples]),
+        preds,
+        new_tokens / max(seconds, 1e-9),
+    )
+
+
+def _q(s: Score | None) -> QualityMeasure | None:
+    return QualityMeasure(**s.model_dump()) if s else None
+
+
+def run_pilot(run_dir: Path, resume: bool = False) -> dict:
+    """Run (or resume) the pilot in run_dir; returns metrics.json's content."""
+    run_dir = Path(run_dir)
+    cfg = load_config(run_dir)
+    t0 = time.perf_counter()
+    (run_dir / "pid").write_text(str(os.getpid()))
+    runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="running")
+    runs.emit(run_dir, "start", method=cfg.method, model=cfg.model, resume=resume)
+    try:
+        metrics = _run(cfg, run_dir, t0)
+    except Exception as e:  # recorded as a failed run with a clear message, then re-raised
+        msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        if isinstance(e, torch.OutOfMemoryError | MemoryError):
+            msg = "out of memory: try a smaller batch, qlora, or shorter sequences"
+        runs.emit(run_dir, "error", message=msg)
+        runs.index_upsert(run_dir, status_="failed")
+        raise
+    runs.write_json_atomic(run_dir / "metrics.json", metrics)
+    runs.emit(run_dir, "done", wall_seconds=metrics["wall_seconds"])
+    runs.index_upsert(run_dir, status_="done", metrics=metrics)
+    return metrics
+
+
+def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
+    from trainers import baselines, distill
+
+    device = pick_device(cfg.device)
+    train_ds, hold = freeze_splits(cfg, run_dir)
+    runs.emit(
+        run_dir,
+        "data",
+        train=len(train_ds.examples),
+        holdout=len(hold.examples),
+        task=train_ds.task,
+    )
+    runs.emit(run_dir, "model", status="loading")
+    where = resolve_model(cfg.model)
+    tok = load_tokenizer(where, cfg.trust_remote_code)
+    tcfg = cfg.train_config()
+    bf16 = use_bf16(tcfg, device)
+    model = load_causal_lm(
+        where,
+        quantize_4bit=cfg.method == "qlora",
+        device=device,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    params = sum(p.numel() for p in model.parameters())
+    if cfg.method == "full" and params > FULL_MAX_PARAMS:
+        raise InputError(
+            f"full fine-tuning of {params / 1e9:.1f}B parameters will not fit a "
+            "pilot; use method=lora or qlora"
+        )
+    budget = answer_budget(tok, train_ds)
+    task = train_ds.task
+    def ev(m):
+        return evaluate_holdout(
+            m,
+            tok,
+            task,
+            hold,
+            budget,
+            device,
+            bf16,  # noqa: E731
+            cfg.eval_batch_size,
+        )
+    results: dict = {"baselines": {}}
+    runs.emit(run_dir, "eval", phase="baseline")
+    base_score, base_preds, gen_tps = ev(model)
+    results["baselines"]["zero_shot"] = base_score.model_dump()
+    kw = dict(device=device, bf16=bf16, max_new_tokens=budget)
+    if "prompt" in cfg.baselines or cfg.method == "prompt":
+        few = baselines.prompt_baseline(
+            model, tok, task, train_ds.examples, hold.examples, seed=cfg.seed, **kw
+        )["few_shot"]
+        results["baselines"]["few_shot"] = few[0].model_dump()
+    if "retrieval" in cfg.baselines or cfg.method == "retrieval":
+        for name, (s, _) in baselines.retrieval_baseline(
+            model, tok, task, train_ds.examples, hold.examples, **kw
+        ).items():
+            results["baselines"][name] = s.model_dump()
+    train_res, probe_before, probe_after, tuned, preds = None, None, None, base_score, base_preds
+    if cfg.method in TRAINING:
+        probe_before = probe(model, tok, device, bf16)
+        model, train_res, extra = distill.train_for_method(
+            cfg, model, tok, train_ds, hold, run_dir, device, budget
+        )
+        results.update(extra)
+        runs.emit(run_dir, "eval", phase="tuned")
+        tuned, preds, gen_tps = ev(model)
+        probe_after = probe(model, tok, device, bf16)
+        _agreement(results, preds, gen_tps, ev, task)
+        distill.save_outputs(cfg, model, tok, run_dir)
+    elif cfg.method in ("prompt", "retrieval"):
+        best = "few_shot" if cfg.method == "prompt" else "retrieval_few_shot"
+        tuned = Score(**results["baselines"][best])
+    wall = time.perf_counter() - t0
+    return _metrics(
+        cfg,
+        run_dir,
+        device,
+        params,
+        train_ds,
+        hold,
+        base_score,
+        tuned,
+        preds,
+        train_res,
+        probe_before,
+        probe_after,
+        gen_tps,
+        wall,
+        results,
+    )
+
+
+def _agreement(results: dict, preds, gen_tps, ev, task) -> None:
+    """Distillation: how often the student says what the teacher says on the holdout, and
+    (logit distillation) the student's decoding speed against the teacher's."""
+    teacher = results.pop("_teacher", None)
+    teacher_preds = results.pop("teacher_predictions", None)
+    if teacher is not None:
+        _, teacher_preds, teacher_tps = ev(teacher)
+        results["student"]["generation_tokens_per_second"] = round(gen_tps, 1)
+        results["student"]["teacher_generation_tokens_per_second"] = round(teacher_tps, 1)
+    if teacher_preds is not None:
+        results["agreement"] = score(task, preds, teacher_preds).model_dump()
+
+
+def _metrics(
+    cfg,
+    run_dir,
+    device,
+    params,
+    train_ds,
+    hold,
+    baseline,
+    tuned,
+    preds,
+    train_res,
+    probe_before,
+    probe_after,
+    gen_tps,
+    wall,
+    results,
+) -> dict:
+    forgetting = None
+    if train_res is not None:
+        forgetting = forgetting_pattern(
+            probe_before, probe_after, baseline, tuned, train_res.first_loss, train_res.last_loss
+        ).model_dump()
+    peak = peak_memory_mib(device)
+    measurement = Measurement(
+        run_id=run_dir.name,
+        method=cfg.method,
+        model=cfg.model,
+        model_params=params,
+        device=device,
+        train_examples=len(train_ds.examples),
+        holdout_examples=len(hold.examples),
+        train_tokens=train_res.tokens if train_res else 0,
+        tokens_per_second=train_res.tokens_per_second if train_res else 0.0,
+        generation_tokens_per_second=gen_tps,
+        peak_memory_mib=peak,
+        wall_seconds=wall,
+        quality=_q(tuned),
+        baseline=_q(baseline),
+        forgetting_delta=(probe_after.value - probe_before.value) if probe_after else None,
+    )
+    samples = [
+        {"input": e.messages[-1].content, "gold": e.target, "predicted": p}
+        for e, p in list(zip(hold.examples, preds, strict=True))[:20]
+    ]
+    return {
+        "status": "done",
+        "run_dir": str(run_dir),
+        "method": cfg.method,
+        "model": cfg.model,
+        "device": device,
+        "wall_seconds": round(wall, 2),
+        "tokens_per_second": round(measurement.tokens_per_second, 2),
+        "peak_memory_mib": round(peak, 1),
+        "holdout": tuned.model_dump(),
+        "baseline": baseline.model_dump(),
+        "forgetting": forgetting,
+        "training": train_res.model_dump() if train_res else None,
+        "measurement": measurement.model_dump(),
+        "samples": samples,
+        **results,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    run_dir = Path(argv[0])
+    try:
+        run_pilot(run_dir, resume="--resume" in argv)
+    except Exception:
+        traceback.print_exc()  # into log.txt; the event log already holds the message
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""Run directories, their event logs, and the run index.
+
+Every run is a directory: config.yaml (resolved), holdout.json (frozen before training),
+events.jsonl (append-only), metrics.json, adapter/ (PEFT safetensors), ckpt/, log.txt.
+The index is SQLite (standard library) with one transaction per write. A pilot runs as a
+detached subprocess in its own process group with its output in log.txt; cancel kills
+the group.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import secrets
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+FINAL = ("done", "failed", "cancelled")
+
+
+def runs_root() -> Path:
+    return Path(os.environ.get("ADAPT_RUNS", "runs"))
+
+
+def new_run_dir(method: str, root: Path | None = None) -> Path:
+    """A fresh directory; mkdir without exist_ok, so two launches never share one."""
+    root = root or runs_root()
+    root.mkdir(parents=True, exist_ok=True)
+    while True:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = root / f"{stamp}-{method}-{secrets.token_hex(3)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+    tmp.replace(path)
+
+
+def emit(run_dir: Path, kind: str, **fields) -> None:
+    """Append one event; a line is written whole (one write call, flushed)."""
+    event = {"time": round(time.time(), 3), "event": kind, **fields}
+    with open(run_dir / "events.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(event, default=str) + "\n")
+
+
+def read_events(run_dir: Path) -> list[dict]:
+    path = Path(run_dir) / "events.jsonl"
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill mid-write is skipped, never half-read
+    return events
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (finished, not yet reaped) is not alive
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return True
+
+
+def status(run_dir: Path) -> str:
+    """done, failed, cancelled, running, queued, or resumable (died with a checkpoint)."""
+    run_dir = Path(run_dir)
+    kinds = [e["event"] for e in read_events(run_dir)]
+    for k in reversed(kinds):
+        if k in FINAL:
+            return {"done": "done", "failed": "failed", "cancelled": "cancelled"}[k]
+        if k in ("error",):
+            return "failed"
+    pid_file = run_dir / "pid"
+    if pid_file.exists() and _pid_alive(int(pid_file.read_text())):
+        return "running"
+    if not kinds:
+        return "queued"
+    return "resumable" if (run_dir / "ckpt" / "state.json").exists() else "failed"
+
+
+# ---- the index ------------------------------------------------------------------------
+
+SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY, run_dir TEXT NOT NULL, method TEXT, model TEXT,
+    status TEXT, created REAL, updated REAL, metrics TEXT)"""
+
+
+def _db(root: Path | None = None) -> sqlite3.Connection:
+    root = root or runs_root()
+    root.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(root / "index.sqlite", timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(SCHEMA)
+    return conn
+
+
+def index_upsert(
+    run_dir: Path,
+    *,
+    method: str | None = None,
+    model: str | None = None,
+    status_: str | None = None,
+    metrics: dict | None = None,
+) -> None:
+    run_dir = Path(run_dir).resolve()
+    conn = _db(run_dir.parent)
+    try:
+        with conn:  # one transaction
+            now = time.time()
+            conn.execute(
+                "INSERT OR IGNORE INTO runs (run_id, run_dir, created, updated) "
+                "VALUES (?, ?, ?, ?)",
+                (run_dir.name, str(run_dir), now, now),
+            )
+            for col, val in (
+                ("method", method),
+                ("model", model),
+                ("status", status_),
+                ("metrics", json.dumps(metrics, default=str) if metrics else None),
+            ):
+                if val is not None:
+                    conn.execute(
+                        f"UPDATE runs SET {col} = ?, updated = ? WHERE run_id = ?",
+                        (val, now, run_dir.name),
+                    )
+    finally:
+        conn.close()
+
+
+def index_list(root: Path | None = None) -> list[dict]:
+    conn = _db(root)
+    try:
+        rows = conn.execute(
+            "SELECT run_id, run_dir, method, model, status, created, metrics "
+            "FROM runs ORDER BY created DESC"
+        ).fetchall()
+    finally:
+        conn.close()
+    out = []
+    for run_id, run_dir, method, model, st, created, metrics in rows:
+        live = status(Path(run_dir)) if Path(run_dir).exists() else "missing"
+        out.append(
+            {
+                "run_id": run_id,
+                "run_dir": run_dir,
+                "method": method,
+                "model": model,
+                "status": live if st not in FINAL else st,
+                "created": created,
+                "metrics": json.loads(metrics) if metrics else None,
+            }
+        )
+    return out
+
+
+def find_run(ref: str, root: Path | None = None) -> Path:
+    from advisor.scenario import InputError
+
+    path = Path(ref)
+    if (path / "config.yaml").exists():
+        return path
+    for row in index_list(root):
+        if row["run_id"] == ref or row["run_id"].startswith(ref):
+            return Path(row["run_dir"])
+    raise InputError(f"no run {ref!r}; see `adapt runs list`")
+
+
+# ---- processes --------------------------------------------------------------------------
+
+
+def launch(run_dir: Path, resume: bool = False) -> int:
+    """Start the pilot as a detached subprocess in its own process group; output goes to a
+    file (never an undrained pipe), so it keeps going when the caller or browser leaves."""
+    run_dir = Path(run_dir)
+    log = open(run_dir / "log.txt", "ab")  # noqa: SIM115 (the child owns it)
+    cmd = [sys.executable, "-m", "trainers.pilot", str(run_dir)] + (["--resume"] if resume else [])
+    proc = subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    log.close()
+    (run_dir / "pid").write_text(str(proc.pid))
+    return proc.pid
+
+
+def cancel(run_dir: Path, grace_seconds: float = 5.0) -> bool:
+    """Kill the run's process group (TERM, then KILL after a grace period)."""
+    run_dir = Path(run_dir)
+    pid_file = run_dir / "pid"
+    if not pid_file.exists() or status(run_dir) in FINAL:
+        return False
+    pid = int(pid_file.read_text())
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.time() + grace_seconds
+        while time.time() < deadline and _group_alive(pid):
+            _reap(pid)
+            time.sleep(0.1)
+        if not _group_alive(pid):
+            break
+    _reap(pid)
+    emit(run_dir, "cancelled")
+    index_upsert(run_dir, status_="cancelled")
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _pid_alive(pgid)
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
