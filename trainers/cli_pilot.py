@@ -32,6 +32,7 @@ def add_parsers(sub, handlers) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, dest="learning_rate")
     p.add_argument("--lora-rank", type=int)
+    p.add_argument("--holdout-max", type=int, help="evaluate at most this many holdout rows")
     p.add_argument("--baselines", help="comma list of prompt,retrieval (default: prompt)")
     p.add_argument("--device", default="auto")
     p.add_argument("--merge", action="store_true", help="also save a merged model")

@@ -181,6 +181,9 @@ def tiny_model_dir(out: Path, vocab_text: str = "", layers: int = 2, hidden: int
         eos_token_id=tok.eos_token_id,
         bos_token_id=tok.bos_token_id,
         tie_word_embeddings=True,
+        # wide enough logits under a frozen head: with the usual 0.02 a tiny model cannot
+        # leave a near-uniform distribution when only LoRA adapters train
+        initializer_range=0.15,
     )
     LlamaForCausalLM(cfg).save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)

@@ -60,7 +60,7 @@ class PilotConfig(BaseModel):
 
     def train_config(self, method: str | None = None) -> TrainConfig:
         return TrainConfig(
-            method=method or ("lora" if self.method.startswith("distill") else self.method),
+            method=method or (self.method if self.method in ("lora", "qlora", "full") else "lora"),
             epochs=self.epochs,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
@@ -202,6 +202,7 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
         )
     budget = answer_budget(tok, train_ds)
     task = train_ds.task
+
     def ev(m):
         return evaluate_holdout(
             m,
@@ -213,6 +214,7 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
             bf16,  # noqa: E731
             cfg.eval_batch_size,
         )
+
     results: dict = {"baselines": {}}
     runs.emit(run_dir, "eval", phase="baseline")
     base_score, base_preds, gen_tps = ev(model)

@@ -1,0 +1,173 @@
+"""Runs as detached processes: pilot end to end on a tiny model, kill -9 and resume,
+cancel, the index, and data-parallel training under torchrun (gloo, 2 CPU processes)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cli import main
+from tests.conftest import ROOT
+from tests.trainers.conftest import DEMO_CHAT, DEMO_CSV
+from trainers import runs
+
+
+def _wait_for(pred, timeout=120.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _pilot(tiny_model, *extra):
+    return ["pilot", "--data", str(DEMO_CSV), "--model", str(tiny_model), *extra]
+
+
+def test_pilot_json_contract_on_tiny_model(tiny_model, runs_dir, capsys):
+    assert main([*_pilot(tiny_model), "--method", "lora", "--max-steps", "5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in (
+        "status",
+        "run_dir",
+        "method",
+        "model",
+        "device",
+        "wall_seconds",
+        "tokens_per_second",
+        "peak_memory_mib",
+        "holdout",
+        "baseline",
+        "forgetting",
+    ):
+        assert key in out, key
+    assert out["status"] == "done" and out["method"] == "lora"
+    assert set(out["holdout"]) == {"metric", "value", "ci_low", "ci_high", "n"}
+    assert set(out["forgetting"]) == {"pattern", "probe_before", "probe_after"}
+    run = Path(out["run_dir"])
+    for name in ("config.yaml", "holdout.json", "events.jsonl", "metrics.json", "log.txt"):
+        assert (run / name).exists(), name
+    assert (run / "adapter" / "adapter_model.safetensors").exists()
+    kinds = [e["event"] for e in runs.read_events(run)]
+    assert kinds[0] == "start" and kinds[-1] == "done" and "step" in kinds and "eval" in kinds
+    # the frozen holdout never overlaps the training split
+    hold = json.loads((run / "holdout.json").read_text())["examples"]
+    train = json.loads((run / "train.json").read_text())["examples"]
+    assert not {e["line"] for e in hold} & {e["line"] for e in train}
+    rows = runs.index_list()
+    assert rows[0]["run_id"] == run.name and rows[0]["status"] == "done"
+    assert main(["runs", "list"]) == 0 and run.name in capsys.readouterr().out
+    assert main(["runs", "show", run.name[:20], "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "done"
+
+
+def test_prompt_and_generation_pilots(tiny_model, runs_dir, capsys):
+    assert main([*_pilot(tiny_model), "--method", "prompt", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {"zero_shot", "few_shot"} <= set(out["baselines"])
+    args = [
+        "pilot",
+        "--data",
+        str(DEMO_CHAT),
+        "--model",
+        str(tiny_model),
+        "--method",
+        "lora",
+        "--max-steps",
+        "3",
+        "--json",
+    ]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["holdout"]["metric"] == "chrf"
+
+
+def test_kill_9_then_resume_reaches_the_same_final_step(tiny_model, runs_dir, capsys):
+    assert (
+        main(
+            [
+                *_pilot(tiny_model),
+                "--method",
+                "lora",
+                "--max-steps",
+                "300",
+                "--batch-size",
+                "2",
+                "--detach",
+            ]
+        )
+        == 0
+    )
+    run = Path(capsys.readouterr().out.split()[1])
+    assert _wait_for(lambda: any(e["event"] == "checkpoint" for e in runs.read_events(run)))
+    pid = int((run / "pid").read_text())
+    os.killpg(pid, signal.SIGKILL)
+    _wait_for(lambda: not runs._pid_alive(pid), 10)
+    os.waitpid(pid, 0)
+    assert runs.status(run) == "resumable"  # died with a checkpoint: never "done"
+    assert not (run / "metrics.json").exists()
+    assert main(["pilot", "--resume", str(run), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "done" and out["training"]["steps"] == 300
+    resumed = [e for e in runs.read_events(run) if e["event"] == "resume"]
+    assert resumed and resumed[0]["step"] >= 25
+
+
+def test_cancel_leaves_no_process_behind(tiny_model, runs_dir, capsys):
+    assert (
+        main(
+            [
+                *_pilot(tiny_model),
+                "--method",
+                "lora",
+                "--max-steps",
+                "100000",
+                "--batch-size",
+                "2",
+                "--detach",
+            ]
+        )
+        == 0
+    )
+    run = Path(capsys.readouterr().out.split()[1])
+    assert _wait_for(lambda: any(e["event"] == "step" for e in runs.read_events(run)))
+    pid = int((run / "pid").read_text())
+    assert main(["runs", "cancel", run.name]) == 0
+    assert not runs._group_alive(pid)
+    assert runs.status(run) == "cancelled"
+    assert runs.index_list()[0]["status"] == "cancelled"
+    with pytest.raises(ProcessLookupError):
+        os.killpg(pid, 0)
+
+
+def test_two_launches_never_share_a_directory(runs_dir):
+    dirs = {runs.new_run_dir("lora") for _ in range(20)}
+    assert len(dirs) == 20
+
+
+def test_data_parallel_under_torchrun(tiny_model, tmp_path):
+    """The same trainer under torchrun --nproc_per_node=2 on the gloo backend."""
+    out = tmp_path / "ddp.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29517",
+        str(ROOT / "tests" / "trainers" / "ddp_worker.py"),
+        str(tiny_model),
+        str(DEMO_CSV),
+        str(out),
+    ]
+    res = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"}
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert result["world_size"] == 2 and result["steps"] == 6
+    assert result["weights_equal_across_ranks"]
