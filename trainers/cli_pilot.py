@@ -89,6 +89,7 @@ def build_config(args: argparse.Namespace):
             "merge",
             "trust_remote_code",
             "seed",
+            "holdout_max",
         )
     }
     fields = {k: v for k, v in fields.items() if v is not None}

