@@ -73,9 +73,12 @@ class PilotConfig(BaseModel):
 
 
 def pick_device(requested: str) -> str:
+    """auto: this process's GPU (LOCAL_RANK under torchrun / accelerate launch), else CPU."""
     if requested != "auto":
         return requested
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if torch.cuda.is_available():
+        return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
+    return "cpu"
 
 
 def save_config(cfg: PilotConfig, run_dir: Path) -> None:
@@ -153,7 +156,8 @@ def run_pilot(run_dir: Path, resume: bool = False) -> dict:
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     t0 = time.perf_counter()
-    (run_dir / "pid").write_text(str(os.getpid()))
+    if runs.is_main_process():
+        (run_dir / "pid").write_text(str(os.getpid()))
     runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="running")
     runs.emit(run_dir, "start", method=cfg.method, model=cfg.model, resume=resume)
     try:
@@ -188,10 +192,14 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
     tok = load_tokenizer(where, cfg.trust_remote_code)
     tcfg = cfg.train_config()
     bf16 = use_bf16(tcfg, device)
+    # A frozen base needs no fp32 master copy: keep it in bf16 when autocast would cast it
+    # to bf16 anyway (saves the cast every step: 414 vs 360 tokens/s measured on CPU).
+    frozen_bf16 = bf16 and cfg.method in ("prompt", "retrieval", "lora", "distill_seq")
     model = load_causal_lm(
         where,
         quantize_4bit=cfg.method == "qlora",
         device=device,
+        dtype=torch.bfloat16 if frozen_bf16 else torch.float32,
         trust_remote_code=cfg.trust_remote_code,
     )
     params = sum(p.numel() for p in model.parameters())
@@ -244,15 +252,20 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
     train_res, probe_before, probe_after, tuned, preds = None, None, None, base_score, base_preds
     if cfg.method in TRAINING:
         probe_before = probe(model, tok, device, bf16)
+        lap("probe")
         model, train_res, extra = distill.train_for_method(
             cfg, model, tok, train_ds, hold, run_dir, device, budget
         )
         results.update(extra)
+        lap("train")
         runs.emit(run_dir, "eval", phase="tuned")
         tuned, preds, gen_tps = ev(model)
+        lap("eval")
         probe_after = probe(model, tok, device, bf16)
+        lap("probe")
         _agreement(results, preds, gen_tps, ev, task)
-        distill.save_outputs(cfg, model, tok, run_dir)
+        if runs.is_main_process():
+            distill.save_outputs(cfg, model, tok, run_dir)
     elif cfg.method in ("prompt", "retrieval"):
         best = "few_shot" if cfg.method == "prompt" else "retrieval_few_shot"
         tuned = Score(**results["baselines"][best])

@@ -24,6 +24,11 @@ from pathlib import Path
 FINAL = ("done", "failed", "cancelled")
 
 
+def is_main_process() -> bool:
+    """Under torchrun or accelerate launch only rank 0 writes the run's files."""
+    return os.environ.get("RANK", "0") == "0"
+
+
 def runs_root() -> Path:
     return Path(os.environ.get("ADAPT_RUNS", "runs"))
 
@@ -43,6 +48,8 @@ def new_run_dir(method: str, root: Path | None = None) -> Path:
 
 
 def write_json_atomic(path: Path, obj) -> None:
+    if not is_main_process():
+        return
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
     tmp.replace(path)
@@ -50,6 +57,8 @@ def write_json_atomic(path: Path, obj) -> None:
 
 def emit(run_dir: Path, kind: str, **fields) -> None:
     """Append one event; a line is written whole (one write call, flushed)."""
+    if not is_main_process():
+        return
     event = {"time": round(time.time(), 3), "event": kind, **fields}
     with open(run_dir / "events.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(event, default=str) + "\n")

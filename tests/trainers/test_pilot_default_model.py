@@ -31,8 +31,12 @@ def test_method_on_default_model(method, runs_dir, capsys):
     assert out["model"] == "smollm2-135m-instruct" and out["device"] == "cpu"
     if method in ("lora", "qlora", "full"):
         assert out["training"]["steps"] == 3 and out["tokens_per_second"] > 0
-        assert out["forgetting"]["pattern"] in ("no_change", "overfitting", "degradation",
-                                                "improvement")
+        assert out["forgetting"]["pattern"] in (
+            "no_change",
+            "overfitting",
+            "degradation",
+            "improvement",
+        )
     if method == "retrieval":
         assert out["baselines"]["nearest_neighbour_label"]["value"] > 0.5  # MiniLM 1-NN works
     if method == "qlora":
@@ -42,8 +46,9 @@ def test_method_on_default_model(method, runs_dir, capsys):
 
 def test_distill_seq_with_local_teacher(runs_dir, capsys):
     out = _run(capsys, "--method", "distill_seq", "--teacher", "smollm2-135m-instruct")
-    assert "agreement" in out and out["teacher"]["kept"] + sum(
-        out["teacher"]["dropped"].values()) > 0
+    assert (
+        "agreement" in out and out["teacher"]["kept"] + sum(out["teacher"]["dropped"].values()) > 0
+    )
 
 
 class _Teacher(BaseHTTPRequestHandler):
@@ -71,15 +76,24 @@ def test_distill_seq_with_endpoint_teacher_never_writes_the_key(runs_dir, capsys
     server = HTTPServer(("127.0.0.1", 0), _Teacher)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        out = _run(capsys, "--method", "distill_seq", "--teacher-url",
-                   f"http://127.0.0.1:{server.server_port}/v1", "--teacher-model", "t",
-                   "--teacher-key-env", "ADAPT_TEST_TEACHER_KEY")
+        out = _run(
+            capsys,
+            "--method",
+            "distill_seq",
+            "--teacher-url",
+            f"http://127.0.0.1:{server.server_port}/v1",
+            "--teacher-model",
+            "t",
+            "--teacher-key-env",
+            "ADAPT_TEST_TEACHER_KEY",
+        )
     finally:
         server.shutdown()
     assert _Teacher.seen_keys and all(k == f"Bearer {key}" for k in _Teacher.seen_keys)
     assert out["teacher"]["kept"] > 0
-    hits = [p for p in Path(out["run_dir"]).rglob("*") if p.is_file()
-            and key.encode() in p.read_bytes()]
+    hits = [
+        p for p in Path(out["run_dir"]).rglob("*") if p.is_file() and key.encode() in p.read_bytes()
+    ]
     assert hits == []
 
 
@@ -93,6 +107,20 @@ def test_distill_logit_half_depth_student(runs_dir, capsys):
 
 def test_pilot_cli_on_demo_data_default_settings_dry(runs_dir, capsys):
     """`adapt pilot` on the demo data, as the README shows it (bounded to a few steps)."""
-    assert main(["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--max-steps", "2",
-                 "--holdout-max", "8"]) == 0
+    assert (
+        main(
+            [
+                "pilot",
+                "--method",
+                "lora",
+                "--data",
+                str(DEMO_CSV),
+                "--max-steps",
+                "2",
+                "--holdout-max",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert "accuracy" in capsys.readouterr().out
