@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from advisor.scenario import InputError
 
@@ -119,8 +120,27 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from costmodels.export import export
 
-    _, report, _ = _scenario_and_costs(args)
-    path = export(report, args.format, args.out)
+    scenario, report, catalog = _scenario_and_costs(args)
+    if args.format == "html":
+        from advisor import recommend
+        from app_pages.report import build_report
+        from costmodels import simulate
+        from trainers.runs import index_list
+
+        pilots = [r["metrics"] for r in index_list() if r["status"] == "done" and r["metrics"]]
+        text = build_report(
+            scenario,
+            recommend(scenario, report),
+            report,
+            simulate(scenario, report.assumptions, catalog, draws=2000),
+            pilots,
+        )
+        path = Path(args.out)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    else:
+        path = export(report, args.format, args.out)
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return 0
 
@@ -194,7 +214,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--draws", type=int, default=10_000, help="Monte Carlo draws (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p = scenario_cmd("export", cmd_export, "write the cost report as CSV, JSON or XLSX")
-    p.add_argument("--format", choices=["csv", "json", "xlsx"], required=True)
+    p.add_argument("--format", choices=["csv", "json", "xlsx", "html"], required=True)
     p.add_argument("--out", required=True, help="output file")
 
     p = sub.add_parser("memory", help="memory and fit of a model for training or inference")

@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 import yaml
 
-from advisor import STRATEGY_LABELS, Scenario, recommend
+from advisor import STRATEGY_LABELS, Scenario
 from advisor.scenario import InputError, scenario_from_dict
+from app_pages.state import cached_recommendation, current_assumptions
 from app_pages.widgets import example_files, field_widget, load_example, load_into_state
 
 GROUPS = {
@@ -84,12 +85,13 @@ with st.sidebar:
         st.error(err)
 
 values = {}
+saved = st.session_state.get("scenario")
 cols = st.columns(3)
 for col, (title, names) in zip(cols, GROUPS.items(), strict=True):
     with col:
         st.subheader(title)
         for name in names:
-            values[name] = field_widget(Scenario, name)
+            values[name] = field_widget(Scenario, name, saved)
 
 try:
     scenario = scenario_from_dict(values)
@@ -98,7 +100,7 @@ except InputError as e:
     st.stop()
 st.session_state["scenario"] = scenario
 
-rec = recommend(scenario)
+rec = cached_recommendation(scenario.model_dump_json(), current_assumptions().model_dump_json())
 st.divider()
 st.success(rec.summary, icon=":material/recommend:")
 st.markdown(f"**Next pilot:** `{rec.next_pilot.command}`: {rec.next_pilot.why}.")

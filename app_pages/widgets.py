@@ -19,13 +19,18 @@ def example_files() -> list[Path]:
     return sorted(EXAMPLES.glob("*.yaml"))
 
 
-def field_widget(model: type[BaseModel], name: str, key_prefix: str = "") -> Any:
-    """Draw the widget for one field; its value lives in st.session_state[key_prefix+name]."""
+def field_widget(
+    model: type[BaseModel], name: str, current: BaseModel | None = None, key_prefix: str = ""
+) -> Any:
+    """Draw the widget for one field; its value lives in st.session_state[key_prefix+name].
+    Streamlit forgets a widget's state on pages that do not draw it, so the value starts
+    from `current` (the last model built) when the key is missing."""
     f = model.model_fields[name]
     key, label, help_ = key_prefix + name, name.replace("_", " "), f.description
     ann = f.annotation
     if key not in st.session_state:
-        st.session_state[key] = list(f.default) if isinstance(f.default, tuple) else f.default
+        value = getattr(current, name) if current is not None else f.default
+        st.session_state[key] = list(value) if isinstance(value, tuple) else value
     if typing.get_origin(ann) is tuple:  # tuple[Literal[...], ...]: pick several
         options = list(typing.get_args(typing.get_args(ann)[0]))
         return tuple(st.multiselect(label, options, key=key, help=help_))

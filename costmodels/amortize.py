@@ -266,3 +266,22 @@ def _sources(cat: PriceCatalog, a: CostAssumptions) -> tuple[str, ...]:
 def _warnings(cat: PriceCatalog, today: dt.date | None) -> tuple[str, ...]:
     w = cat.stale_warning(today)
     return (w,) if w else ()
+
+
+def per_request_curves(
+    scenario: Scenario,
+    assumptions: CostAssumptions | None = None,
+    catalog: PriceCatalog | None = None,
+    points: int = 120,
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """USD per request of each strategy at steady state (one-time cost spread over the
+    horizon) across monthly volumes from 100 to 1e9: the curves of the Costs chart."""
+    comps = strategy_components(
+        scenario, assumptions or CostAssumptions(), catalog or load_catalog()
+    )
+    grid = np.logspace(2, 9, points)
+    out = {}
+    for k, c in comps.items():
+        a, api, g, floor = _line(c, scenario.horizon_months)
+        out[k] = (grid, (a + api * grid + np.maximum(floor, g * grid)) / grid)
+    return out

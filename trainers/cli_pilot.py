@@ -45,6 +45,12 @@ def add_parsers(sub, handlers) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a crashed or killed run")
     p.add_argument("--detach", action="store_true", help="start it and return at once")
+    p.add_argument(
+        "--prepare",
+        action="store_true",
+        help="write the run directory only (to start it under torchrun or "
+        "accelerate launch: -m trainers.pilot RUN_DIR)",
+    )
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     handlers["pilot"] = cmd_pilot
 
@@ -123,6 +129,9 @@ def cmd_pilot(args: argparse.Namespace) -> int:
             raise InputError(f"{run_dir} already holds a run; choose another --run-dir")
         save_config(cfg, run_dir)
         runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="queued")
+        if args.prepare:
+            print(run_dir)
+            return 0
         runs.launch(run_dir)
     if args.detach:
         print(

@@ -197,7 +197,7 @@ def find_run(ref: str, root: Path | None = None) -> Path:
 # ---- processes --------------------------------------------------------------------------
 
 
-def launch(run_dir: Path, resume: bool = False) -> int:
+def launch(run_dir: Path, resume: bool = False, extra_env: dict[str, str] | None = None) -> int:
     """Start the pilot as a detached subprocess in its own process group; output goes to a
     file (never an undrained pipe), so it keeps going when the caller or browser leaves."""
     run_dir = Path(run_dir)

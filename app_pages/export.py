@@ -1,0 +1,50 @@
+"""Export: the cost estimate as CSV, XLSX and JSON, and the one-file HTML report."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from app_pages.report import build_report
+from app_pages.state import (
+    cached_estimate,
+    cached_recommendation,
+    cached_simulation,
+    current_assumptions,
+    current_scenario,
+)
+from costmodels.export import to_csv, to_json, to_xlsx
+from trainers import runs
+
+st.title("Export")
+scenario = st.session_state.get("cost_scenario") or current_scenario()
+assumptions = current_assumptions()
+s_json, a_json = scenario.model_dump_json(), assumptions.model_dump_json()
+report = cached_estimate(s_json, a_json)
+st.caption(
+    f"Scenario: {scenario.name}; {scenario.requests_per_month:,} requests/month; "
+    f"{scenario.horizon_months} months. Change it on the Decide and Costs pages."
+)
+slug = "".join(c if c.isalnum() else "-" for c in scenario.name.lower()).strip("-")[:40]
+c1, c2, c3, c4 = st.columns(4)
+c1.download_button("CSV", to_csv(report), f"{slug}.csv", "text/csv", key="dl_csv")
+c2.download_button(
+    "XLSX",
+    to_xlsx(report),
+    f"{slug}.xlsx",
+    key="dl_xlsx",
+    mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+)
+c3.download_button("JSON", to_json(report), f"{slug}.json", "application/json", key="dl_json")
+pilots = [r["metrics"] for r in runs.index_list() if r["status"] == "done" and r["metrics"]]
+include = st.checkbox("include pilot results", value=bool(pilots), key="include_pilots")
+html_report = build_report(
+    scenario,
+    cached_recommendation(s_json, a_json),
+    report,
+    cached_simulation(s_json, a_json, 2000),
+    pilots if include else None,
+)
+c4.download_button("HTML report", html_report, f"{slug}.html", "text/html", key="dl_html")
+st.json(json.loads(to_json(report))["strategies"], expanded=False)

@@ -1,0 +1,187 @@
+"""Plotly figure builders: plain functions from library models to figures. No streamlit
+here, so the HTML report and the tests use them as they are."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from advisor.rules import STRATEGIES, STRATEGY_LABELS
+from costmodels.amortize import CostReport
+from costmodels.uncertainty import Uncertainty
+
+COLORS = dict(
+    zip(
+        STRATEGIES,
+        (
+            "#636efa",
+            "#ef553b",
+            "#00cc96",
+            "#ab63fa",
+            "#ffa15a",
+            "#19d3f3",
+            "#ff6692",
+            "#b6e880",
+            "#ff97ff",
+        ),
+        strict=True,
+    )
+)
+LAYOUT = dict(
+    template="plotly_white",
+    height=420,
+    margin=dict(l=10, r=10, t=50, b=10),
+    legend=dict(font=dict(size=11)),
+)
+
+
+def cost_per_request(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    report: CostReport,
+    volume: float,
+    shown: tuple[str, ...] = STRATEGIES,
+) -> go.Figure:
+    """Cost per request against monthly volume (log axes), break-evens with prompt marked.
+    `curves` maps strategy -> (volumes, USD per request)."""
+    fig = go.Figure()
+    for k in shown:
+        v, usd = curves[k]
+        fig.add_scatter(
+            x=v, y=usd, name=STRATEGY_LABELS[k], mode="lines", line=dict(color=COLORS[k])
+        )
+    for b in report.break_even:
+        if "prompt" in (b.a, b.b) and b.requests_per_month and {b.a, b.b} <= set(shown):
+            other = b.b if b.a == "prompt" else b.a
+            v, usd = curves[other]
+            y = float(np.interp(b.requests_per_month, v, usd))
+            fig.add_scatter(
+                x=[b.requests_per_month],
+                y=[y],
+                mode="markers",
+                showlegend=False,
+                marker=dict(color=COLORS[other], size=10, symbol="diamond"),
+                hovertemplate=f"break-even {other} vs prompt: %{{x:,.0f}}/month",
+            )
+    fig.add_vline(x=volume, line_dash="dot", annotation_text="your volume")
+    fig.update_layout(
+        title="Cost per request against monthly volume (diamonds: break-even with prompting)",
+        xaxis_type="log",
+        yaxis_type="log",
+        xaxis_title="requests per month",
+        yaxis_title="USD per request",
+        **LAYOUT,
+    )
+    return fig
+
+
+def cumulative_cost(report: CostReport, shown: tuple[str, ...] = STRATEGIES) -> go.Figure:
+    fig = go.Figure()
+    for k in shown:
+        rows = [m for m in report.monthly if m.strategy == k]
+        fig.add_scatter(
+            x=[m.month + 1 for m in rows],
+            y=[float(m.cumulative_usd) for m in rows],
+            name=STRATEGY_LABELS[k],
+            mode="lines",
+            line=dict(color=COLORS[k]),
+        )
+    fig.update_layout(
+        title=f"Cumulative total cost over {report.horizon_months} months",
+        xaxis_title="month",
+        yaxis_title="USD",
+        **LAYOUT,
+    )
+    return fig
+
+
+def uncertainty_bands(unc: Uncertainty) -> go.Figure:
+    """P10-P90 of total cost per strategy as bars around the P50."""
+    d = sorted(unc.distributions, key=lambda x: x.p50_tco_usd)
+    fig = go.Figure(
+        go.Bar(
+            x=[x.p90_tco_usd - x.p10_tco_usd for x in d],
+            base=[x.p10_tco_usd for x in d],
+            y=[STRATEGY_LABELS[x.strategy] for x in d],
+            orientation="h",
+            marker_color=[COLORS[x.strategy] for x in d],
+            customdata=[[x.p50_tco_usd, x.probability_cheapest] for x in d],
+            hovertemplate="P10-P90 %{base:$,.0f} .. %{x:$,.0f} wide<br>P50 %{customdata[0]:$,.0f}"
+            "<br>P(cheapest) %{customdata[1]:.0%}<extra></extra>",
+        )
+    )
+    fig.add_scatter(
+        x=[x.p50_tco_usd for x in d],
+        y=[STRATEGY_LABELS[x.strategy] for x in d],
+        mode="markers",
+        marker=dict(color="black", symbol="line-ns-open", size=14),
+        name="P50",
+    )
+    fig.update_layout(
+        title=f"Total cost P10-P90 ({unc.draws:,} Monte Carlo draws)",
+        xaxis_title="USD over the horizon",
+        showlegend=False,
+        **LAYOUT,
+    )
+    return fig
+
+
+def tornado(unc: Uncertainty, top: int = 8) -> go.Figure:
+    bars = list(unc.tornado[:top])[::-1]
+    base = unc.nominal_margin_usd
+    fig = go.Figure()
+    fig.add_bar(
+        y=[b.input for b in bars],
+        x=[b.low_margin_usd - base for b in bars],
+        base=base,
+        orientation="h",
+        name="input at low",
+        marker_color="#636efa",
+    )
+    fig.add_bar(
+        y=[b.input for b in bars],
+        x=[b.high_margin_usd - base for b in bars],
+        base=base,
+        orientation="h",
+        name="input at high",
+        marker_color="#ef553b",
+    )
+    fig.add_vline(x=0, line_color="black", annotation_text="decision flips")
+    fig.update_layout(
+        barmode="overlay",
+        title=f"What moves {unc.cheapest} vs {unc.alternative} (margin in USD)",
+        xaxis_title="USD saved by the cheaper choice",
+        **LAYOUT,
+    )
+    return fig
+
+
+def loss_curve(steps: list[dict]) -> go.Figure:
+    fig = go.Figure(
+        go.Scatter(x=[s["step"] for s in steps], y=[s["loss"] for s in steps], mode="lines")
+    )
+    fig.update_layout(
+        title="Training loss", xaxis_title="step", yaxis_title="loss", **(LAYOUT | {"height": 300})
+    )
+    return fig
+
+
+def quality_bars(scores: dict[str, dict]) -> go.Figure:
+    """Holdout quality with 95% intervals, one bar per method or baseline."""
+    names = list(scores)
+    vals = [scores[n]["value"] for n in names]
+    fig = go.Figure(
+        go.Bar(
+            x=names,
+            y=vals,
+            error_y=dict(
+                type="data",
+                symmetric=False,
+                array=[scores[n]["ci_high"] - scores[n]["value"] for n in names],
+                arrayminus=[scores[n]["value"] - scores[n]["ci_low"] for n in names],
+            ),
+        )
+    )
+    fig.update_layout(
+        title="Holdout quality with 95% intervals", yaxis_range=[0, 1], **(LAYOUT | {"height": 340})
+    )
+    return fig

@@ -1,0 +1,217 @@
+"""Pilot: pick data (upload or demo), see it validated, choose method and model, see the
+preflight estimate, launch a detached run, watch it through a polling fragment, cancel.
+The run keeps going when the tab closes; reopening the page shows it again."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from advisor.scenario import InputError
+from app_pages import figures
+from app_pages.widgets import EXAMPLES
+from trainers import runs
+from trainers.data import validate
+from trainers.pilot import PilotConfig, save_config
+from trainers.preflight import estimate_pilot
+
+DEMOS = {
+    "support intents (classification, CSV)": EXAMPLES / "data" / "support_intents.csv",
+    "support summaries (generation, chat JSONL)": EXAMPLES / "data" / "support_summaries.jsonl",
+}
+UPLOAD_TYPES = ("csv", "jsonl", "json")
+KEY_ENV = "ADAPT_TEACHER_KEY"  # the typed key reaches the run only through its environment
+
+
+def save_upload(up) -> Path:
+    """Store an upload under a generated name: the user's file name never becomes a path."""
+    ext = up.name.rsplit(".", 1)[-1].lower() if "." in up.name else ""
+    if ext not in UPLOAD_TYPES:
+        raise InputError(f"upload: expected a .csv, .jsonl or .json file, got {up.name!r}")
+    folder = runs.runs_root() / "uploads"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex}.{ext}"
+    path.write_bytes(up.getvalue())
+    return path
+
+
+def pick_data() -> Path | None:
+    source = st.radio("data", ["demo data", "upload"], horizontal=True, key="data_source")
+    if source == "demo data":
+        return DEMOS[st.selectbox("demo set", list(DEMOS), key="demo_choice")]
+    up = st.file_uploader(
+        "examples (.csv text,label / .jsonl / .json)", type=list(UPLOAD_TYPES), key="pilot_upload"
+    )
+    if up is None:
+        return None
+    if st.session_state.get("upload_id") != up.file_id:
+        try:
+            st.session_state["upload_path"] = str(save_upload(up))
+            st.session_state["upload_id"] = up.file_id
+        except InputError as e:
+            st.error(str(e))
+            return None
+    return Path(st.session_state["upload_path"])
+
+
+def show_validation(path: Path) -> bool:
+    try:
+        ds, errors = validate(path)
+    except InputError as e:
+        st.error(str(e).replace(str(path), "the file"))
+        return False
+    st.success(
+        f"{len(ds.examples)} usable examples ({ds.task}, {ds.format})"
+        + (f", {len(ds.labels)} labels" if ds.labels else "")
+    )
+    if errors:
+        st.error(f"{len(errors)} bad row(s): fix them or remove them before a pilot")
+        st.dataframe(
+            pd.DataFrame([e.model_dump() for e in errors]), hide_index=True, key="bad_rows"
+        )
+        return False
+    return True
+
+
+def launch(cfg: PilotConfig, key: str | None) -> Path:
+    run_dir = runs.new_run_dir(cfg.method)
+    save_config(cfg, run_dir)
+    runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="queued")
+    runs.launch(run_dir, extra_env={KEY_ENV: key} if key else None)
+    return run_dir
+
+
+def active_run() -> Path | None:
+    """This session's run; else the one named in the URL; else the latest still running."""
+    ref = st.session_state.get("active_run") or st.query_params.get("run")
+    if ref:
+        try:
+            return runs.find_run(ref)
+        except InputError:
+            return None
+    running = [r for r in runs.index_list() if r["status"] == "running"]
+    return Path(running[0]["run_dir"]) if running else None
+
+
+@st.fragment(run_every=1.0)
+def watch(run_dir: Path) -> None:
+    status = runs.status(run_dir)
+    events = runs.read_events(run_dir)
+    steps = [e for e in events if e["event"] == "step"]
+    plan = next((e["planned_steps"] for e in reversed(events) if e.get("planned_steps")), None)
+    st.markdown(f"**Run** `{run_dir.name}`: **{status}**")
+    if steps and plan:
+        last = steps[-1]
+        st.progress(
+            min(1.0, last["step"] / plan),
+            text=f"step {last['step']}/{plan} · loss "
+            f"{last['loss']:.3f} · {last['tokens_per_second']:.0f} tokens/s · ETA "
+            f"{last['eta_seconds']:.0f}s",
+        )
+        st.plotly_chart(figures.loss_curve(steps), key=f"loss_{len(steps)}")
+    elif status in ("running", "queued"):
+        phase = events[-1]["event"] if events else "starting"
+        detail = {
+            k: v for k, v in (events[-1] if events else {}).items() if k not in ("time", "event")
+        }
+        st.info(f"{phase}: {json.dumps(detail)}")
+    if status in ("running", "queued"):
+        if st.button("Cancel run", key="cancel_run"):
+            runs.cancel(run_dir)
+            st.rerun(scope="app")
+    elif status == "done" and not st.session_state.get(f"shown_{run_dir.name}"):
+        # once: rerun the whole page so the results draw outside this fragment
+        st.session_state[f"shown_{run_dir.name}"] = True
+        st.rerun(scope="app")
+    elif status in ("failed", "cancelled", "resumable"):
+        err = next((e.get("message") for e in reversed(events) if e["event"] == "error"), None)
+        st.error(f"{status}: {err or 'see log.txt in the run directory'}")
+
+
+def show_results(run_dir: Path) -> None:
+    st.session_state[f"shown_{run_dir.name}"] = True  # a finished run needs no rerun
+    m = json.loads((run_dir / "metrics.json").read_text())
+    scores = {f"baseline: {k}": v for k, v in m.get("baselines", {}).items()}
+    scores[f"{m['method']} (this run)"] = m["holdout"]
+    st.plotly_chart(figures.quality_bars(scores), key="quality_bars")
+    c1, c2, c3 = st.columns(3)
+    h = m["holdout"]
+    c1.metric(
+        f"holdout {h['metric']}",
+        f"{h['value']:.1%}",
+        f"{h['value'] - m['baseline']['value']:+.1%} vs zero-shot",
+    )
+    c2.metric(
+        "training tokens/s",
+        f"{m['tokens_per_second']:.0f}",
+        help="measured; the preflight estimate is shown above the launch button",
+    )
+    if m.get("forgetting"):
+        f = m["forgetting"]
+        c3.metric(
+            "forgetting check",
+            f["pattern"].replace("_", " "),
+            f"probe {f['probe_before']:.0%} -> {f['probe_after']:.0%}",
+            delta_color="off",
+        )
+    st.dataframe(pd.DataFrame(m.get("samples", [])), hide_index=True, key="samples")
+
+
+st.title("Pilot")
+path = pick_data()
+ok = path is not None and show_validation(path)
+c1, c2, c3 = st.columns(3)
+method = c1.selectbox(
+    "method",
+    ["lora", "qlora", "prompt", "retrieval", "full", "distill_seq", "distill_logit"],
+    key="method",
+)
+model = c2.text_input("model (hub id or local folder)", "smollm2-135m-instruct", key="model")
+max_steps = c3.number_input("max steps", 1, 100_000, 60, key="max_steps")
+c1, c2, c3 = st.columns(3)
+max_minutes = c1.number_input("max minutes", 0.5, 600.0, 10.0, key="max_minutes")
+holdout_max = c2.number_input("holdout rows to score (at most)", 8, 5000, 64, key="holdout_max")
+baselines = c3.multiselect("baselines", ["prompt", "retrieval"], ["prompt"], key="baselines")
+key = teacher_url = teacher_model = None
+if method == "distill_seq":
+    teacher_url = (
+        st.text_input("teacher endpoint (OpenAI-compatible; empty: local model)", key="teacher_url")
+        or None
+    )
+    teacher_model = st.text_input("teacher model name or local model", key="teacher_model")
+    key = st.text_input("API key (kept in this session only)", type="password", key="api_key")
+
+if ok:
+    try:
+        cfg = PilotConfig(
+            method=method,
+            data=str(path.resolve()),
+            model=model,
+            max_steps=int(max_steps),
+            max_minutes=float(max_minutes),
+            holdout_max=int(holdout_max),
+            baselines=tuple(baselines),
+            teacher_url=teacher_url,
+            teacher_model=teacher_model if teacher_url else None,
+            teacher=None if teacher_url else (teacher_model or None),
+            teacher_key_env=KEY_ENV if key else None,
+        )
+        pre = estimate_pilot(cfg)
+        st.info(pre.summary)
+        if st.button("Launch pilot", type="primary", key="launch", disabled=not pre.fits):
+            run_dir = launch(cfg, key)
+            st.session_state["active_run"] = str(run_dir)
+            st.query_params["run"] = run_dir.name
+    except (InputError, ValueError) as e:
+        st.error(str(e).splitlines()[0])
+
+run_dir = active_run()
+if run_dir is not None:
+    st.divider()
+    watch(run_dir)
+    if runs.status(run_dir) == "done" and (run_dir / "metrics.json").exists():
+        show_results(run_dir)

@@ -1,0 +1,92 @@
+"""AppTest: every page loads without exceptions; the main interactions by widget key."""
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import ROOT
+
+PAGES = [
+    "app_pages/decide.py",
+    "app_pages/costs.py",
+    "app_pages/pilot.py",
+    "app_pages/runs.py",
+    "app_pages/export.py",
+]
+
+
+@pytest.fixture
+def at(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "runs"))
+    return AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_loads(at, page):
+    at.switch_page(page).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def _metric(at, label):
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_costs_follow_the_questionnaire_and_the_volume(at):
+    at.selectbox(key="example_choice").set_value("ticket_triage_distill").run()
+    at.switch_page("app_pages/costs.py").run()
+    assert not at.exception
+    assert at.number_input(key="volume").value == 2_000_000
+    before = _metric(at, "Break-even month")
+    at.number_input(key="volume").set_value(400_000).run()
+    after = _metric(at, "Break-even month")
+    assert before != after
+    at.number_input(key="volume").set_value(1_000).run()
+    assert _metric(at, "Break-even month") == "never"
+    assert len(at.get("plotly_chart")) == 4
+
+
+def test_bad_scenario_upload_gets_an_error_box_and_keeps_the_answers(at):
+    at.number_input(key="requests_per_month").set_value(123_456).run()
+    at.get("file_uploader")[0].set_value(
+        ("s.yaml", b"requests_per_month: -5\n", "application/x-yaml")
+    ).run()
+    assert not at.exception
+    assert any("requests_per_month" in e.value for e in at.error)
+    assert at.number_input(key="requests_per_month").value == 123_456  # nothing lost
+    at.get("file_uploader")[0].set_value(
+        ("s.yaml", b"requests_per_month: 777\nname: loaded\n", "application/x-yaml")
+    ).run()
+    assert at.number_input(key="requests_per_month").value == 777
+
+
+def test_bad_upload_shows_the_bad_rows(at):
+    at.switch_page("app_pages/pilot.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.get("file_uploader")[0].set_value(
+        ("my data.csv", b"text,label\nhello,a\n,b\nok,b\nfine,\n", "text/csv")
+    ).run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.error)
+    assert "2 bad row(s)" in errors
+    assert at.dataframe[0].value["line"].tolist() == [3, 5]
+    assert not [b for b in at.button if b.key == "launch"]  # nothing to launch on bad data
+
+
+def test_upload_of_the_wrong_type_is_refused(at):
+    at.switch_page("app_pages/pilot.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    at.get("file_uploader")[0].set_value(("../../etc/passwd.csv", b"\xff\xfe", "text/csv")).run()
+    assert not at.exception
+    assert any("not UTF-8" in e.value for e in at.error)
+
+
+def test_demo_data_shows_a_preflight(at):
+    at.switch_page("app_pages/pilot.py").run()
+    assert any("Preflight" in i.value for i in at.info)
+    assert at.button(key="launch")
+
+
+def test_export_offers_every_format(at):
+    at.switch_page("app_pages/export.py").run()
+    labels = {b.label for b in at.get("download_button")}
+    assert {"CSV", "XLSX", "JSON", "HTML report"} <= labels

@@ -1,0 +1,167 @@
+"""End to end in a real browser: Debian's Chromium driven by Playwright against
+`streamlit run` on a free loopback port."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (make setup installs it)")
+    port = _free_port()
+    runs_dir = tmp_path_factory.mktemp("runs")
+    env = {**os.environ, "ADAPT_RUNS": str(runs_dir)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "streamlit_app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not become healthy within 60 s")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-background-networking",
+                "--disable-gpu",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+        page.set_default_timeout(60_000)
+        page.goto(server)
+        yield page
+        browser.close()
+
+
+def shots_dir(tmp_path_factory) -> Path:
+    out = Path(os.environ.get("ADAPT_SCREENSHOTS", "")) or tmp_path_factory.mktemp("shots")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _go(page, title: str) -> None:
+    page.get_by_role("link", name=title).first.click()
+    page.get_by_role("heading", name=title).first.wait_for()
+
+
+def _metric(page, label: str) -> str:
+    box = page.locator('[data-testid="stMetric"]', has_text=label).first
+    return box.locator('[data-testid="stMetricValue"]').inner_text()
+
+
+def test_decide_cost_pilot_export(page, tmp_path_factory):
+    shots = shots_dir(tmp_path_factory)
+    page.get_by_text("Recommended:").first.wait_for()
+    # load an example scenario from the sidebar and read the recommendation
+    page.locator('[data-testid="stSelectbox"]', has_text="Load an example scenario").click()
+    page.get_by_role("option", name="ticket_triage_distill").click()
+    page.get_by_text("Recommended: Distill").first.wait_for()
+    page.screenshot(path=str(shots / "decide.png"), full_page=True)
+
+    # change the volume and see the break-even and the chart follow
+    _go(page, "Costs")
+    page.get_by_text("Break-even month").first.wait_for()
+    before = _metric(page, "Break-even month")
+    chart_before = page.locator(".js-plotly-plot").first.inner_html()
+    volume = page.get_by_label("requests per month", exact=True)
+    volume.fill("400000")
+    volume.press("Enter")
+    page.wait_for_function(
+        "b => ![...document.querySelectorAll('[data-testid=stMetric]')].some(m => "
+        "m.innerText.includes('Break-even month') && m.innerText.includes(b))",
+        arg=before,
+    )
+    assert _metric(page, "Break-even month") != before
+    page.wait_for_timeout(1000)
+    assert page.locator(".js-plotly-plot").first.inner_html() != chart_before
+    page.screenshot(path=str(shots / "costs.png"), full_page=True)
+
+    # launch a tiny pilot on the demo data and watch it reach done
+    _go(page, "Pilot")
+    page.get_by_text("Preflight").first.wait_for()
+    for label, value in (("max steps", "2"), ("holdout rows to score (at most)", "8")):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+    page.wait_for_timeout(1500)
+    page.get_by_role("button", name="Launch pilot").click()
+    page.wait_for_function("document.body.innerText.includes(': done')", timeout=300_000)
+    page.get_by_text("holdout accuracy").first.wait_for()
+    page.screenshot(path=str(shots / "pilot.png"), full_page=True)
+
+    _go(page, "Runs")
+    page.screenshot(path=str(shots / "runs.png"), full_page=True)
+
+    # download the CSV and the HTML report and check what they hold
+    _go(page, "Export")
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="CSV").click()
+    csv_text = Path(dl.value.path()).read_text()
+    assert csv_text.startswith("# strategies") and "distill" in csv_text
+    assert "400000" in csv_text.replace(",", "") or "400000.0" in csv_text
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="HTML report").click()
+    html = Path(dl.value.path()).read_text()
+    assert html.startswith("<!doctype html>") and "Recommendation" in html
+    assert "Pilot results" in html and "lora" in html and "Plotly" in html
+    assert 'src="http' not in html  # plotly.js is inlined: the charts work offline
+    page.screenshot(path=str(shots / "export.png"), full_page=True)
