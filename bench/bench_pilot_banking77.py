@@ -94,6 +94,8 @@ def run_method(method: str, train_csv: Path, hold_csv: Path, args) -> dict:
         "--lr",
         str(args.lr),
     ]
+    if method in ("lora", "qlora"):  # their baselines are the prompt and retrieval rows
+        cmd += ["--baselines", ""]
     if method == "qlora" and args.qlora_minutes:
         cmd += ["--max-minutes", str(args.qlora_minutes)]
     buf = io.StringIO()

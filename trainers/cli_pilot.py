@@ -102,7 +102,7 @@ def build_config(args: argparse.Namespace):
     for k in ("data", "holdout_data"):
         if k in fields:
             fields[k] = str(Path(fields[k]).resolve())
-    if args.baselines:
+    if args.baselines is not None:
         fields["baselines"] = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
     try:
         return PilotConfig(**fields)

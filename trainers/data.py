@@ -23,7 +23,7 @@ from advisor.scenario import InputError
 
 MAX_FILE_BYTES = 200 * 2**20
 MAX_FIELD_CHARS = 100_000
-CLASSIFY_SYSTEM = "Classify the message. Answer with the label only."
+CLASSIFY_SYSTEM = "Answer with the label."  # short: every token is paid for at every step
 LIST_LABELS_UP_TO = 20  # the template lists the labels when there are this few
 
 
