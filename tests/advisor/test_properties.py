@@ -1,28 +1,21 @@
 """Property tests: all else equal, faster-changing facts and fewer examples never move
 the pick toward fine-tuning."""
 
+from typing import get_args
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from advisor import Scenario
 from advisor.recommend import pick
 from advisor.rules import FINE_TUNE_FAMILY
+from advisor.scenario import TaskKind
 
 GAPS = ["missing_knowledge", "behaviour_format_style", "cost_latency_at_volume"]
 
 scenarios = st.builds(
     Scenario,
-    task_kind=st.sampled_from(
-        [
-            "classify",
-            "extract",
-            "route",
-            "rank_search",
-            "summarize_generate",
-            "structured_output_code",
-            "chat_agent",
-        ]
-    ),
+    task_kind=st.sampled_from(get_args(TaskKind)),
     gaps=st.lists(st.sampled_from(GAPS), min_size=1, max_size=3, unique=True).map(tuple),
     task_definition=st.sampled_from(["stable", "evolving", "one_off"]),
     facts_change_interval_days=st.floats(1, 36500),

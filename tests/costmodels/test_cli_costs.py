@@ -13,6 +13,7 @@ from cli import main
 from costmodels.assumptions import assumptions_from_dict
 from costmodels.prices import load_catalog
 from tests.conftest import EXAMPLES
+from trainers.preflight import DEFAULT_SHAPE
 
 ALL = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
 
@@ -137,18 +138,7 @@ def test_unknown_model_suggests_close_matches():
 def test_memory_cli(tmp_path, capsys):
     cfg = tmp_path / "config.json"
     cfg.write_text(
-        json.dumps(
-            {
-                "model_type": "llama",
-                "hidden_size": 576,
-                "intermediate_size": 1536,
-                "num_hidden_layers": 30,
-                "num_attention_heads": 9,
-                "num_key_value_heads": 3,
-                "vocab_size": 49152,
-                "tie_word_embeddings": True,
-            }
-        )
+        json.dumps(DEFAULT_SHAPE)  # SmolLM2-135M's config.json fields
     )
     args = ["memory", "--config", str(cfg), "--json", "--batch", "4", "--seq-len", "256"]
     assert main([*args, "--method", "lora", "--lora-rank", "8"]) == 0
