@@ -234,7 +234,14 @@ def cancel(run_dir: Path, grace_seconds: float = 5.0) -> bool:
             time.sleep(0.1)
         if not _group_alive(pid):
             break
-    _reap(pid)
+    deadline = time.time() + grace_seconds
+    while time.time() < deadline:  # reap our own child, so not even a zombie stays behind
+        _reap(pid)
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
     emit(run_dir, "cancelled")
     index_upsert(run_dir, status_="cancelled")
     return True
