@@ -107,7 +107,7 @@ def build_config(args: argparse.Namespace):
     try:
         return PilotConfig(**fields)
     except ValidationError as e:
-        raise InputError(describe_validation_error(e, PilotConfig).replace("_", "-", 0)) from None
+        raise InputError(describe_validation_error(e, PilotConfig)) from None
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
