@@ -20,14 +20,28 @@ def _print_json(obj: object) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
+def _measurements(refs: str | None) -> list:
+    """Measurements of finished runs named by --runs (ids, id prefixes or directories)."""
+    from costmodels.measurement import load_measurement
+    from trainers.runs import find_run
+
+    return [load_measurement(find_run(r.strip())) for r in (refs or "").split(",") if r.strip()]
+
+
 def _scenario_and_costs(args: argparse.Namespace):
-    """The scenario, its cost report and the catalog, from FILE and --prices."""
+    """The scenario, its cost report (calibrated by --runs) and the catalog."""
     from advisor import load_scenario
     from costmodels import estimate, load_assumptions, load_catalog
+    from costmodels.calibrate import calibrate
 
     scenario = load_scenario(args.file)
     catalog = load_catalog(prices=args.prices) if args.prices else load_catalog()
-    report = estimate(scenario, load_assumptions(args.file), catalog)
+    args.measurements = _measurements(args.runs)
+    cal = calibrate(scenario, load_assumptions(args.file), args.measurements, catalog)
+    if args.measurements:
+        for note in cal.notes:
+            print(f"calibration: {note}", file=sys.stderr)
+    report = estimate(scenario, cal.assumptions, catalog)
     return scenario, report, catalog
 
 
@@ -35,7 +49,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from advisor import recommend
 
     scenario, report, _ = _scenario_and_costs(args)
-    rec = recommend(scenario, report)
+    rec = recommend(scenario, report, measurements=args.measurements)
     if args.json:
         _print_json(rec.model_dump(mode="json"))
         return 0
@@ -130,7 +144,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         pilots = [r["metrics"] for r in index_list() if r["status"] == "done" and r["metrics"]]
         text = build_report(
             scenario,
-            recommend(scenario, report),
+            recommend(scenario, report, measurements=args.measurements),
             report,
             simulate(scenario, report.assumptions, catalog, draws=2000),
             pilots,
@@ -204,6 +218,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
         p = sub.add_parser(name, help=help_)
         p.add_argument("file", help="scenario file (YAML or JSON), optional `costs:` section")
         p.add_argument("--prices", help="a newer LiteLLM cost-map JSON file to price with")
+        p.add_argument(
+            "--runs",
+            help="finished pilot runs (ids or directories, comma-separated) whose "
+            "measurements recalibrate the costs and the advice",
+        )
         handlers[name] = handler
         return p
 

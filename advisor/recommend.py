@@ -7,16 +7,19 @@ to the simpler strategy (the order of STRATEGIES).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from advisor.costrules import cost_rules
+from advisor.measured import measurement_rules
 from advisor.rules import RULES, STRATEGIES, STRATEGY_LABELS, Rule
 from advisor.scenario import Scenario
 
 if TYPE_CHECKING:
     from costmodels.amortize import CostReport
+    from costmodels.measurement import Measurement
 
 Verdict = Literal["recommended", "viable", "not_advised"]
 
@@ -43,7 +46,7 @@ class _Frozen(BaseModel):
 
 class Reason(_Frozen):
     rule_id: str
-    kind: Literal["table", "combination", "caveat", "cost"]
+    kind: Literal["table", "combination", "caveat", "cost", "measured"]
     situation: str
     text: str
     source: str
@@ -74,6 +77,8 @@ class Recommendation(_Frozen):
     caveats: tuple[Reason, ...]
     would_change: tuple[str, ...]
     next_pilot: PilotSuggestion
+    overturned: str | None = None
+    """Set when pilot measurements changed the pick: what the prior said and why not."""
 
 
 def _reason(rule: Rule, effect: float = 0.0, veto: bool = False) -> Reason:
@@ -175,12 +180,20 @@ def what_would_change(
 
 
 def recommend(
-    scenario: Scenario, costs: CostReport | None = None, extra_rules: tuple[Rule, ...] = ()
+    scenario: Scenario,
+    costs: CostReport | None = None,
+    extra_rules: tuple[Rule, ...] = (),
+    measurements: Sequence[Measurement] = (),
 ) -> Recommendation:
     """Rank every strategy for this scenario, with the reasons that fired. With a cost
-    report, adaptation must pass break-even and the reasons quote the numbers."""
+    report, adaptation must pass break-even and the reasons quote the numbers. With pilot
+    measurements, measured quality against the bar outranks the prior, and the summary
+    says when a pilot overturned it."""
     if costs is not None:
         extra_rules = (*extra_rules, *cost_rules(scenario, costs))
+    prior = pick(scenario, extra_rules)
+    measured = measurement_rules(scenario, list(measurements))
+    extra_rules = (*extra_rules, *measured)
     order, scores, vetoed, fired = _score(scenario, extra_rules)
     top = scores[order[0]]
     ranking = []
@@ -206,6 +219,13 @@ def recommend(
     )
     money = next((r.text for r in winner.reasons if r.kind == "cost"), None)
     because = f"{because} {money}" if money else because
+    overturned = None
+    if winner.strategy != prior:
+        evidence = " ".join(r.rationale for r in measured)
+        overturned = f"The pilots overturned the prior pick, {STRATEGY_LABELS[prior]}: {evidence}"
+        because = (
+            overturned if best is None or best.kind == "measured" else f"{overturned} {because}"
+        )
     method, why = PILOTS[winner.strategy]
     return Recommendation(
         recommended=winner.strategy,
@@ -219,4 +239,5 @@ def recommend(
             why=why,
             command=f"adapt pilot --method {method} --data YOUR_DATA.jsonl",
         ),
+        overturned=overturned,
     )

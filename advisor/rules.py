@@ -67,7 +67,7 @@ SOURCE_GOOGLE_FT = "Google Cloud, Vertex AI tuning: start with 100 or more examp
 @dataclass(frozen=True)
 class Rule:
     id: str
-    kind: Literal["table", "combination", "caveat", "cost"]
+    kind: Literal["table", "combination", "caveat", "cost", "measured"]
     situation: str
     rationale: str
     source: str

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from advisor.scenario import InputError
 
 
 class QualityMeasure(BaseModel):
+    """A holdout score with its 95% interval (accuracy, chrF or token F1, all 0-1)."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
     metric: str
-    value: float
-    ci_low: float
-    ci_high: float
+    value: float = Field(ge=0, le=1)
+    ci_low: float = Field(ge=0, le=1)
+    ci_high: float = Field(ge=0, le=1)
     n: int = Field(ge=0)
+
+    def text(self) -> str:
+        return f"{self.value:.1%} [{self.ci_low:.1%}, {self.ci_high:.1%}] (n={self.n})"
 
 
 class Measurement(BaseModel):
@@ -23,6 +33,8 @@ class Measurement(BaseModel):
     model: str
     model_params: int = Field(ge=0)
     device: str
+    device_name: str = ""
+    """The accelerator's or CPU's name ('NVIDIA H100 80GB HBM3'), to match catalog GPUs."""
     train_examples: int = Field(ge=0)
     holdout_examples: int = Field(ge=0)
     train_tokens: int = Field(ge=0)
@@ -34,5 +46,25 @@ class Measurement(BaseModel):
     wall_seconds: float = Field(ge=0)
     quality: QualityMeasure
     baseline: QualityMeasure | None = None
+    """The same model zero-shot, same prompt template, same holdout."""
+    baselines: dict[str, QualityMeasure] = Field(default_factory=dict)
+    """Every baseline the run scored: zero_shot, few_shot, retrieval_few_shot,
+    retrieval_label."""
     forgetting_delta: float | None = None
     """Probe accuracy after training minus before (negative: the model forgot)."""
+    examples_needed: int | None = None
+    """From a learning-curve pilot: training examples predicted to reach the quality bar
+    (None: not measured, or not reachable with this model)."""
+
+
+def load_measurement(path: str | Path) -> Measurement:
+    """The Measurement in a run directory's metrics.json (or that file itself)."""
+    p = Path(path)
+    p = p / "metrics.json" if p.is_dir() else p
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return Measurement.model_validate(data["measurement"])
+    except FileNotFoundError:
+        raise InputError(f"{p}: no metrics.json (is the run finished?)") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValidationError) as e:
+        raise InputError(f"{p}: not a finished run's metrics ({type(e).__name__})") from None

@@ -17,18 +17,10 @@ from typing import Literal
 import torch
 from pydantic import BaseModel, ConfigDict
 
+from costmodels.measurement import QualityMeasure as Score  # one type for a holdout score
 from trainers.data import Message
 
 Z95 = 1.959963984540054
-
-
-class Score(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    metric: str
-    value: float
-    ci_low: float
-    ci_high: float
-    n: int
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:

@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor.scenario import InputError
-from costmodels.measurement import Measurement, QualityMeasure
+from costmodels.measurement import Measurement
 from trainers import runs
 from trainers.data import Dataset, load_dataset, read_frozen, save_dataset, split
 from trainers.evaluate import Score, forgetting_pattern, generate, probe, score
@@ -79,6 +79,18 @@ def pick_device(requested: str) -> str:
     if torch.cuda.is_available():
         return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
     return "cpu"
+
+
+def device_name(device: str) -> str:
+    """'NVIDIA H100 80GB HBM3' or the CPU's model name with its core count."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(torch.device(device))
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+        name = next(x.split(":", 1)[1].strip() for x in cpuinfo.splitlines() if "model name" in x)
+    except (OSError, StopIteration):
+        name = "CPU"
+    return f"{name} ({os.cpu_count()} cores)"
 
 
 def save_config(cfg: PilotConfig, run_dir: Path) -> None:
@@ -145,10 +157,6 @@ def evaluate_holdout(
         preds,
         new_tokens / max(seconds, 1e-9),
     )
-
-
-def _q(s: Score | None) -> QualityMeasure | None:
-    return QualityMeasure(**s.model_dump()) if s else None
 
 
 def run_pilot(run_dir: Path, resume: bool = False) -> dict:
@@ -338,6 +346,7 @@ def _metrics(
         model=cfg.model,
         model_params=params,
         device=device,
+        device_name=device_name(device),
         train_examples=len(train_ds.examples),
         holdout_examples=len(hold.examples),
         train_tokens=train_res.tokens if train_res else 0,
@@ -345,8 +354,9 @@ def _metrics(
         generation_tokens_per_second=gen_tps,
         peak_memory_mib=peak,
         wall_seconds=wall,
-        quality=_q(tuned),
-        baseline=_q(baseline),
+        quality=tuned,
+        baseline=baseline,
+        baselines={k: Score(**v) for k, v in results["baselines"].items()},
         forgetting_delta=(probe_after.value - probe_before.value) if probe_after else None,
     )
     samples = [

@@ -16,6 +16,7 @@ EXAMPLE_PICKS = {
     "legal_drafting_ft_rag.yaml": "fine_tune_rag",
     "field_manual_edge.yaml": "fine_tune_then_distill",
     "chat_cascade.yaml": "cascade",
+    "support_intents_routing.yaml": "fine_tune",
 }
 
 

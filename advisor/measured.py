@@ -1,0 +1,118 @@
+"""Rules made from pilot measurements: a measured number outranks the prior.
+
+A trained method whose whole 95% interval lies below the quality bar rules its family
+out; one whose interval lies above it gets a bonus; one that straddles the bar is quoted
+for information (a larger holdout would decide). Prompt and retrieval baselines are
+measured on the small pilot model, a lower bound for a capable model: meeting the bar
+counts for them, missing it is only quoted. Every reason quotes the numbers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from advisor.rules import FINE_TUNE_FAMILY, Rule
+from advisor.scenario import Scenario
+
+if TYPE_CHECKING:  # costmodels imports advisor; keep the import one-way at run time
+    from costmodels.measurement import Measurement, QualityMeasure
+
+SOURCE = "adapt pilot: measured on a frozen holdout"
+MET_BONUS = 3.0
+BEATS_TRAINED_BONUS = 1.0  # a baseline measured better than every trained pilot
+# Which strategies a pilot method speaks for.
+FAMILY: dict[str, frozenset[str]] = {
+    "lora": FINE_TUNE_FAMILY,
+    "qlora": FINE_TUNE_FAMILY,
+    "full": FINE_TUNE_FAMILY,
+    "distill_seq": frozenset({"distill", "distill_rag"}),
+    "distill_logit": frozenset({"distill", "distill_rag"}),
+}
+METHOD_LABEL = {"lora": "LoRA", "qlora": "QLoRA", "full": "full fine-tuning"}
+# Baselines (small model): the strategy each one is a lower bound for.
+BASELINE_FOR = {
+    "few_shot": "prompt",
+    "retrieval_few_shot": "rag",
+    "retrieval_label": "rag",
+}
+
+
+def _trained_rule(method: str, run: str, q: QualityMeasure, bar: float, m) -> Rule:
+    family = FAMILY[method]
+    label = METHOD_LABEL.get(method, method.replace("_", " "))
+    text = (
+        f"The {label} pilot ({run}) reached {q.text()} {q.metric} against a quality bar "
+        f"of {bar:.0%}"
+    )
+    effects: dict[str, float] = {}
+    vetoes: frozenset[str] = frozenset()
+    if q.ci_high < bar:
+        text += ": below the bar even at the top of its interval."
+        if m.examples_needed:
+            text += f" The learning curve says about {m.examples_needed:,} examples would reach it."
+        vetoes = family
+    elif q.ci_low >= bar:
+        text += ": it meets the bar."
+        effects = dict.fromkeys(family, MET_BONUS)
+    else:
+        text += ": the interval straddles the bar; a larger holdout would decide."
+    return _rule(f"measured_{method}", f"Measured quality of {method}", text, effects, vetoes)
+
+
+def _baseline_rule(
+    name: str, q: QualityMeasure, bar: float, model: str, trained: QualityMeasure | None
+) -> Rule:
+    strategy = BASELINE_FOR[name]
+    what = {
+        "few_shot": f"Few-shot prompting of the small pilot model ({model})",
+        "retrieval_few_shot": f"Retrieval with the small pilot model ({model})",
+        "retrieval_label": "The nearest training example's label (embedding retrieval alone)",
+    }[name]
+    text = f"{what} reached {q.text()} {q.metric}"
+    effects: dict[str, float] = {}
+    if q.ci_low >= bar:
+        text += f", meeting the bar of {bar:.0%} even before a capable model is used."
+        effects = {strategy: MET_BONUS}
+    else:
+        text += f" (bar {bar:.0%}); a capable model would do at least as well."
+        if trained is not None and q.ci_low > trained.ci_high:
+            text += f" It beats the trained pilot ({trained.value:.1%}) outright."
+            effects = {strategy: BEATS_TRAINED_BONUS}
+    return _rule(f"measured_{name}", f"Measured {name.replace('_', ' ')}", text, effects)
+
+
+def _rule(id_: str, situation: str, text: str, effects, vetoes=frozenset()) -> Rule:
+    return Rule(
+        id=id_,
+        kind="measured",
+        situation=situation,
+        rationale=text,
+        source=SOURCE,
+        when=lambda s: True,
+        effects=effects,
+        vetoes=vetoes,
+    )
+
+
+def measurement_rules(scenario: Scenario, measurements: list[Measurement]) -> tuple[Rule, ...]:
+    """One rule per measured method (its best run) and per measured baseline kind."""
+    bar = scenario.quality_bar_pct / 100
+    rules, trained = [], None
+    for method in FAMILY:
+        runs = [m for m in measurements if m.method == method]
+        best = max(runs, key=lambda m: m.quality.value, default=None)
+        if best is not None:
+            rules.append(_trained_rule(method, best.run_id, best.quality, bar, best))
+            if trained is None or best.quality.ci_high > trained.ci_high:
+                trained = best.quality
+    for strategy in ("prompt", "rag"):
+        found = [
+            (q.value, name, q, m.model)
+            for m in measurements
+            for name, q in m.baselines.items()
+            if BASELINE_FOR.get(name) == strategy
+        ]
+        if found:
+            _, name, q, model = max(found, key=lambda x: x[0])
+            rules.append(_baseline_rule(name, q, bar, model, trained))
+    return tuple(rules)

@@ -1,0 +1,134 @@
+"""Calibration: pilot measurements replace assumptions.
+
+`calibrate(scenario, assumptions, measurements, catalog)` returns new assumptions and a
+note per change, each quoting the measured number:
+- training: a pilot's measured tokens/s on the cost model's GPU gives the achieved MFU
+  (FLOPs per token x tokens/s / peak), which replaces the assumed MFU range; on any other
+  device the full training run is extrapolated on that device, and the GPU assumption
+  stands (a CPU's rate says nothing about an H100's);
+- serving: measured batched decoding tokens/s on that GPU, scaled from the pilot model's
+  size to the student's (decoding is memory-bound: time per token grows with the bytes of
+  weights read), replaces the assumed serving throughput;
+- cascade: 1 - measured accuracy of the best trained student (with its interval) is the
+  share of requests it must escalate.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from advisor.scenario import Scenario
+from costmodels.assumptions import BOUNDS, CostAssumptions, Range
+from costmodels.compute import training_flops
+from costmodels.measurement import Measurement
+from costmodels.prices import PriceCatalog
+
+TRAINED = ("lora", "qlora", "full", "distill_seq", "distill_logit")
+SPREAD = 0.15  # a single measured rate becomes a +-15% range (run-to-run variation)
+
+
+class Calibration(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    assumptions: CostAssumptions
+    notes: tuple[str, ...]
+    """One line per assumption a measurement replaced or could not replace, and why."""
+    measurements: tuple[str, ...]
+    """Run ids used."""
+
+
+def _around(x: float, name: str) -> Range:
+    lo, hi = BOUNDS[name]
+    return Range(
+        low=max(lo, x * (1 - SPREAD)), high=min(hi, x * (1 + SPREAD)), mode=min(hi, max(lo, x))
+    )
+
+
+def matching_gpu(device_name: str, catalog: PriceCatalog) -> str | None:
+    """The catalog GPU named inside a device name ('NVIDIA H100 80GB HBM3' -> 'H100')."""
+    up = device_name.upper()
+    hits = [g.name for g in catalog.gpus if g.name.upper() in up]
+    return max(hits, key=len, default=None)
+
+
+def _training(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
+    method = "qlora" if m.method == "qlora" else ("full" if m.method == "full" else "lora")
+    flops_per_s = training_flops(m.model_params, m.tokens_per_second, method)
+    tokens = s.examples_total * (s.input_tokens_per_request + s.output_tokens_per_request)
+    tokens *= a.training_epochs
+    gpu = matching_gpu(m.device_name, cat)
+    if gpu is not None and gpu.lower() == a.gpu.lower():
+        mfu = flops_per_s / (cat.gpu(gpu).peak_bf16_tflops * 1e12)
+        note = (
+            f"Training MFU: the {m.method} pilot {m.run_id} measured "
+            f"{m.tokens_per_second:,.0f} tokens/s on {m.device_name} = {mfu:.1%} MFU; it "
+            f"replaces the assumed {a.training_mfu} for {gpu}."
+        )
+        return {"training_mfu": _around(mfu, "training_mfu")}, note
+    hours = tokens / max(m.tokens_per_second, 1e-9) / 3600
+    note = (
+        f"Training: the {m.method} pilot {m.run_id} measured {m.tokens_per_second:,.0f} "
+        f"tokens/s on {m.device_name or m.device}; at that rate the full run "
+        f"({tokens:,.0f} tokens, {s.examples_total:,} examples x {a.training_epochs} epochs, "
+        f"{m.model_params / 1e6:,.0f}M parameters) would take {hours:,.1f} hours there. The "
+        f"cost model prices training on {a.gpu}, so its MFU assumption stands."
+    )
+    return {}, note
+
+
+def _serving(a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
+    gpu = matching_gpu(m.device_name, cat)
+    if gpu is None or gpu.lower() != a.gpu.lower() or not m.generation_tokens_per_second:
+        return {}, None
+    scaled = m.generation_tokens_per_second * m.model_params / (a.student_params_billions * 1e9)
+    note = (
+        f"Serving: {m.generation_tokens_per_second:,.0f} tokens/s measured decoding the "
+        f"holdout on {gpu} with {m.model_params / 1e6:,.0f}M parameters, scaled to the "
+        f"{a.student_params_billions:g}B student: {scaled:,.0f} tokens/s."
+    )
+    return {"serving_tokens_per_second": _around(scaled, "serving_tokens_per_second")}, note
+
+
+def _escalation(trained: list[Measurement]) -> tuple:
+    scored = [m for m in trained if m.quality.metric == "accuracy"]
+    best = max(scored, key=lambda m: m.quality.value, default=None)
+    if best is None:
+        return {}, None
+    q = best.quality
+    rate = Range(low=1 - q.ci_high, high=1 - q.ci_low, mode=1 - q.value)
+    note = (
+        f"Cascade: the {best.method} student ({best.run_id}) is right {q.text()}, so it "
+        f"escalates {rate.mode:.1%} [{rate.low:.1%}, {rate.high:.1%}] of requests."
+    )
+    return {"escalation_rate": rate}, note
+
+
+def calibrate(
+    scenario: Scenario,
+    assumptions: CostAssumptions,
+    measurements: list[Measurement],
+    catalog: PriceCatalog,
+) -> Calibration:
+    trained = [m for m in measurements if m.method in TRAINED and m.tokens_per_second > 0]
+    changes: dict = {}
+    notes: list[str] = []
+    # the fastest run per device stands for what the device can do
+    for m in sorted(trained, key=lambda m: m.tokens_per_second):
+        for update, note in (
+            _training(scenario, assumptions, m, catalog),
+            _serving(assumptions, m, catalog),
+        ):
+            changes |= update
+            if note:
+                notes.append(note)
+    update, note = _escalation(trained)
+    changes |= update
+    notes += [note] if note else []
+    if not measurements:
+        notes.append("No pilot measurements: every assumption is a prior.")
+    elif not trained:
+        notes.append("Only prompt/retrieval pilots: they inform the advice, not the costs.")
+    return Calibration(
+        assumptions=assumptions.model_copy(update=changes),
+        notes=tuple(notes),
+        measurements=tuple(m.run_id for m in measurements),
+    )

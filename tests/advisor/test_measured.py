@@ -1,0 +1,80 @@
+"""Measured quality against the bar outranks the prior, and the reasons quote the numbers."""
+
+import pytest
+
+from advisor import load_scenario, recommend
+from advisor.measured import measurement_rules
+from advisor.rules import FINE_TUNE_FAMILY
+from costmodels.measurement import Measurement, QualityMeasure
+from tests.conftest import EXAMPLES
+
+ROUTING = EXAMPLES / "support_intents_routing.yaml"  # prior: fine-tune, bar 90%
+
+
+def q(value, lo, hi, n=300):
+    return QualityMeasure(metric="accuracy", value=value, ci_low=lo, ci_high=hi, n=n)
+
+
+def measurement(method="lora", quality=None, **baselines):
+    return Measurement(
+        run_id=f"run-{method}",
+        method=method,
+        model="smollm2-135m-instruct",
+        model_params=134_515_008,
+        device="cpu",
+        train_examples=256,
+        holdout_examples=300,
+        train_tokens=40_000,
+        tokens_per_second=300.0 if method not in ("prompt", "retrieval") else 0.0,
+        generation_tokens_per_second=50.0,
+        peak_memory_mib=2000,
+        wall_seconds=100,
+        quality=quality or q(0.62, 0.57, 0.67),
+        baselines=baselines,
+    )
+
+
+def test_lora_below_the_bar_overturns_fine_tune_with_numbers_quoted():
+    s = load_scenario(ROUTING)
+    assert recommend(s).recommended == "fine_tune"
+    m = measurement(retrieval_label=q(0.81, 0.76, 0.85))
+    rec = recommend(s, measurements=[m])
+    assert rec.recommended == "rag"  # retrieval measured better than the tuned model
+    assert rec.overturned and "62.0% [57.0%, 67.0%]" in rec.overturned
+    assert "quality bar of 90%" in rec.overturned and "81.0%" in rec.summary
+    for r in rec.ranking:
+        if r.strategy in FINE_TUNE_FAMILY:
+            assert r.verdict == "not_advised" and any(x.veto for x in r.reasons)
+
+
+def test_lora_meeting_the_bar_strengthens_fine_tune():
+    s = load_scenario(ROUTING)
+    rec = recommend(s, measurements=[measurement(quality=q(0.95, 0.92, 0.97))])
+    assert rec.recommended == "fine_tune" and rec.overturned is None
+    top = rec.ranking[0]
+    assert any(r.kind == "measured" and r.effect > 0 for r in top.reasons)
+
+
+def test_interval_straddling_the_bar_is_information_only():
+    (rule,) = measurement_rules(load_scenario(ROUTING), [measurement(quality=q(0.9, 0.85, 0.94))])
+    assert not rule.vetoes and not rule.effects and "straddles" in rule.rationale
+
+
+def test_best_run_of_a_method_counts():
+    s = load_scenario(ROUTING)
+    runs = [measurement(quality=q(0.5, 0.45, 0.55)), measurement(quality=q(0.95, 0.92, 0.97))]
+    (rule,) = measurement_rules(s, runs)
+    assert rule.effects and "95.0%" in rule.rationale
+
+
+@pytest.mark.parametrize(("lo", "bonus"), [(0.91, True), (0.5, False)])
+def test_retrieval_baseline_meeting_the_bar_counts_for_rag(lo, bonus):
+    s = load_scenario(ROUTING)
+    m = measurement("retrieval", quality=q(0.93, lo, 0.97), retrieval_few_shot=q(0.93, lo, 0.97))
+    (rule,) = measurement_rules(s, [m])
+    assert bool(rule.effects.get("rag")) is bonus and "93.0%" in rule.rationale
+
+
+def test_no_measurements_change_nothing():
+    s = load_scenario(ROUTING)
+    assert recommend(s, measurements=[]) == recommend(s)
