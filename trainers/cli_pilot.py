@@ -35,6 +35,13 @@ def add_parsers(sub, handlers) -> None:
     p.add_argument("--holdout-max", type=int, help="evaluate at most this many holdout rows")
     p.add_argument("--baselines", help="comma list of prompt,retrieval (default: prompt)")
     p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--curve",
+        help="learning curve: also train at these fractions of the data, e.g. 0.25,0.5",
+    )
+    p.add_argument(
+        "--quality-bar", type=float, help="quality the task needs, in percent (for --curve)"
+    )
     p.add_argument("--merge", action="store_true", help="also save a merged model")
     p.add_argument(
         "--trust-remote-code",
@@ -102,6 +109,15 @@ def build_config(args: argparse.Namespace):
     for k in ("data", "holdout_data"):
         if k in fields:
             fields[k] = str(Path(fields[k]).resolve())
+    if args.curve:
+        try:
+            fields["curve"] = tuple(float(f) for f in args.curve.split(",") if f.strip())
+        except ValueError:
+            raise InputError(
+                f"--curve: expected fractions like 0.25,0.5, got {args.curve!r}"
+            ) from None
+    if args.quality_bar is not None:
+        fields["quality_bar"] = args.quality_bar / 100
     if args.baselines is not None:
         fields["baselines"] = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
     try:

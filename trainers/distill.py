@@ -128,7 +128,15 @@ def quality_filter(
 
 
 def train_for_method(
-    cfg, model, tok, train_ds: Dataset, hold: Dataset, run_dir: Path, device: str, budget: int
+    cfg,
+    model,
+    tok,
+    train_ds: Dataset,
+    hold: Dataset,
+    run_dir: Path,
+    device: str,
+    budget: int,
+    ckpt_name: str = "ckpt",
 ):
     """-> (model to evaluate, TrainResult, extra metrics)."""
     emit = lambda kind, **f: runs.emit(run_dir, kind, **f)  # noqa: E731
@@ -152,7 +160,7 @@ def train_for_method(
             "teacher_predictions": teacher_hold,
         }
     model = prepare_model(model, tcfg)
-    res = train(model, tok, examples, tcfg, device=device, ckpt_dir=run_dir / "ckpt", emit=emit)
+    res = train(model, tok, examples, tcfg, device=device, ckpt_dir=run_dir / ckpt_name, emit=emit)
     return model, res, extra
 
 

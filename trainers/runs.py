@@ -55,6 +55,14 @@ def write_json_atomic(path: Path, obj) -> None:
     tmp.replace(path)
 
 
+def read_json(path: Path) -> dict | None:
+    """A JSON file written by write_json_atomic, or None when absent (never half-read)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+
+
 def emit(run_dir: Path, kind: str, **fields) -> None:
     """Append one event; a line is written whole (one write call, flushed)."""
     if not is_main_process():
