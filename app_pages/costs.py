@@ -12,7 +12,14 @@ from advisor import STRATEGY_LABELS, Scenario
 from advisor.rules import ADAPTED
 from advisor.scenario import InputError, field_help
 from app_pages import figures
-from app_pages.state import cached_curves, cached_estimate, cached_simulation, current_scenario
+from app_pages.state import (
+    cached_calibration,
+    cached_curves,
+    cached_estimate,
+    cached_simulation,
+    current_scenario,
+    use_runs_widget,
+)
 from costmodels.assumptions import CostAssumptions, Range, assumptions_from_dict
 from costmodels.prices import load_catalog
 
@@ -102,12 +109,18 @@ try:
     scenario = scenario.model_copy(
         update={"requests_per_month": int(volume), "horizon_months": int(horizon)}
     )
-    report = cached_estimate(scenario.model_dump_json(), assumptions.model_dump_json())
+    measured = use_runs_widget()
+    cal = cached_calibration(scenario.model_dump_json(), assumptions.model_dump_json(), measured)
+    report = cached_estimate(scenario.model_dump_json(), cal.assumptions.model_dump_json())
 except InputError as e:
     st.error(str(e))
     st.stop()
 st.session_state["assumptions"] = assumptions
 st.session_state["cost_scenario"] = scenario
+if cal.measurements:
+    with st.expander(f"Calibrated by {len(cal.measurements)} pilot run(s)", expanded=True):
+        for note in cal.notes:
+            st.markdown(f"- {note}")
 
 cheapest = min(report.strategies, key=lambda c: c.tco_usd)
 adapted = [c for c in report.strategies if c.strategy in ADAPTED]
@@ -144,13 +157,13 @@ shown = tuple(
     )
     or STRATEGY_LABELS
 )
-curves = cached_curves(scenario.model_dump_json(), assumptions.model_dump_json())
+curves = cached_curves(scenario.model_dump_json(), cal.assumptions.model_dump_json())
 left, right = st.columns(2)
 left.plotly_chart(figures.cost_per_request(curves, report, volume, shown), key="chart_volume")
 right.plotly_chart(figures.cumulative_cost(report, shown), key="chart_cumulative")
 
 draws = st.select_slider("Monte Carlo draws", [1000, 5000, 10000], value=5000, key="draws")
-unc = cached_simulation(scenario.model_dump_json(), assumptions.model_dump_json(), draws)
+unc = cached_simulation(scenario.model_dump_json(), cal.assumptions.model_dump_json(), draws)
 left, right = st.columns(2)
 left.plotly_chart(figures.uncertainty_bands(unc), key="chart_bands")
 right.plotly_chart(figures.tornado(unc), key="chart_tornado")

@@ -8,7 +8,7 @@ import yaml
 
 from advisor import STRATEGY_LABELS, Scenario
 from advisor.scenario import InputError, scenario_from_dict
-from app_pages.state import cached_recommendation, current_assumptions
+from app_pages.state import cached_recommendation, current_assumptions, use_runs_widget
 from app_pages.widgets import example_files, field_widget, load_example, load_into_state
 
 GROUPS = {
@@ -100,8 +100,13 @@ except InputError as e:
     st.stop()
 st.session_state["scenario"] = scenario
 
-rec = cached_recommendation(scenario.model_dump_json(), current_assumptions().model_dump_json())
+measured = use_runs_widget()
+rec = cached_recommendation(
+    scenario.model_dump_json(), current_assumptions().model_dump_json(), measured
+)
 st.divider()
+if rec.overturned:
+    st.warning("A pilot measurement changed the recommendation.", icon=":material/science:")
 st.success(rec.summary, icon=":material/recommend:")
 st.markdown(f"**Next pilot:** `{rec.next_pilot.command}`: {rec.next_pilot.why}.")
 

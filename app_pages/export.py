@@ -8,11 +8,13 @@ import streamlit as st
 
 from app_pages.report import build_report
 from app_pages.state import (
+    cached_calibration,
     cached_estimate,
     cached_recommendation,
     cached_simulation,
     current_assumptions,
     current_scenario,
+    use_runs_widget,
 )
 from costmodels.export import to_csv, to_json, to_xlsx
 from trainers import runs
@@ -21,7 +23,9 @@ st.title("Export")
 scenario = st.session_state.get("cost_scenario") or current_scenario()
 assumptions = current_assumptions()
 s_json, a_json = scenario.model_dump_json(), assumptions.model_dump_json()
-report = cached_estimate(s_json, a_json)
+measured = use_runs_widget()
+cal = cached_calibration(s_json, a_json, measured)
+report = cached_estimate(s_json, cal.assumptions.model_dump_json())
 st.caption(
     f"Scenario: {scenario.name}; {scenario.requests_per_month:,} requests/month; "
     f"{scenario.horizon_months} months. Change it on the Decide and Costs pages."
@@ -41,9 +45,9 @@ pilots = [r["metrics"] for r in runs.index_list() if r["status"] == "done" and r
 include = st.checkbox("include pilot results", value=bool(pilots), key="include_pilots")
 html_report = build_report(
     scenario,
-    cached_recommendation(s_json, a_json),
+    cached_recommendation(s_json, a_json, measured),
     report,
-    cached_simulation(s_json, a_json, 2000),
+    cached_simulation(s_json, cal.assumptions.model_dump_json(), 2000),
     pilots if include else None,
 )
 c4.download_button("HTML report", html_report, f"{slug}.html", "text/html", key="dl_html")

@@ -185,3 +185,45 @@ def quality_bars(scores: dict[str, dict]) -> go.Figure:
         title="Holdout quality with 95% intervals", yaxis_range=[0, 1], **(LAYOUT | {"height": 340})
     )
     return fig
+
+
+def learning_curve(curve: dict) -> go.Figure:
+    """Holdout quality against training examples: measured points with 95% intervals, the
+    fitted saturating curve, the quality bar, and the examples it predicts are needed."""
+    from trainers.curve import LearningCurve
+
+    c = LearningCurve.model_validate(curve)
+    ns = [p.examples for p in c.points]
+    right = max(ns) * 2 if c.examples_needed is None else max(max(ns), c.examples_needed) * 1.3
+    xs = np.linspace(0, right, 200)
+    fig = go.Figure()
+    fig.add_scatter(x=xs, y=c.predict(xs), mode="lines", name="fitted curve")
+    fig.add_scatter(
+        x=[0, *ns],
+        y=[c.floor, *[p.quality.value for p in c.points]],
+        mode="markers",
+        name="measured (0 = zero-shot)",
+        error_y=dict(
+            type="data",
+            symmetric=False,
+            array=[0, *[p.quality.ci_high - p.quality.value for p in c.points]],
+            arrayminus=[0, *[p.quality.value - p.quality.ci_low for p in c.points]],
+        ),
+    )
+    if c.bar is not None:
+        fig.add_hline(y=c.bar, line_dash="dash", annotation_text=f"bar {c.bar:.0%}")
+    if c.examples_needed:
+        fig.add_vline(
+            x=c.examples_needed,
+            line_dash="dot",
+            annotation_text=f"{c.examples_needed:,} examples",
+        )
+    metric = c.points[-1].quality.metric
+    fig.update_layout(
+        title="How much data is enough",
+        xaxis_title="training examples",
+        yaxis_title=f"holdout {metric}",
+        yaxis_range=[0, 1],
+        **(LAYOUT | {"height": 360}),
+    )
+    return fig

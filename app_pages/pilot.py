@@ -13,6 +13,7 @@ import streamlit as st
 
 from advisor.scenario import InputError
 from app_pages import figures
+from app_pages.state import current_scenario
 from app_pages.widgets import EXAMPLES
 from trainers import runs
 from trainers.data import validate
@@ -158,7 +159,27 @@ def show_results(run_dir: Path) -> None:
             f"probe {f['probe_before']:.0%} -> {f['probe_after']:.0%}",
             delta_color="off",
         )
+    if m.get("learning_curve"):
+        show_curve(m["learning_curve"])
+    used = st.session_state.setdefault("use_runs", [])
+    if run_dir.name not in used and st.button(
+        "Use this run's measurements in the advice and costs", key="use_run"
+    ):
+        used.append(run_dir.name)
+        st.success("Added: the Decide, Costs and Export pages now use this run.")
     st.dataframe(pd.DataFrame(m.get("samples", [])), hide_index=True, key="samples")
+
+
+def show_curve(curve: dict) -> None:
+    st.subheader("How much data is enough")
+    st.plotly_chart(figures.learning_curve(curve), key="learning_curve")
+    needed = curve.get("examples_needed")
+    st.metric(
+        "examples needed for the bar",
+        f"{needed:,}" if needed is not None else "not reachable",
+        help="from a saturating curve fitted to the measured points; see the note below",
+    )
+    st.caption(curve["summary"])
 
 
 st.title("Pilot")
@@ -176,6 +197,13 @@ c1, c2, c3 = st.columns(3)
 max_minutes = c1.number_input("max minutes", 0.5, 600.0, 10.0, key="max_minutes")
 holdout_max = c2.number_input("holdout rows to score (at most)", 8, 5000, 64, key="holdout_max")
 baselines = c3.multiselect("baselines", ["prompt", "retrieval"], ["prompt"], key="baselines")
+bar = current_scenario().quality_bar_pct
+curve = st.checkbox(
+    f"learning curve: also train on 25% and 50% of the data, and predict how many examples "
+    f"reach the scenario's quality bar ({bar:g}%)",
+    key="curve",
+    disabled=method not in ("lora", "qlora", "full"),
+)
 key = teacher_url = teacher_model = None
 if method == "distill_seq":
     teacher_url = (
@@ -199,6 +227,8 @@ if ok:
             teacher_model=teacher_model if teacher_url else None,
             teacher=None if teacher_url else (teacher_model or None),
             teacher_key_env=KEY_ENV if key else None,
+            curve=(0.25, 0.5) if curve and method in ("lora", "qlora", "full") else (),
+            quality_bar=bar / 100,
         )
         pre = estimate_pilot(cfg)
         st.info(pre.summary)

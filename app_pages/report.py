@@ -44,6 +44,7 @@ def build_report(
     pilots: list[dict] | None = None,
     learning_curve: dict | None = None,
 ) -> str:
+    learning_curve = learning_curve or latest_curve(pilots)
     charts = [
         figures.cost_per_request(
             per_request_curves(scenario, report.assumptions), report, scenario.requests_per_month
@@ -103,4 +104,16 @@ def build_report(
 def _learning(curve: dict | None) -> str:
     if not curve:
         return ""
-    return f"<h3>How much data is enough</h3><p>{html.escape(curve.get('summary', ''))}</p>"
+    needed = curve.get("examples_needed")
+    fig = figures.learning_curve(curve).to_html(full_html=False, include_plotlyjs=False)
+    return (
+        "<h3>How much data is enough</h3>"
+        f"<p><b>Examples needed for the bar: "
+        f"{f'{needed:,}' if needed is not None else 'not reachable with this model'}</b>. "
+        f"{html.escape(curve.get('summary', ''))}</p>{fig}"
+    )
+
+
+def latest_curve(pilots: list[dict] | None) -> dict | None:
+    """The newest finished pilot's learning curve, if any pilot measured one."""
+    return next((p["learning_curve"] for p in pilots or [] if p.get("learning_curve")), None)

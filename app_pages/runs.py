@@ -58,3 +58,15 @@ if len(picked) >= 2:
     st.dataframe(
         table[table["run"].isin(picked)].set_index("run").T, width="stretch", key="compare_table"
     )
+
+curves = [r for r in done if r["metrics"].get("learning_curve")]
+if curves:
+    st.subheader("How much data is enough")
+    ref = st.selectbox("learning curve of run", [r["run_id"] for r in curves], key="curve_run")
+    curve = next(r for r in curves if r["run_id"] == ref)["metrics"]["learning_curve"]
+    st.plotly_chart(figures.learning_curve(curve), key="runs_learning_curve")
+    needed = curve.get("examples_needed")
+    st.metric(
+        "examples needed for the bar", f"{needed:,}" if needed is not None else "not reachable"
+    )
+    st.caption(curve["summary"])
