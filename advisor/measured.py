@@ -33,7 +33,7 @@ METHOD_LABEL = {"lora": "LoRA", "qlora": "QLoRA", "full": "full fine-tuning"}
 BASELINE_FOR = {
     "few_shot": "prompt",
     "retrieval_few_shot": "rag",
-    "retrieval_label": "rag",
+    "nearest_neighbour_label": "rag",
 }
 
 
@@ -66,7 +66,7 @@ def _baseline_rule(
     what = {
         "few_shot": f"Few-shot prompting of the small pilot model ({model})",
         "retrieval_few_shot": f"Retrieval with the small pilot model ({model})",
-        "retrieval_label": "The nearest training example's label (embedding retrieval alone)",
+        "nearest_neighbour_label": "The nearest training example's label (retrieval alone)",
     }[name]
     text = f"{what} reached {q.text()} {q.metric}"
     effects: dict[str, float] = {}

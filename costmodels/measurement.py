@@ -49,7 +49,7 @@ class Measurement(BaseModel):
     """The same model zero-shot, same prompt template, same holdout."""
     baselines: dict[str, QualityMeasure] = Field(default_factory=dict)
     """Every baseline the run scored: zero_shot, few_shot, retrieval_few_shot,
-    retrieval_label."""
+    nearest_neighbour_label."""
     forgetting_delta: float | None = None
     """Probe accuracy after training minus before (negative: the model forgot)."""
     examples_needed: int | None = None

@@ -78,27 +78,29 @@ class Retriever:
 
 
 def prompt_baseline(
-    model, tok, task, train, holdout, *, seed=0, device="cpu", bf16=False, max_new_tokens=32
+    model,
+    tok,
+    task,
+    train,
+    holdout,
+    *,
+    seed=0,
+    device="cpu",
+    bf16=False,
+    max_new_tokens=32,
+    batch_size=16,
+    zero_shot=True,
 ) -> dict[str, tuple[Score, list[str]]]:
+    """Few-shot (and, unless the caller scored it already, zero-shot) prompting."""
     gold = [e.target for e in holdout]
-    zero = generate(
-        model,
-        tok,
-        [e.messages for e in holdout],
-        max_new_tokens=max_new_tokens,
-        device=device,
-        bf16=bf16,
-    )
+    kw = dict(max_new_tokens=max_new_tokens, device=device, bf16=bf16, batch_size=batch_size)
     shots = few_shot_examples(train, FEW_SHOT_K, seed)
-    few = generate(
-        model,
-        tok,
-        [with_shots(e, shots) for e in holdout],
-        max_new_tokens=max_new_tokens,
-        device=device,
-        bf16=bf16,
-    )
-    return {"zero_shot": (score(task, zero, gold), zero), "few_shot": (score(task, few, gold), few)}
+    few = generate(model, tok, [with_shots(e, shots) for e in holdout], **kw)
+    out = {"few_shot": (score(task, few, gold), few)}
+    if zero_shot:
+        zero = generate(model, tok, [e.messages for e in holdout], **kw)
+        out["zero_shot"] = (score(task, zero, gold), zero)
+    return out
 
 
 def retrieval_baseline(
@@ -111,6 +113,7 @@ def retrieval_baseline(
     device="cpu",
     bf16=False,
     max_new_tokens=32,
+    batch_size=16,
     retriever: Retriever | None = None,
 ) -> dict[str, tuple[Score, list[str]]]:
     retriever = retriever or Retriever(train)
@@ -123,6 +126,7 @@ def retrieval_baseline(
         max_new_tokens=max_new_tokens,
         device=device,
         bf16=bf16,
+        batch_size=batch_size,
     )
     out = {"retrieval_few_shot": (score(task, preds, gold), preds)}
     if task == "classify":

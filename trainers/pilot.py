@@ -306,10 +306,10 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
     runs.emit(run_dir, "eval", phase="baseline")
     base_score, base_preds, gen_tps = ev(model)
     results["baselines"]["zero_shot"] = base_score.model_dump()
-    kw = dict(device=device, bf16=bf16, max_new_tokens=budget)
+    kw = dict(device=device, bf16=bf16, max_new_tokens=budget, batch_size=cfg.eval_batch_size)
     if "prompt" in cfg.baselines or cfg.method == "prompt":
         few = baselines.prompt_baseline(
-            model, tok, task, train_ds.examples, hold.examples, seed=cfg.seed, **kw
+            model, tok, task, train_ds.examples, hold.examples, seed=cfg.seed, zero_shot=False, **kw
         )["few_shot"]
         results["baselines"]["few_shot"] = few[0].model_dump()
     if "retrieval" in cfg.baselines or cfg.method == "retrieval":

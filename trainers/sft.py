@@ -109,6 +109,17 @@ def peak_memory_mib(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
+def current_memory_mib(device: str) -> float:
+    """Memory in use now (GPU: allocated tensors; CPU: this process's resident set)."""
+    if device.startswith("cuda"):
+        return torch.cuda.memory_allocated() / 2**20
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def encode(tok, ex: Example, max_len: int) -> tuple[list[int], list[int]]:
     """(input ids, labels): the chat-templated prompt, then the answer and end-of-turn.
     The prompt is masked out of the loss; the answer is kept whole when truncating."""
@@ -300,6 +311,7 @@ def train(
                     loss=round(last_loss, 5),
                     lr=sched.get_last_lr()[0],
                     tokens_per_second=round(tps, 1),
+                    memory_mib=round(current_memory_mib(device)),
                     eta_seconds=round(
                         elapsed / max(1, step - (state or {}).get("step", 0)) * (planned - step), 1
                     ),

@@ -37,7 +37,7 @@ def measurement(method="lora", quality=None, **baselines):
 def test_lora_below_the_bar_overturns_fine_tune_with_numbers_quoted():
     s = load_scenario(ROUTING)
     assert recommend(s).recommended == "fine_tune"
-    m = measurement(retrieval_label=q(0.81, 0.76, 0.85))
+    m = measurement(nearest_neighbour_label=q(0.81, 0.76, 0.85))
     rec = recommend(s, measurements=[m])
     assert rec.recommended == "rag"  # retrieval measured better than the tuned model
     assert rec.overturned and "62.0% [57.0%, 67.0%]" in rec.overturned

@@ -43,7 +43,7 @@ def finished_run(tmp_path, monkeypatch):
         peak_memory_mib=2000,
         wall_seconds=120,
         quality=q(0.5, 0.38, 0.62),
-        baselines={"retrieval_label": q(0.8, 0.69, 0.88)},
+        baselines={"nearest_neighbour_label": q(0.8, 0.69, 0.88)},
     )
     metrics = {
         "status": "done",
@@ -57,7 +57,7 @@ def finished_run(tmp_path, monkeypatch):
         "holdout": m.quality.model_dump(),
         "baseline": q(0, 0, 0.06).model_dump(),
         "forgetting": None,
-        "baselines": {"retrieval_label": q(0.8, 0.69, 0.88).model_dump()},
+        "baselines": {"nearest_neighbour_label": q(0.8, 0.69, 0.88).model_dump()},
         "measurement": m.model_dump(),
         "learning_curve": curve.model_dump(),
     }
