@@ -78,9 +78,10 @@ def show_validation(path: Path) -> bool:
     return True
 
 
-def launch(cfg: PilotConfig, key: str | None) -> Path:
+def launch(cfg: PilotConfig, key: str | None, pre) -> Path:
     run_dir = runs.new_run_dir(cfg.method)
     save_config(cfg, run_dir)
+    runs.write_json_atomic(run_dir / "preflight.json", pre.model_dump())  # for fidelity
     runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="queued")
     runs.launch(run_dir, extra_env={KEY_ENV: key} if key else None)
     return run_dir
@@ -231,9 +232,16 @@ if ok:
             quality_bar=bar / 100,
         )
         pre = estimate_pilot(cfg)
-        st.info(pre.summary)
+        probed = st.session_state.get("probe")
+        if probed and probed[0] == cfg.model_dump_json():
+            pre = probed[1]  # a probe of this very configuration outranks the estimator
+        elif st.button("Probe first (a few real steps, about a minute)", key="probe_btn"):
+            with st.spinner("probing: loading the model and training a few steps..."):
+                pre = estimate_pilot(cfg, probe=True)
+            st.session_state["probe"] = (cfg.model_dump_json(), pre)
+        (st.info if pre.fits else st.error)(pre.summary)
         if st.button("Launch pilot", type="primary", key="launch", disabled=not pre.fits):
-            run_dir = launch(cfg, key)
+            run_dir = launch(cfg, key, pre)
             st.session_state["active_run"] = str(run_dir)
             st.query_params["run"] = run_dir.name
     except (InputError, ValueError) as e:

@@ -58,6 +58,16 @@ def add_parsers(sub, handlers) -> None:
         help="write the run directory only (to start it under torchrun or "
         "accelerate launch: -m trainers.pilot RUN_DIR)",
     )
+    p.add_argument(
+        "--preflight",
+        action="store_true",
+        help="predict peak memory, wall time and cost (with a short probe), then stop",
+    )
+    p.add_argument(
+        "--no-probe",
+        action="store_true",
+        help="preflight from the estimator alone (skip the few real steps of the probe)",
+    )
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
     handlers["pilot"] = cmd_pilot
 
@@ -139,11 +149,17 @@ def cmd_pilot(args: argparse.Namespace) -> int:
         cfg = build_config(args)
         if cfg.trust_remote_code:
             print("warning: --trust-remote-code runs code shipped with the model", file=sys.stderr)
+        pre = preflight(cfg, args)
+        if args.preflight:
+            return 0
+        if not pre.fits:
+            raise InputError(f"refused: {pre.advice}")
         run_dir = Path(args.run_dir) if args.run_dir else runs.new_run_dir(cfg.method)
         run_dir.mkdir(parents=True, exist_ok=True)
         if (run_dir / "config.yaml").exists():
             raise InputError(f"{run_dir} already holds a run; choose another --run-dir")
         save_config(cfg, run_dir)
+        runs.write_json_atomic(run_dir / "preflight.json", pre.model_dump())
         runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="queued")
         if args.prepare:
             print(run_dir)
@@ -157,6 +173,22 @@ def cmd_pilot(args: argparse.Namespace) -> int:
         )
         return 0
     return wait(run_dir, args.json)
+
+
+def preflight(cfg, args: argparse.Namespace):
+    """Shown before every pilot: on stderr, or as the JSON answer of --preflight --json."""
+    from trainers.preflight import estimate_pilot
+
+    if not args.no_probe:
+        print("preflight: probing a few real steps...", file=sys.stderr)
+    pre = estimate_pilot(cfg, probe=not args.no_probe)
+    if args.preflight and args.json:
+        print(json.dumps(pre.model_dump(), indent=2))
+    elif args.preflight:
+        print(pre.summary)
+    else:
+        print(pre.summary, file=sys.stderr)
+    return pre
 
 
 def wait(run_dir: Path, as_json: bool) -> int:

@@ -117,12 +117,8 @@ def load_config(run_dir: Path) -> PilotConfig:
     return PilotConfig.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
 
 
-def freeze_splits(cfg: PilotConfig, run_dir: Path) -> tuple[Dataset, Dataset]:
-    """Split once and freeze both parts into the run directory before any training; a
-    resumed run reads the frozen files, so the holdout can never change or leak."""
-    hold_path, train_path = run_dir / "holdout.json", run_dir / "train.json"
-    if hold_path.exists() and train_path.exists():
-        return read_frozen(train_path), read_frozen(hold_path)
+def make_splits(cfg: PilotConfig) -> tuple[Dataset, Dataset]:
+    """(train, holdout) from the config: deterministic from the seed, holdout capped."""
     ds = load_dataset(cfg.data)
     if cfg.holdout_data:
         train_ds, hold = ds, load_dataset(cfg.holdout_data)
@@ -138,6 +134,16 @@ def freeze_splits(cfg: PilotConfig, run_dir: Path) -> tuple[Dataset, Dataset]:
     }
     if overlap:
         raise InputError(f"{len(overlap)} holdout example(s) also appear in the training data")
+    return train_ds, hold
+
+
+def freeze_splits(cfg: PilotConfig, run_dir: Path) -> tuple[Dataset, Dataset]:
+    """Split once and freeze both parts into the run directory before any training; a
+    resumed run reads the frozen files, so the holdout can never change or leak."""
+    hold_path, train_path = run_dir / "holdout.json", run_dir / "train.json"
+    if hold_path.exists() and train_path.exists():
+        return read_frozen(train_path), read_frozen(hold_path)
+    train_ds, hold = make_splits(cfg)
     save_dataset(hold, hold_path)
     save_dataset(train_ds, train_path)
     return train_ds, hold
@@ -425,6 +431,14 @@ def _metrics(
         forgetting_delta=(probe_after.value - probe_before.value) if probe_after else None,
         examples_needed=(results.get("learning_curve") or {}).get("examples_needed"),
     )
+    fidelity = _fidelity(
+        run_dir,
+        {
+            "wall_seconds": wall,
+            "peak_memory_mib": peak,
+            "tokens_per_second": measurement.tokens_per_second,
+        },
+    )
     samples = [
         {"input": e.messages[-1].content, "gold": e.target, "predicted": p}
         for e, p in list(zip(hold.examples, preds, strict=True))[:20]
@@ -441,11 +455,29 @@ def _metrics(
         "holdout": tuned.model_dump(),
         "baseline": baseline.model_dump(),
         "forgetting": forgetting,
+        "fidelity": fidelity,
         "training": train_res.model_dump() if train_res else None,
         "measurement": measurement.model_dump(),
         "samples": samples,
         **results,
     }
+
+
+def _fidelity(run_dir: Path, measured: dict[str, float]) -> dict | None:
+    """The preflight's predictions against what the run measured (error in percent)."""
+    pre = runs.read_json(run_dir / "preflight.json")
+    if not pre:
+        return None
+    out: dict = {"probed": pre.get("probed", False)}
+    for key, value in measured.items():
+        predicted = pre.get(key)
+        if predicted and value:
+            out[key] = {
+                "predicted": predicted,
+                "measured": round(value, 1),
+                "error_pct": round(100 * (predicted - value) / value, 1),
+            }
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ of the same method and model on this device (the run index), else a stated defau
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -54,6 +55,10 @@ class Preflight(BaseModel):
     fits: bool
     advice: str | None
     summary: str
+    probed: bool = False
+    """True when a probe ran a few real steps; False: the estimator alone."""
+    phases_seconds: dict[str, float] = {}
+    """Predicted seconds of each phase (load, generation, train)."""
 
 
 def model_shape(model: str) -> ModelShape | None:
@@ -67,15 +72,18 @@ def model_shape(model: str) -> ModelShape | None:
 
 
 def available_memory_mib(device: str) -> float:
+    """Free memory on the device, capped by ADAPT_MEMORY_LIMIT_MIB (a budget for pilots
+    on a shared machine)."""
+    cap = float(os.environ.get("ADAPT_MEMORY_LIMIT_MIB") or "inf")
     if device.startswith("cuda"):
         import torch
 
         free, _ = torch.cuda.mem_get_info()
-        return free / 2**20
+        return min(cap, free / 2**20)
     for line in Path("/proc/meminfo").read_text().splitlines():
         if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) / 1024
-    return float("inf")
+            return min(cap, int(line.split()[1]) / 1024)
+    return cap
 
 
 def measured_throughput(method: str, model: str, device: str) -> float | None:
@@ -93,78 +101,191 @@ def measured_throughput(method: str, model: str, device: str) -> float | None:
     return None
 
 
-def estimate_pilot(cfg, device: str | None = None) -> Preflight:
-    from trainers.pilot import TRAINING, pick_device
+def _estimator(cfg, device: str) -> dict:
+    """Memory from the compute estimator, time from tokens / throughput (no model load)."""
+    from trainers.pilot import TRAINING
 
-    device = device or pick_device(cfg.device)
     ds = load_dataset(cfg.data)
     chars = sum(
         len(json.dumps([m.content for m in e.messages])) + len(e.target) for e in ds.examples
     ) / len(ds.examples)
-    tokens_per_example = chars / CHARS_PER_TOKEN + 20  # + the chat template's own tokens
+    per_example = chars / CHARS_PER_TOKEN + 20  # + the chat template's own tokens
     train_n = round(len(ds.examples) * (1 - cfg.holdout_fraction))
     steps = cfg.max_steps or max(1, round(train_n / cfg.batch_size * cfg.epochs))
     train_tokens = (
-        int(min(steps * cfg.batch_size, train_n * cfg.epochs) * tokens_per_example)
+        int(min(steps * cfg.batch_size, train_n * cfg.epochs) * per_example)
         if cfg.method in TRAINING
         else 0
     )
     measured = measured_throughput(cfg.method, cfg.model, device)
     tps = measured or DEFAULT_CPU_TOKENS_PER_SECOND.get(cfg.method, 400.0)
-    source = "measured by an earlier run" if measured else "default for this CPU class"
-    train_s = train_tokens / tps
-    if cfg.max_minutes:
-        train_s = min(train_s, cfg.max_minutes * 60)
-    eval_s = (
-        min(cfg.holdout_max, len(ds.examples) - train_n)
-        * 0.12
-        * (2 if cfg.method in TRAINING else 1)
-        * (2 if cfg.baselines else 1)
-    )
-    wall = 15 + train_s + eval_s  # model load and probes
+    train_s = min(train_tokens / tps, (cfg.max_minutes or 1e9) * 60)
+    hold = min(cfg.holdout_max, len(ds.examples) - train_n)
+    gen_s = hold * 0.12 * (2 if cfg.method in TRAINING else 1) * (2 if cfg.baselines else 1)
+    return {
+        "peak": PROCESS_BASELINE_MIB + _model_mib(cfg, cfg.method, cfg.batch_size, per_example),
+        "phases": {"load": 15.0, "generation": gen_s, "train": train_s},
+        "train_tokens": train_tokens,
+        "tps": tps,
+        "source": "measured by an earlier run" if measured else "default for this CPU class",
+        "per_example": per_example,
+    }
+
+
+def _model_mib(cfg, method: str, batch: int, per_example: float, seq_scale=1.5) -> float:
     shape = model_shape(cfg.model)
-    peak = PROCESS_BASELINE_MIB
-    if shape is not None:
-        method = (
-            cfg.method
-            if cfg.method in ("lora", "qlora", "full")
-            else ("inference" if cfg.method in ("prompt", "retrieval") else "lora")
+    if shape is None:
+        return 0.0
+    kind = (
+        method
+        if method in ("lora", "qlora", "full")
+        else ("inference" if method in ("prompt", "retrieval") else "lora")
+    )
+    est = estimate_memory(
+        shape, kind, batch=batch, seq_len=int(per_example * seq_scale), lora_rank=cfg.lora_rank
+    )
+    return (est.total_gib - est.overhead_gib) * 1024
+
+
+def run_probe(cfg, timeout_s: float = 600) -> dict:
+    """Run trainers.probe in a fresh process (its peak memory is then the pilot's own)."""
+    import subprocess
+    import sys
+    import tempfile
+
+    import yaml
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "trainers.probe", str(path)],
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+        except subprocess.TimeoutExpired:
+            return {"ok": False, "error": f"the probe took longer than {timeout_s:.0f} s"}
+    if proc.returncode in (-9, 137):  # the kernel's out-of-memory killer
+        return {"ok": False, "error": "out of memory (the probe was killed)"}
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"ok": False, "error": f"the probe failed: {tail[:300]}"}
+    return json.loads(lines[-1])
+
+
+def _from_probe(cfg, r: dict) -> tuple[dict, int, float]:
+    """(phase seconds, training tokens, tokens/s) of the whole pilot, scaled from the probe."""
+    batches = math.ceil(r["holdout"] / cfg.eval_batch_size)
+    gen = batches * (
+        r["zero_shot_batch_s"] + r.get("few_shot_batch_s", 0) + r.get("retrieval_batch_s", 0)
+    )
+    gen += r.get("retriever_s", 0.0)
+    phases = {"load": r["load_s"], "generation": gen}
+    tokens, tps = 0, r.get("train_tokens_per_second", 0.0)
+    if "train_tokens_per_second" in r:
+        per_step = r["train_tokens_per_epoch"] / r["steps_per_epoch"]
+        steps = cfg.max_steps or math.ceil(r["steps_per_epoch"] * cfg.epochs)
+        tokens = int(per_step * steps)
+        train = min(tokens / tps, (cfg.max_minutes or 1e9) * 60)
+        # each learning-curve point: a fresh model, a share of the steps, one evaluation
+        curve = sum(cfg.curve) * train + len(cfg.curve) * (
+            r["load_s"] / 2 + batches * r["tuned_batch_s"]
         )
-        est = estimate_memory(
-            shape,
-            method,
-            batch=cfg.batch_size,
-            seq_len=int(tokens_per_example * 1.5),
-            lora_rank=cfg.lora_rank,
-        )
-        peak += (est.total_gib - est.overhead_gib) * 1024
+        phases |= {
+            "train": train,
+            "curve": curve,
+            "generation": gen + batches * r["tuned_batch_s"] + 2 * r["forgetting_probe_s"],
+            "save": 1.0,
+        }
+    return phases, tokens, tps
+
+
+def _advice(cfg, per_example: float, avail: float, peak: float) -> str:
+    """What would fit, from the estimator's ratios applied to the predicted peak."""
+    now = _model_mib(cfg, cfg.method, cfg.batch_size, per_example)
+    options = []
+    for label, method, batch, scale in (
+        (
+            f"--batch-size {max(1, cfg.batch_size // 4)}",
+            cfg.method,
+            max(1, cfg.batch_size // 4),
+            1.5,
+        ),
+        ("--method qlora", "qlora", cfg.batch_size, 1.5),
+        ("shorter examples (half the tokens)", cfg.method, cfg.batch_size, 0.75),
+    ):
+        if method == cfg.method and batch == cfg.batch_size and scale == 1.5:
+            continue
+        alt = peak - now + _model_mib(cfg, method, batch, per_example, scale)
+        if alt < 0.9 * avail:
+            options.append(f"{label} (about {alt:,.0f} MiB)")
+    need = f"a machine with at least {peak / 0.9:,.0f} MiB free"
+    return "will not fit: try " + ", or ".join([*options, need])
+
+
+def estimate_pilot(cfg, device: str | None = None, probe: bool = False) -> Preflight:
+    """Predict peak memory, wall time and cost of the pilot on its device. probe=True runs
+    a few real steps in a fresh process (trainers.probe) and scales them to the run."""
+    from trainers.pilot import device_name, pick_device
+
+    device = device or pick_device(cfg.device)
+    est = _estimator(cfg, device)
+    peak, phases, tokens, tps, source = (
+        est["peak"],
+        est["phases"],
+        est["train_tokens"],
+        est["tps"],
+        est["source"],
+    )
+    failure = None
+    if probe:
+        r = run_probe(cfg)
+        if r.get("ok"):
+            phases, tokens, tps = _from_probe(cfg, r)
+            peak, source = r["peak_memory_mib"], "measured by the probe"
+        else:
+            failure = r["error"]
+    wall = sum(phases.values())
     avail = available_memory_mib(device)
-    fits = peak < 0.9 * avail
-    advice = (
-        None
-        if fits
-        else (
-            "will not fit: try a smaller --batch-size, method=qlora, "
-            "shorter examples, or a machine with more memory"
+    fits = failure is None and peak < 0.9 * avail
+    advice = None
+    if not fits:
+        advice = (f"the probe could not finish: {failure}. " if failure else "") + _advice(
+            cfg, est["per_example"], avail, peak
         )
-    )
+    usd = _usd_per_hour(device_name(device)) * wall / 3600
     summary = (
-        f"Preflight on {device}: peak memory about {peak:,.0f} MiB of {avail:,.0f} MiB "
-        f"available; about {wall:,.0f} s ({train_tokens:,} training tokens at "
-        f"{tps:,.0f} tokens/s, {source}); cost $0.00 on this machine."
-        + (f" {advice}" if advice else "")
+        f"Preflight on {device} ({'probed' if probe and not failure else 'estimated'}): peak "
+        f"memory about {peak:,.0f} MiB of {avail:,.0f} MiB available; about {wall:,.0f} s "
+        f"({tokens:,} training tokens at {tps:,.0f} tokens/s, {source}); "
+        f"cost ${usd:,.2f}." + (f" {advice}" if advice else "")
     )
-    cpu_count = os.cpu_count() or 1
     return Preflight(
-        device=device if device != "cpu" else f"cpu ({cpu_count} cores)",
+        device=device if device != "cpu" else f"cpu ({os.cpu_count() or 1} cores)",
         peak_memory_mib=round(peak, 1),
         available_memory_mib=round(avail, 1),
         wall_seconds=round(wall, 1),
-        train_tokens=train_tokens,
-        tokens_per_second=tps,
+        train_tokens=tokens,
+        tokens_per_second=round(tps, 1),
         tokens_per_second_source=source,
-        cost_usd=0.0,
+        cost_usd=round(usd, 4),
         fits=fits,
         advice=advice,
         summary=summary,
+        probed=probe and failure is None,
+        phases_seconds={k: round(v, 1) for k, v in phases.items()},
     )
+
+
+def _usd_per_hour(name: str) -> float:
+    """A catalog GPU's list price when the device is one; 0 for a machine you own (CPU)."""
+    from costmodels.calibrate import matching_gpu
+    from costmodels.prices import load_catalog
+
+    cat = load_catalog()
+    gpu = matching_gpu(name, cat)
+    return float(cat.gpu(gpu).usd_per_hour) if gpu else 0.0

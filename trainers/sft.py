@@ -133,9 +133,13 @@ def encode(tok, ex: Example, max_len: int) -> tuple[list[int], list[int]]:
     return ids, ([IGNORE] * len(p_ids) + a_ids)[:max_len]
 
 
-def length_grouped_batches(lengths: list[int], batch: int, seed: int) -> list[list[int]]:
+def length_grouped_batches(
+    lengths: list[int], batch: int, seed: int, longest_first: bool = False
+) -> list[list[int]]:
     """Shuffle, sort by length inside mega-batches of 32 batches, then shuffle the batches:
-    random enough for SGD, and each batch holds similar lengths (little padding)."""
+    random enough for SGD, and each batch holds similar lengths (little padding).
+    longest_first: the batch holding the longest example goes first, so a batch that does
+    not fit in memory fails at step 1, not at step 120."""
     rng = random.Random(seed)
     order = list(range(len(lengths)))
     rng.shuffle(order)
@@ -145,6 +149,9 @@ def length_grouped_batches(lengths: list[int], batch: int, seed: int) -> list[li
         chunk = sorted(order[i : i + mega], key=lambda j: lengths[j], reverse=True)
         batches += [chunk[k : k + batch] for k in range(0, len(chunk), batch)]
     rng.shuffle(batches)
+    if longest_first:
+        top = max(range(len(batches)), key=lambda b: max(lengths[i] for i in batches[b]))
+        batches.insert(0, batches.pop(top))
     return batches
 
 
@@ -285,7 +292,9 @@ def train(
     t0, tokens, first_loss, last_loss, stopped = time.perf_counter(), 0, None, float("nan"), "done"
     while step < planned:
         epoch, pos = divmod(step, per_epoch)
-        order = length_grouped_batches(lengths, cfg.batch_size, cfg.seed + epoch)[rank::world]
+        order = length_grouped_batches(
+            lengths, cfg.batch_size, cfg.seed + epoch, longest_first=epoch == 0
+        )[rank::world]
         for idx in order[pos:]:
             batch = {
                 k: v.to(device)

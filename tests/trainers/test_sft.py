@@ -72,6 +72,14 @@ def test_length_grouping_reduces_padding():
     assert batch["labels"].tolist() == [[-100, 2, 3], [4, -100, -100]]
 
 
+def test_longest_batch_goes_first_so_memory_fails_at_step_one():
+    lengths = [(i * 37) % 101 for i in range(200)]
+    plain = length_grouped_batches(lengths, 8, seed=3)
+    first = length_grouped_batches(lengths, 8, seed=3, longest_first=True)
+    assert max(lengths) in [lengths[i] for i in first[0]]
+    assert sorted(map(tuple, plain)) == sorted(map(tuple, first))  # same batches, reordered
+
+
 def test_kd_loss_equals_torch_kl_div_on_hand_made_cases():
     torch.manual_seed(0)
     s, t = torch.randn(6, 11), torch.randn(6, 11)
