@@ -28,15 +28,17 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data" / "banking77"
 
 
-def make_data(src: Path, out: Path) -> tuple[Path, Path]:
+def make_data(src: Path, out: Path, per_class: int = 10, holdout: int = 300) -> tuple[Path, Path]:
+    """train.csv: per_class rows of each of the 77 intents; holdout.csv: rows of test.csv
+    sampled with seed 0. Both as text,label CSV, the format users bring."""
     rows = list(csv.DictReader(io.StringIO((src / "train.csv").read_text(encoding="utf-8"))))
     by: dict[str, list] = {}
     for r in rows:
         by.setdefault(r["category"], []).append(r)
     rng = random.Random(0)
-    train = [r for k in sorted(by) for r in rng.sample(by[k], 10)]
+    train = [r for k in sorted(by) for r in rng.sample(by[k], per_class)]
     test = list(csv.DictReader(io.StringIO((src / "test.csv").read_text(encoding="utf-8"))))
-    hold = random.Random(0).sample(test, 300)
+    hold = random.Random(0).sample(test, holdout)
     paths = []
     for name, data in (("train.csv", train), ("holdout.csv", hold)):
         p = out / name
