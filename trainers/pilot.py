@@ -5,7 +5,10 @@ forgetting probe -> Measurement. Run as `python -m trainers.pilot RUN_DIR [--res
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import sqlite3
 import sys
 import time
 import traceback
@@ -178,23 +181,35 @@ def evaluate_holdout(
     )
 
 
+def failure_message(e: BaseException, run_dir: Path) -> str:
+    """One line that says what went wrong and what to do about it."""
+    if isinstance(e, torch.OutOfMemoryError | MemoryError):
+        return "out of memory: try a smaller --batch-size, method=qlora, or shorter examples"
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (
+            f"disk full while writing the run ({e.strerror}): free space under "
+            f"{run_dir.parent} and continue with `adapt pilot --resume {run_dir.name}`"
+        )
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+
+
 def run_pilot(run_dir: Path, resume: bool = False) -> dict:
     """Run (or resume) the pilot in run_dir; returns metrics.json's content."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
-    t0 = time.perf_counter()
     if runs.is_main_process():
         (run_dir / "pid").write_text(str(os.getpid()))
-    runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="running")
+        runs.index_upsert(run_dir, method=cfg.method, model=cfg.model)
+        runs.acquire_slot(run_dir)  # waits (status "queued") while the machine is full
+    t0 = time.perf_counter()
     runs.emit(run_dir, "start", method=cfg.method, model=cfg.model, resume=resume)
     try:
         metrics = _run(cfg, run_dir, t0)
     except Exception as e:  # recorded as a failed run with a clear message, then re-raised
-        msg = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-        if isinstance(e, torch.OutOfMemoryError | MemoryError):
-            msg = "out of memory: try a smaller batch, qlora, or shorter sequences"
-        runs.emit(run_dir, "error", message=msg)
-        runs.index_upsert(run_dir, status_="failed")
+        msg = failure_message(e, run_dir)
+        with contextlib.suppress(OSError, sqlite3.Error):  # a full disk may refuse even this
+            runs.emit(run_dir, "error", message=msg)
+            runs.index_upsert(run_dir, status_="failed")
         raise
     runs.write_json_atomic(run_dir / "metrics.json", metrics)
     runs.emit(run_dir, "done", wall_seconds=metrics["wall_seconds"])

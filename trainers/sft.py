@@ -213,12 +213,16 @@ def save_checkpoint(ckpt: Path, model, opt, sched, state: dict) -> None:
 
     tmp, old = ckpt.with_name(ckpt.name + ".tmp"), ckpt.with_name(ckpt.name + ".old")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(trainable_state(model), tmp / "trainable.safetensors")
-    torch.save(
-        {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, tmp / "optimizer.pt"
-    )
-    (tmp / "state.json").write_text(json.dumps(state))  # written last: marks it complete
+    try:
+        tmp.mkdir(parents=True)
+        save_file(trainable_state(model), tmp / "trainable.safetensors")
+        torch.save(
+            {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, tmp / "optimizer.pt"
+        )
+        (tmp / "state.json").write_text(json.dumps(state))  # written last: marks it complete
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)  # on a full disk, give the space back
+        raise
     if ckpt.exists():
         ckpt.rename(old)
     tmp.rename(ckpt)
