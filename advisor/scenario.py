@@ -136,10 +136,19 @@ def field_help(model: type[BaseModel] = Scenario) -> dict[str, str]:
     return {name: (f.description or "") for name, f in model.model_fields.items()}
 
 
+MAX_DOCUMENT_BYTES = 2**20  # a scenario is a few dozen fields; anything bigger is a mistake
+
+
 def read_document(path: str | Path) -> dict[str, Any]:
     """Read a YAML or JSON mapping from a file, with one-line errors."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_DOCUMENT_BYTES:
+            raise InputError(
+                f"{path}: {size / 2**20:,.0f} MiB is too large for a scenario file "
+                f"(at most {MAX_DOCUMENT_BYTES // 2**20} MiB)"
+            )
         raw = path.read_bytes()
     except OSError as e:
         raise InputError(f"{path}: cannot read file ({e.strerror})") from None

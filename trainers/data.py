@@ -149,6 +149,7 @@ def _json_records(text: str, path: Path) -> list[tuple[int, object]]:
 
 def _parse_json(text: str, path: Path) -> tuple[str, list[Example], list[RowError]]:
     examples, errors, formats = [], [], Counter()
+    seen: dict[str, int] = {}
     first_format = None
     for line, rec in _json_records(text, path):
         try:
@@ -160,6 +161,10 @@ def _parse_json(text: str, path: Path) -> tuple[str, list[Example], list[RowErro
                     f"mixes formats: {fmt} after {first_format} (line {examples[0].line})"
                 )
             first_format = first_format or fmt
+            key = ex.model_dump_json(exclude={"line"})
+            if key in seen:
+                raise ValueError(f"duplicate of line {seen[key]} (it could land in both parts)")
+            seen[key] = line
             formats[fmt] += 1
             examples.append(ex)
         except ValueError as e:
@@ -175,6 +180,7 @@ def _parse_csv(text: str, path: Path) -> tuple[list[tuple[int, str, str]], list[
             f"{path}: line 1: a CSV needs the header 'text,label' (got {','.join(header or [])!r})"
         )
     rows, errors = [], []
+    seen: dict[str, tuple[int, str]] = {}
     for row in reader:
         line = reader.line_num
         if not any(c.strip() for c in row):
@@ -187,9 +193,20 @@ def _parse_csv(text: str, path: Path) -> tuple[list[tuple[int, str, str]], list[
             errors.append(RowError(line=line, message="'label' is empty"))
         elif len(row[0]) > MAX_FIELD_CHARS:
             errors.append(RowError(line=line, message="'text' is too long"))
+        elif (prev := seen.get(row[0].strip())) is not None:
+            errors.append(RowError(line=line, message=_repeat(prev, row[1].strip())))
         else:
             rows.append((line, row[0].strip(), row[1].strip()))
+            seen[row[0].strip()] = (line, row[1].strip())
     return rows, errors
+
+
+def _repeat(prev: tuple[int, str], label: str) -> str:
+    """A repeated text leaks into the holdout; with another label it contradicts itself."""
+    line, first = prev
+    if first == label:
+        return f"duplicate of line {line} (it could land in both training and holdout)"
+    return f"same text as line {line} with a different label ({label!r} vs {first!r})"
 
 
 def _read_text(path: Path) -> str:

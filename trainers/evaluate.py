@@ -117,6 +117,16 @@ def generate(
     ]
     side, tok.padding_side = tok.padding_side, "left"
     out: list[str] = [""] * len(texts)
+    # Measured on CPU: when the output projection's weight does not require grad (a frozen
+    # or merged model), the prefill's logits for the last position go through a batched
+    # matmul that copies the 49k x 576 weight once per row (+1.3 GB at batch 32, 2x slower).
+    # With the flag set, torch folds the batch into one matmul. Under no_grad it builds no
+    # graph, so nothing else changes; the flag is restored afterwards.
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(head, "weight", None)
+    flip = weight is not None and weight.is_floating_point() and not weight.requires_grad
+    if flip:
+        weight.requires_grad_(True)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # similar lengths together
     try:
         for start in range(0, len(order), batch_size):
@@ -137,6 +147,8 @@ def generate(
                 out[i] = tok.decode(row, skip_special_tokens=True).strip()
     finally:
         tok.padding_side = side
+        if flip:
+            weight.requires_grad_(False)
     return out
 
 

@@ -63,11 +63,28 @@ def read_json(path: Path) -> dict | None:
         return None
 
 
+def _rss_mib() -> int:
+    """This process's resident memory now (Linux), so the event log shows each phase's."""
+    try:
+        return (
+            int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") >> 20
+        )
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _peak_mib() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+
+
 def emit(run_dir: Path, kind: str, **fields) -> None:
     """Append one event; a line is written whole (one write call, flushed)."""
     if not is_main_process():
         return
-    event = {"time": round(time.time(), 3), "event": kind, **fields}
+    memory = {"rss_mib": _rss_mib(), "peak_mib": _peak_mib()}  # which phase peaks, and when
+    event = {"time": round(time.time(), 3), "event": kind, **memory, **fields}
     with open(run_dir / "events.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(event, default=str) + "\n")
 
