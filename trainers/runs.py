@@ -131,8 +131,10 @@ def status(run_dir: Path) -> str:
             return {"done": "done", "failed": "failed", "cancelled": "cancelled"}[k]
         if k in ("error",):
             return "failed"
-    if _alive(run_dir):
-        return "queued" if kinds and kinds[-1] == "queued" else "running"
+    if _alive(run_dir):  # running once it has started since it was last (re)queued
+        last = {k: i for i, k in enumerate(kinds)}
+        waiting = max(last.get("queued", -1), last.get("resume_requested", -1))
+        return "running" if last.get("start", -1) > waiting else "queued"
     if not kinds:
         return "queued"
     return "resumable" if (run_dir / "ckpt" / "state.json").exists() else "failed"
@@ -213,12 +215,15 @@ def index_list(root: Path | None = None) -> list[dict]:
     return out
 
 
-def find_run(ref: str, root: Path | None = None) -> Path:
+def find_run(ref: str, root: Path | None = None, index_only: bool = False) -> Path:
+    """A run by id, id prefix or (unless index_only: refs from a URL) directory."""
     from advisor.scenario import InputError
 
     path = Path(ref)
-    if (path / "config.yaml").exists():
+    if not index_only and (path / "config.yaml").exists():
         return path
+    if not ref or not all(c.isalnum() or c == "-" for c in ref):
+        raise InputError(f"no run {ref!r}; run ids hold letters, digits and dashes only")
     for row in index_list(root):
         if row["run_id"] == ref or row["run_id"].startswith(ref):
             return Path(row["run_dir"])

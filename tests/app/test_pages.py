@@ -90,3 +90,31 @@ def test_export_offers_every_format(at):
     at.switch_page("app_pages/export.py").run()
     labels = {b.label for b in at.get("download_button")}
     assert {"CSV", "XLSX", "JSON", "HTML report"} <= labels
+
+
+def test_trust_remote_code_warns(at):
+    at.switch_page("app_pages/pilot.py").run()
+    assert not at.warning
+    at.checkbox(key="trust_remote_code").check().run()
+    assert any("Remote code runs" in w.value for w in at.warning)
+
+
+def test_uploaded_names_never_become_paths(at, tmp_path):
+    at.switch_page("app_pages/pilot.py").run()
+    at.radio(key="data_source").set_value("upload").run()
+    name = "../../../escaped.csv"
+    at.get("file_uploader")[0].set_value((name, b"text,label\nhi,a\nbye,b\n", "text/csv")).run()
+    assert not at.exception
+    saved = list((tmp_path / "runs" / "uploads").iterdir())
+    assert len(saved) == 1 and saved[0].name != "escaped.csv" and len(saved[0].stem) == 32
+    assert not list(tmp_path.rglob("escaped.csv"))
+
+
+def test_a_run_named_in_the_url_is_an_id_never_a_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.query_params["run"] = "../../../etc"
+    at.run()
+    at.switch_page("app_pages/pilot.py").run()
+    assert not at.exception
+    assert not any("Run" in m.value and "etc" in m.value for m in at.markdown)

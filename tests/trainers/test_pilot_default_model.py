@@ -13,7 +13,7 @@ from cli import main
 from tests.trainers.conftest import DEMO_CHAT, DEMO_CSV
 
 pytestmark = pytest.mark.slow
-COMMON = ["--holdout-max", "16", "--max-steps", "3", "--json"]
+COMMON = ["--holdout-max", "16", "--max-steps", "3", "--no-probe", "--json"]
 
 
 def _run(capsys, *args, data=DEMO_CSV) -> dict:
@@ -73,7 +73,13 @@ class _Teacher(BaseHTTPRequestHandler):
         pass
 
 
-def test_distill_seq_with_endpoint_teacher_never_writes_the_key(runs_dir, capsys, monkeypatch):
+def test_distill_seq_with_endpoint_teacher_never_writes_the_key(
+    runs_dir, capsys, monkeypatch, tmp_path
+):
+    """Issue 7: after a distillation from a loopback endpoint, every file the run, the
+    index and the exports wrote, and everything printed, is searched for the key."""
+    from tests.conftest import EXAMPLES
+
     key = "sk-test-" + os.urandom(8).hex()
     monkeypatch.setenv("ADAPT_TEST_TEACHER_KEY", key)
     server = HTTPServer(("127.0.0.1", 0), _Teacher)
@@ -94,10 +100,20 @@ def test_distill_seq_with_endpoint_teacher_never_writes_the_key(runs_dir, capsys
         server.shutdown()
     assert _Teacher.seen_keys and all(k == f"Bearer {key}" for k in _Teacher.seen_keys)
     assert out["teacher"]["kept"] > 0
-    hits = [
-        p for p in Path(out["run_dir"]).rglob("*") if p.is_file() and key.encode() in p.read_bytes()
-    ]
-    assert hits == []
+    run = Path(out["run_dir"]).name
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    scenario = str(EXAMPLES / "support_intents_routing.yaml")
+    for fmt in ("csv", "json", "xlsx", "html"):
+        argv = ["export", scenario, "--runs", run, "--format", fmt]
+        assert main([*argv, "--out", str(exports / f"report.{fmt}")]) == 0
+    assert main(["runs", "show", run, "--json"]) == 0
+    printed = capsys.readouterr()
+    files = [p for root in (runs_dir, exports) for p in root.rglob("*") if p.is_file()]
+    hits = [p for p in files if key.encode() in p.read_bytes()]
+    assert len(files) > 10 and hits == []
+    assert key not in printed.out + printed.err
+    print(f"secret search: {len(files)} files and the CLI output, {len(hits)} hits")
 
 
 def test_distill_logit_half_depth_student(runs_dir, capsys):
