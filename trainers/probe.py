@@ -58,7 +58,7 @@ def _generation(cfg, model, tok, train_ds, hold, budget, device, bf16) -> dict:
     return out
 
 
-def _training(cfg, model, tok, train_ds, device) -> dict:
+def _training(cfg, model, tok, train_ds, device) -> tuple[dict, object]:
     """Longest batch first (memory), then TIMED_STEPS ordinary batches (speed)."""
     from trainers.sft import AnswerLoss, prepare_model
 
@@ -91,7 +91,7 @@ def _training(cfg, model, tok, train_ds, device) -> dict:
         "train_tokens_per_epoch": sum(lengths),
         "steps_per_epoch": len(order),
         "longest_batch_tokens": max(lengths) * tcfg.batch_size,
-    }
+    }, model
 
 
 def run_probe(cfg) -> dict:
@@ -114,18 +114,29 @@ def run_probe(cfg) -> dict:
         answer = sorted(len(tok(e.target)["input_ids"]) for e in train_ds.examples)
         short = min(budget, answer[len(answer) // 2] + 1)
         batch = list(hold.examples)[: cfg.eval_batch_size]
-        out["tuned_batch_s"] = _timed(
-            lambda: generate(
-                model,
-                tok,
-                [e.messages for e in batch],
-                max_new_tokens=short,
-                device=device,
-                bf16=bf16,
-                batch_size=cfg.eval_batch_size,
+
+        def tuned(m) -> float:
+            return _timed(
+                lambda: generate(
+                    m,
+                    tok,
+                    [e.messages for e in batch],
+                    max_new_tokens=short,
+                    device=device,
+                    bf16=bf16,
+                    batch_size=cfg.eval_batch_size,
+                )
             )
-        )
-        out |= _training(cfg, model, tok, train_ds, device)
+
+        # lora/full evaluate merged weights at the base model's speed; qlora evaluates
+        # through its unmerged adapters, so time it after they are attached
+        if cfg.method != "qlora":
+            out["tuned_batch_s"] = tuned(model)
+        train_out, model = _training(cfg, model, tok, train_ds, device)
+        out |= train_out
+        if cfg.method == "qlora":
+            model.eval()
+            out["tuned_batch_s"] = tuned(model)
     out["peak_memory_mib"] = peak_memory_mib(device)
     out["probe_s"] = time.perf_counter() - t0
     return out
