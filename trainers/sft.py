@@ -80,7 +80,11 @@ class AnswerLoss(torch.nn.Module):
         self.body, self.head = causal.model, causal.lm_head
 
     def forward(self, input_ids, attention_mask, labels):
-        hidden = self.body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        hidden = self.body(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            use_cache=False,  # no KV cache in training
+        ).last_hidden_state
         target = labels[:, 1:]  # (B, T-1): position t predicts token t+1
         keep = target != IGNORE
         logits = self.head(hidden[:, :-1][keep])  # (N, V), N = answer tokens in the batch
