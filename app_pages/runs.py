@@ -35,7 +35,14 @@ def _row(r: dict) -> dict:
         "wall s": m.get("wall_seconds"),
         "peak MiB": m.get("peak_memory_mib"),
         "forgetting": (m.get("forgetting") or {}).get("pattern"),
+        "preflight wall err %": _err(m, "wall_seconds"),
+        "preflight peak err %": _err(m, "peak_memory_mib"),
     }
+
+
+def _err(m: dict, key: str) -> float | None:
+    """Preflight prediction error against the measurement, in percent."""
+    return ((m.get("fidelity") or {}).get(key) or {}).get("error_pct")
 
 
 table = pd.DataFrame([_row(r) for r in rows])

@@ -1,6 +1,6 @@
 """Benchmark: the app under load (issue 7). Median server time per Costs-page rerun with
 1 session and with N simultaneous browser sessions (Chromium via Playwright on
-loopback, each changing the volume 5 times with about 1.5 s of think time).
+loopback, each changing the volume 5 times with about 4 s of think time between changes).
 
     .venv/bin/python bench/bench_load.py [--sessions 10]
 """
@@ -21,7 +21,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("--changes", type=int, default=5)
-    ap.add_argument("--think", type=float, default=1.5, help="seconds between changes")
+    ap.add_argument("--think", type=float, default=4.0, help="seconds between changes")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="load-"))
     log = tmp / "timing.tsv"

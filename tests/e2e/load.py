@@ -48,7 +48,7 @@ def costs_rerun_ms(log: Path) -> list[float]:
     return [float(ms) for page, ms in rows if page == "costs"]
 
 
-def measure(url: str, log: Path, sessions: int, changes: int = 5, think_s: float = 1.5) -> dict:
+def measure(url: str, log: Path, sessions: int, changes: int = 5, think_s: float = 4.0) -> dict:
     """Median server time per Costs rerun while `sessions` users work at once."""
     log.write_text("")
     errors = asyncio.run(_load(url, sessions, changes, think_s))
