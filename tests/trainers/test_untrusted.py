@@ -33,9 +33,10 @@ def _with_remote_code(tiny_model, tmp_path, model_type: str):
 
 def test_remote_code_is_never_run_unless_asked(tiny_model, tmp_path):
     folder = _with_remote_code(tiny_model, tmp_path, "evil_llama")
-    for load in (load_causal_lm, load_tokenizer):
-        with pytest.raises(InputError, match="--trust-remote-code only if you trust"):
-            load(folder)
+    with pytest.raises(InputError, match="--trust-remote-code only if you trust"):
+        load_causal_lm(folder)
+    tok = load_tokenizer(folder)  # the tokenizer file alone needs no code: a library class
+    assert type(tok).__module__.startswith("transformers.")
     assert not (folder / "EXECUTED").exists()
 
 
@@ -52,7 +53,7 @@ def test_pickled_checkpoints_are_refused_before_anything_starts(tmp_path, runs_d
     (folder / "config.json").write_text('{"model_type": "llama"}')
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
     with pytest.raises(InputError, match="pickled checkpoints can run code"):
-        resolve_model(folder)
+        resolve_model(str(folder))
     argv = ["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--model", str(folder)]
     assert main([*argv, "--no-probe", "--json"]) == 2
     err = capsys.readouterr().err
