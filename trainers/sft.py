@@ -8,6 +8,7 @@ torchrun the same loop runs data parallel (gloo on CPU, nccl on GPU).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -224,8 +225,10 @@ def save_checkpoint(ckpt: Path, model, opt, sched, state: dict) -> None:
             {"optimizer": opt.state_dict(), "scheduler": sched.state_dict()}, tmp / "optimizer.pt"
         )
         (tmp / "state.json").write_text(json.dumps(state))  # written last: marks it complete
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)  # on a full disk, give the space back
+        if not isinstance(e, OSError) and "No space left on device" in str(e):
+            raise OSError(errno.ENOSPC, "No space left on device") from e  # safetensors' own
         raise
     if ckpt.exists():
         ckpt.rename(old)
