@@ -20,12 +20,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advisor.scenario import InputError
-from costmodels.measurement import Measurement
 from trainers import runs
 from trainers.data import Dataset, load_dataset, read_frozen, save_dataset, split
-from trainers.evaluate import Score, forgetting_pattern, generate, probe, score
+from trainers.evaluate import Score, generate, probe, score
+from trainers.metrics import Outcome, metrics_record
 from trainers.models import DEFAULT_MODEL, load_causal_lm, load_tokenizer, resolve_model
-from trainers.sft import TrainConfig, peak_memory_mib, use_bf16
+from trainers.sft import TrainConfig, use_bf16
 
 Method = Literal["prompt", "retrieval", "lora", "qlora", "full", "distill_seq", "distill_logit"]
 TRAINING = ("lora", "qlora", "full", "distill_seq", "distill_logit")
@@ -98,18 +98,6 @@ def pick_device(requested: str) -> str:
     if torch.cuda.is_available():
         return f"cuda:{os.environ.get('LOCAL_RANK', '0')}"
     return "cpu"
-
-
-def device_name(device: str) -> str:
-    """'NVIDIA H100 80GB HBM3' or the CPU's model name with its core count."""
-    if device.startswith("cuda"):
-        return torch.cuda.get_device_name(torch.device(device))
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        name = next(x.split(":", 1)[1].strip() for x in cpuinfo.splitlines() if "model name" in x)
-    except (OSError, StopIteration):
-        name = "CPU"
-    return f"{name} ({os.cpu_count()} cores)"
 
 
 def save_config(cfg: PilotConfig, run_dir: Path) -> None:
@@ -373,23 +361,24 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
     elif cfg.method in ("prompt", "retrieval"):
         best = "few_shot" if cfg.method == "prompt" else "retrieval_few_shot"
         tuned = Score(**results["baselines"][best])
-    wall = time.perf_counter() - t0
-    return _metrics(
+    return metrics_record(
         cfg,
         run_dir,
-        device,
-        params,
-        train_ds,
-        hold,
-        base_score,
-        tuned,
-        preds,
-        train_res,
-        probe_before,
-        probe_after,
-        gen_tps,
-        wall,
-        results,
+        Outcome(
+            device=device,
+            params=params,
+            train_ds=train_ds,
+            hold=hold,
+            baseline=base_score,
+            tuned=tuned,
+            preds=preds,
+            train_res=train_res,
+            probe_before=probe_before,
+            probe_after=probe_after,
+            gen_tps=gen_tps,
+            wall=time.perf_counter() - t0,
+            results=results,
+        ),
     )
 
 
@@ -404,98 +393,6 @@ def _agreement(results: dict, preds, gen_tps, ev, task) -> None:
         results["student"]["teacher_generation_tokens_per_second"] = round(teacher_tps, 1)
     if teacher_preds is not None:
         results["agreement"] = score(task, preds, teacher_preds).model_dump()
-
-
-def _metrics(
-    cfg,
-    run_dir,
-    device,
-    params,
-    train_ds,
-    hold,
-    baseline,
-    tuned,
-    preds,
-    train_res,
-    probe_before,
-    probe_after,
-    gen_tps,
-    wall,
-    results,
-) -> dict:
-    forgetting = None
-    if train_res is not None:
-        forgetting = forgetting_pattern(
-            probe_before, probe_after, baseline, tuned, train_res.first_loss, train_res.last_loss
-        ).model_dump()
-    peak = peak_memory_mib(device)
-    measurement = Measurement(
-        run_id=run_dir.name,
-        method=cfg.method,
-        model=cfg.model,
-        model_params=params,
-        device=device,
-        device_name=device_name(device),
-        train_examples=len(train_ds.examples),
-        holdout_examples=len(hold.examples),
-        train_tokens=train_res.tokens if train_res else 0,
-        tokens_per_second=train_res.tokens_per_second if train_res else 0.0,
-        generation_tokens_per_second=gen_tps,
-        peak_memory_mib=peak,
-        wall_seconds=wall,
-        quality=tuned,
-        baseline=baseline,
-        baselines={k: Score(**v) for k, v in results["baselines"].items()},
-        forgetting_delta=(probe_after.value - probe_before.value) if probe_after else None,
-        examples_needed=(results.get("learning_curve") or {}).get("examples_needed"),
-    )
-    fidelity = _fidelity(
-        run_dir,
-        {
-            "wall_seconds": wall,
-            "peak_memory_mib": peak,
-            "tokens_per_second": measurement.tokens_per_second,
-        },
-    )
-    samples = [
-        {"input": e.messages[-1].content, "gold": e.target, "predicted": p}
-        for e, p in list(zip(hold.examples, preds, strict=True))[:20]
-    ]
-    return {
-        "status": "done",
-        "run_dir": str(run_dir),
-        "method": cfg.method,
-        "model": cfg.model,
-        "device": device,
-        "wall_seconds": round(wall, 2),
-        "tokens_per_second": round(measurement.tokens_per_second, 2),
-        "peak_memory_mib": round(peak, 1),
-        "holdout": tuned.model_dump(),
-        "baseline": baseline.model_dump(),
-        "forgetting": forgetting,
-        "fidelity": fidelity,
-        "training": train_res.model_dump() if train_res else None,
-        "measurement": measurement.model_dump(),
-        "samples": samples,
-        **results,
-    }
-
-
-def _fidelity(run_dir: Path, measured: dict[str, float]) -> dict | None:
-    """The preflight's predictions against what the run measured (error in percent)."""
-    pre = runs.read_json(run_dir / "preflight.json")
-    if not pre:
-        return None
-    out: dict = {"probed": pre.get("probed", False)}
-    for key, value in measured.items():
-        predicted = pre.get(key)
-        if predicted and value:
-            out[key] = {
-                "predicted": predicted,
-                "measured": round(value, 1),
-                "error_pct": round(100 * (predicted - value) / value, 1),
-            }
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -230,7 +230,8 @@ def _advice(cfg, per_example: float, avail: float, peak: float) -> str:
 def estimate_pilot(cfg, device: str | None = None, probe: bool = False) -> Preflight:
     """Predict peak memory, wall time and cost of the pilot on its device. probe=True runs
     a few real steps in a fresh process (trainers.probe) and scales them to the run."""
-    from trainers.pilot import device_name, pick_device
+    from trainers.metrics import device_name
+    from trainers.pilot import pick_device
 
     device = device or pick_device(cfg.device)
     est = _estimator(cfg, device)
