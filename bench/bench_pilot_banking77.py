@@ -129,7 +129,7 @@ def main() -> int:
     plain = plain_fp32_tokens_per_second(train_csv)
     print(f"plain fp32 LoRA loop: {plain:.1f} tokens/s (12 steps, batch 16)", flush=True)
     results = {}
-    for m in args.methods.split(","):
+    for m in [x for x in args.methods.split(",") if x]:
         results[m] = run_method(m, train_csv, hold_csv, args)
         print(f"{m}: done in {results[m]['wall_seconds']:.0f}s", flush=True)
     print(

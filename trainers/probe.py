@@ -96,7 +96,14 @@ def _training(cfg, model, tok, train_ds, device) -> tuple[dict, object]:
 
 def run_probe(cfg) -> dict:
     from trainers.models import load_tokenizer, resolve_model
-    from trainers.pilot import TRAINING, _load_model, answer_budget, make_splits, pick_device
+    from trainers.pilot import (
+        TRAINING,
+        _load_model,
+        answer_budget,
+        make_splits,
+        needs_fresh_4bit,
+        pick_device,
+    )
 
     t0 = time.perf_counter()
     device = pick_device(cfg.device)
@@ -132,6 +139,8 @@ def run_probe(cfg) -> dict:
         # through its unmerged adapters, so time it after they are attached
         if cfg.method != "qlora":
             out["tuned_batch_s"] = tuned(model)
+        if needs_fresh_4bit(cfg.method, device):  # as the pilot does
+            model = _load_model(cfg, where, device, bf16)
         train_out, model = _training(cfg, model, tok, train_ds, device)
         out |= train_out
         if cfg.method == "qlora":
