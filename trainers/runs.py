@@ -222,8 +222,8 @@ def find_run(ref: str, root: Path | None = None, index_only: bool = False) -> Pa
     path = Path(ref)
     if not index_only and (path / "config.yaml").exists():
         return path
-    if not ref or not all(c.isalnum() or c == "-" for c in ref):
-        raise InputError(f"no run {ref!r}; run ids hold letters, digits and dashes only")
+    if not ref or not all(c.isalnum() or c in "-_" for c in ref):
+        raise InputError(f"no run {ref!r}; run ids hold letters, digits, - and _ only")
     for row in index_list(root):
         if row["run_id"] == ref or row["run_id"].startswith(ref):
             return Path(row["run_dir"])

@@ -34,9 +34,12 @@ def test_every_format(tmp_path):
         "alpaca.jsonl": {"instruction": "Add", "input": "2 and 2", "output": "4"},
     }
     for name, rec in rows.items():
-        ds = load_dataset(write(tmp_path, name, json.dumps(rec) + "\n" + json.dumps(rec) + "\n"))
+        other = json.loads(json.dumps(rec).replace("2", "3").replace("hi", "hey"))
+        ds = load_dataset(write(tmp_path, name, json.dumps(rec) + "\n" + json.dumps(other) + "\n"))
         assert len(ds.examples) == 2 and ds.examples[0].target in ("hello", "4")
-    alpaca_json = write(tmp_path, "a.json", json.dumps([rows["alpaca.jsonl"]] * 3))
+        _, errors = validate(write(tmp_path, name, json.dumps(rec) + "\n" + json.dumps(rec)))
+        assert [(e.line, e.message.split(" (")[0]) for e in errors] == [(2, "duplicate of line 1")]
+    alpaca_json = write(tmp_path, "a.json", json.dumps([rows["alpaca.jsonl"], {"instruction": "Sub", "output": "0"}]))
     assert load_dataset(alpaca_json).format == "alpaca"
     assert "2 and 2" in load_dataset(alpaca_json).examples[0].messages[0].content
 
@@ -61,13 +64,14 @@ def test_bad_rows_are_reported_with_line_numbers(tmp_path):
         + "\n",
     )
     ds, errors = validate(path)
-    assert [e.line for e in errors] == [2, 3, 5, 6, 7, 8]
+    assert [e.line for e in errors] == [2, 3, 4, 5, 6, 7, 8]
     assert "not valid JSON" in errors[0].message
     assert "'completion' is empty" in errors[1].message
-    assert "mixes formats" in errors[5].message
-    with pytest.raises(DataError, match=r"6 bad row\(s\): line 2"):
+    assert "duplicate of line 1" in errors[2].message
+    assert "mixes formats" in errors[6].message
+    with pytest.raises(DataError, match=r"7 bad row\(s\): line 2"):
         load_dataset(path)
-    assert len(ds.examples) == 2
+    assert len(ds.examples) == 1
 
 
 def test_csv_rows(tmp_path):
