@@ -43,20 +43,23 @@ async def _load(url: str, sessions: int, changes: int, think_s: float) -> int:
     return sum(errors)
 
 
-def costs_rerun_ms(log: Path) -> list[float]:
+def costs_rerun_ms(log: Path) -> tuple[list[float], list[float]]:
+    """(wall ms, CPU ms of the session's own thread) of every Costs-page rerun."""
     rows = [line.split("\t") for line in log.read_text().splitlines() if line.strip()]
-    return [float(ms) for page, ms in rows if page == "costs"]
+    costs = [r for r in rows if r[0] == "costs"]
+    return [float(r[1]) for r in costs], [float(r[2]) for r in costs]
 
 
 def measure(url: str, log: Path, sessions: int, changes: int = 5, think_s: float = 4.0) -> dict:
     """Median server time per Costs rerun while `sessions` users work at once."""
     log.write_text("")
     errors = asyncio.run(_load(url, sessions, changes, think_s))
-    ms = costs_rerun_ms(log)
+    ms, cpu = costs_rerun_ms(log)
     return {
         "sessions": sessions,
         "reruns": len(ms),
         "median_ms": statistics.median(ms) if ms else float("nan"),
         "p90_ms": statistics.quantiles(ms, n=10)[-1] if len(ms) >= 10 else max(ms, default=0),
+        "median_cpu_ms": statistics.median(cpu) if cpu else float("nan"),
         "errors": errors,
     }

@@ -39,7 +39,11 @@ def test_every_format(tmp_path):
         assert len(ds.examples) == 2 and ds.examples[0].target in ("hello", "4")
         _, errors = validate(write(tmp_path, name, json.dumps(rec) + "\n" + json.dumps(rec)))
         assert [(e.line, e.message.split(" (")[0]) for e in errors] == [(2, "duplicate of line 1")]
-    alpaca_json = write(tmp_path, "a.json", json.dumps([rows["alpaca.jsonl"], {"instruction": "Sub", "output": "0"}]))
+    alpaca_json = write(
+        tmp_path,
+        "a.json",
+        json.dumps([rows["alpaca.jsonl"], {"instruction": "Sub", "output": "0"}]),
+    )
     assert load_dataset(alpaca_json).format == "alpaca"
     assert "2 and 2" in load_dataset(alpaca_json).examples[0].messages[0].content
 
