@@ -37,7 +37,8 @@ def page(server):
 
 
 def shots_dir(tmp_path_factory) -> Path:
-    out = Path(os.environ.get("ADAPT_SCREENSHOTS", "")) or tmp_path_factory.mktemp("shots")
+    where = os.environ.get("ADAPT_SCREENSHOTS")  # Path("") would be "." (the checkout)
+    out = Path(where) if where else tmp_path_factory.mktemp("shots")
     out.mkdir(parents=True, exist_ok=True)
     return out
 
