@@ -10,8 +10,6 @@ then the pilot measures; prints predicted, measured and the error of each.
 """
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 import tempfile
@@ -21,23 +19,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_pilot_banking77 import SHARED, make_data  # noqa: E402
+from bench_pilot_banking77 import SHARED, adapt_json, make_data  # noqa: E402
 
 TARGET_PCT = 25.0
 
 
 def pilot(method: str, train: Path, hold: Path, epochs: float) -> dict:
-    from cli import main
-
     argv = ["pilot", "--method", method, "--data", str(train), "--holdout-data", str(hold)]
-    argv += ["--epochs", str(epochs), "--json"]
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = main(argv)
-    out = json.loads(buf.getvalue())
-    if code != 0:
-        raise SystemExit(f"{method} failed: {out}")
-    return out
+    return adapt_json(argv + ["--epochs", str(epochs), "--json"])
 
 
 def main() -> int:

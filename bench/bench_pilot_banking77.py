@@ -80,7 +80,6 @@ def plain_fp32_tokens_per_second(train_csv: Path, steps: int = 12) -> float:
 
 
 def run_method(method: str, train_csv: Path, hold_csv: Path, args) -> dict:
-    from cli import main
 
     cmd = [
         "pilot",
@@ -100,12 +99,19 @@ def run_method(method: str, train_csv: Path, hold_csv: Path, args) -> dict:
         cmd += ["--baselines", ""]
     if method == "qlora" and args.qlora_minutes:
         cmd += ["--max-minutes", str(args.qlora_minutes)]
+    return adapt_json(cmd)
+
+
+def adapt_json(argv: list[str]) -> dict:
+    """Run `adapt ...  --json` in-process; its one JSON object, or exit with it on failure."""
+    from cli import main
+
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        code = main(cmd)
+        code = main(argv)
     out = json.loads(buf.getvalue())
     if code != 0:
-        raise SystemExit(f"{method} failed: {out}")
+        raise SystemExit(f"adapt {' '.join(argv[:3])} failed: {out}")
     return out
 
 

@@ -16,8 +16,6 @@ the training loop's own wall time (TRL: train_runtime; ours: the loop's timer).
 """
 
 import argparse
-import contextlib
-import io
 import json
 import sys
 import tempfile
@@ -28,19 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_pilot_banking77 import SHARED, make_data  # noqa: E402
+from bench_pilot_banking77 import SHARED, adapt_json, make_data  # noqa: E402
 
 
 def ours(train: Path, hold: Path, steps: int) -> dict:
-    from cli import main
-
     argv = ["pilot", "--method", "lora", "--data", str(train), "--holdout-data", str(hold)]
     argv += ["--max-steps", str(steps), "--baselines", "", "--no-probe", "--json"]
     argv += ["--lr", "1e-3", "--batch-size", "16", "--lora-rank", "16"]
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert main(argv) == 0, buf.getvalue()
-    out = json.loads(buf.getvalue())
+    out = adapt_json(argv)
     return {
         "tokens_per_second": out["tokens_per_second"],
         "train_seconds": out["training"]["seconds"],
