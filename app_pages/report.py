@@ -53,9 +53,7 @@ def build_report(
     ]
     if unc is not None:
         charts += [figures.uncertainty_bands(unc), figures.tornado(unc)]
-    chart_html = "".join(
-        fig.to_html(full_html=False, include_plotlyjs=i == 0) for i, fig in enumerate(charts)
-    )
+    chart_html = "".join(_html(fig, include_plotlyjs=i == 0) for i, fig in enumerate(charts))
     ranking = [
         {
             "strategy": STRATEGY_LABELS[r.strategy],
@@ -101,11 +99,16 @@ def build_report(
 </body></html>"""
 
 
+def _html(fig, include_plotlyjs: bool) -> str:
+    fig.update_layout(template=figures.REPORT_TEMPLATE)
+    return fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
+
+
 def _learning(curve: dict | None) -> str:
     if not curve:
         return ""
     needed = curve.get("examples_needed")
-    fig = figures.learning_curve(curve).to_html(full_html=False, include_plotlyjs=False)
+    fig = _html(figures.learning_curve(curve), include_plotlyjs=False)
     return (
         "<h3>How much data is enough</h3>"
         f"<p><b>Examples needed for the bar: "

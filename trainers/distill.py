@@ -31,6 +31,7 @@ from trainers.sft import (
     length_grouped_batches,
     prepare_model,
     train,
+    training_attention,
     use_bf16,
 )
 
@@ -198,40 +199,45 @@ def distill_logit(cfg, teacher, tok, examples, run_dir: Path, device: str):
     planned = tcfg.max_steps or max(1, math.ceil(per_epoch * tcfg.epochs))
     opt = torch.optim.AdamW(student.parameters(), lr=tcfg.learning_rate or 1e-4)
     runs.emit(run_dir, "start", planned_steps=planned, examples=len(encoded), bf16=bf16)
-    t0, step, tokens, losses = time.perf_counter(), 0, 0, []
-    while step < planned:
-        batches = length_grouped_batches(
-            [len(x) for x, _ in encoded], tcfg.batch_size, tcfg.seed + step // per_epoch
-        )
-        for idx in batches:
-            b = {
-                k: v.to(device)
-                for k, v in collate([encoded[i] for i in idx], tok.pad_token_id).items()
-            }
-            target = b.pop("labels")[:, 1:]  # (B, T-1)
-            keep = target != IGNORE
-            with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
-                with torch.no_grad():
-                    t_logits = teacher(**b).logits[:, :-1][keep]  # (N, V)
-                s_logits = student(**b).logits[:, :-1][keep]  # (N, V)
-            loss = kd_loss(s_logits, t_logits, target[keep])
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            step, tokens = step + 1, tokens + int(b["attention_mask"].sum())
-            losses.append(float(loss))
-            el = time.perf_counter() - t0
-            runs.emit(
-                run_dir,
-                "step",
-                step=step,
-                loss=round(losses[-1], 5),
-                tokens_per_second=round(tokens / el, 1),
-                eta_seconds=round(el / step * (planned - step), 1),
+    longest = max(len(x) for x, _ in encoded)
+    with (
+        training_attention(teacher, device, tcfg.batch_size, longest),
+        training_attention(student, device, tcfg.batch_size, longest),
+    ):
+        t0, step, tokens, losses = time.perf_counter(), 0, 0, []
+        while step < planned:
+            batches = length_grouped_batches(
+                [len(x) for x, _ in encoded], tcfg.batch_size, tcfg.seed + step // per_epoch
             )
-            if step >= planned or (tcfg.max_minutes and el > tcfg.max_minutes * 60):
-                planned = step
-                break
+            for idx in batches:
+                b = {
+                    k: v.to(device)
+                    for k, v in collate([encoded[i] for i in idx], tok.pad_token_id).items()
+                }
+                target = b.pop("labels")[:, 1:]  # (B, T-1)
+                keep = target != IGNORE
+                with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+                    with torch.no_grad():
+                        t_logits = teacher(**b).logits[:, :-1][keep]  # (N, V)
+                    s_logits = student(**b).logits[:, :-1][keep]  # (N, V)
+                loss = kd_loss(s_logits, t_logits, target[keep])
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                step, tokens = step + 1, tokens + int(b["attention_mask"].sum())
+                losses.append(float(loss))
+                el = time.perf_counter() - t0
+                runs.emit(
+                    run_dir,
+                    "step",
+                    step=step,
+                    loss=round(losses[-1], 5),
+                    tokens_per_second=round(tokens / el, 1),
+                    eta_seconds=round(el / step * (planned - step), 1),
+                )
+                if step >= planned or (tcfg.max_minutes and el > tcfg.max_minutes * 60):
+                    planned = step
+                    break
     seconds = time.perf_counter() - t0
     student.eval()
     extra = {

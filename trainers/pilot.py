@@ -25,7 +25,7 @@ from trainers.data import Dataset, load_dataset, read_frozen, save_dataset, spli
 from trainers.evaluate import Score, generate, probe, score
 from trainers.metrics import Outcome, metrics_record
 from trainers.models import DEFAULT_MODEL, load_causal_lm, load_tokenizer, resolve_model
-from trainers.sft import TrainConfig, use_bf16
+from trainers.sft import TrainConfig, is_out_of_memory, use_bf16
 
 Method = Literal["prompt", "retrieval", "lora", "qlora", "full", "distill_seq", "distill_logit"]
 TRAINING = ("lora", "qlora", "full", "distill_seq", "distill_logit")
@@ -174,7 +174,7 @@ def evaluate_holdout(
 
 def failure_message(e: BaseException, run_dir: Path) -> str:
     """One line that says what went wrong and what to do about it."""
-    if isinstance(e, torch.OutOfMemoryError | MemoryError):
+    if is_out_of_memory(e):
         return "out of memory: try a smaller --batch-size, method=qlora, or shorter examples"
     if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
         return (

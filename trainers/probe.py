@@ -19,7 +19,14 @@ from pathlib import Path
 import torch
 
 from trainers.evaluate import generate, probe
-from trainers.sft import collate, encode, length_grouped_batches, peak_memory_mib, use_bf16
+from trainers.sft import (
+    collate,
+    encode,
+    is_out_of_memory,
+    length_grouped_batches,
+    peak_memory_mib,
+    use_bf16,
+)
 
 TIMED_STEPS = 3
 
@@ -60,7 +67,7 @@ def _generation(cfg, model, tok, train_ds, hold, budget, device, bf16) -> dict:
 
 def _training(cfg, model, tok, train_ds, device) -> tuple[dict, object]:
     """Longest batch first (memory), then TIMED_STEPS ordinary batches (speed)."""
-    from trainers.sft import AnswerLoss, prepare_model
+    from trainers.sft import AnswerLoss, prepare_model, training_attention
 
     tcfg = cfg.train_config("full" if cfg.method == "distill_logit" else None)
     bf16 = use_bf16(tcfg, device)
@@ -72,6 +79,17 @@ def _training(cfg, model, tok, train_ds, device) -> tuple[dict, object]:
     lengths = [len(ids) for ids, _ in encoded]
     order = length_grouped_batches(lengths, tcfg.batch_size, tcfg.seed, longest_first=True)
     model.train()
+    with training_attention(model, device, tcfg.batch_size, max(lengths)):
+        timed_tokens, timed_s = _timed_steps(order, encoded, tok, loss_fn, opt, device, bf16)
+    return {
+        "train_tokens_per_second": timed_tokens / max(timed_s, 1e-9),
+        "train_tokens_per_epoch": sum(lengths),
+        "steps_per_epoch": len(order),
+        "longest_batch_tokens": max(lengths) * tcfg.batch_size,
+    }, model
+
+
+def _timed_steps(order, encoded, tok, loss_fn, opt, device, bf16) -> tuple[int, float]:
     timed_tokens, timed_s = 0, 0.0
     for k, idx in enumerate(order[: 1 + TIMED_STEPS]):
         batch = {
@@ -86,12 +104,7 @@ def _training(cfg, model, tok, train_ds, device) -> tuple[dict, object]:
         if k > 0 or len(order) == 1:  # the first step also pays one-time warm-up costs
             timed_tokens += int(batch["attention_mask"].sum())
             timed_s += time.perf_counter() - t0
-    return {
-        "train_tokens_per_second": timed_tokens / max(timed_s, 1e-9),
-        "train_tokens_per_epoch": sum(lengths),
-        "steps_per_epoch": len(order),
-        "longest_batch_tokens": max(lengths) * tcfg.batch_size,
-    }, model
+    return timed_tokens, timed_s
 
 
 def run_probe(cfg) -> dict:
@@ -139,7 +152,8 @@ def run_probe(cfg) -> dict:
         # through its unmerged adapters, so time it after they are attached
         if cfg.method != "qlora":
             out["tuned_batch_s"] = tuned(model)
-        if needs_fresh_4bit(cfg.method, device):  # as the pilot does
+        if needs_fresh_4bit(cfg.method, device):  # as the pilot does, freeing the first copy
+            del model
             model = _load_model(cfg, where, device, bf16)
         train_out, model = _training(cfg, model, tok, train_ds, device)
         out |= train_out
@@ -160,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     cfg = PilotConfig.model_validate(yaml.safe_load(Path(argv[0]).read_text()))
     try:
         print(json.dumps({"ok": True, **run_probe(cfg)}))
-    except (torch.OutOfMemoryError, MemoryError):
+    except Exception as e:
+        if not is_out_of_memory(e):
+            raise
         print(json.dumps({"ok": False, "error": "out of memory", "peak_memory_mib": None}))
     return 0
 

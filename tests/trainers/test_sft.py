@@ -127,3 +127,25 @@ def test_quality_filter_drops_and_counts():
     assert dropped == {"empty": 1, "too_long": 1, "regex": 0, "unknown_label": 1}
     kept, dropped = quality_filter(exs[:2], ["ab12", "zz"], regex=r"[a-z]+\d+")
     assert len(kept) == 1 and dropped["regex"] == 1
+
+
+def test_cpu_training_uses_eager_attention_only_for_small_scores_and_restores(tiny_model):
+    from trainers.sft import AnswerLoss, training_attention
+
+    tok, model, cfg = _setup(tiny_model)
+    config = model.get_base_model().config
+    before = config._attn_implementation
+    assert before != "eager"  # transformers picks sdpa for this model
+    batch = collate([encode(tok, e, 64) for e in load_dataset(DEMO_CSV).examples[:8]], 0)
+    loss_fn = AnswerLoss(model)
+    with torch.no_grad():
+        reference = loss_fn(**batch)
+        with training_attention(model, "cpu", 8, 64):
+            assert config._attn_implementation == "eager"
+            eager = loss_fn(**batch)  # the same loss by another attention kernel
+        assert config._attn_implementation == before
+    torch.testing.assert_close(eager, reference, rtol=1e-4, atol=1e-5)
+    with training_attention(model, "cpu", 64, 32768):  # scores would take gigabytes
+        assert config._attn_implementation == before
+    with training_attention(model, "cuda", 8, 64):  # GPUs keep their fused kernels
+        assert config._attn_implementation == before
