@@ -115,6 +115,37 @@ def adapt_json(argv: list[str]) -> dict:
     return out
 
 
+def print_table(plain: float, results: dict) -> None:
+    print(
+        "\n| method | holdout accuracy [95% CI] | zero-shot | train s | eval s | "
+        "train+eval s | wall s | train tokens/s | peak MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for m, r in results.items():
+        h, ph = r["holdout"], r.get("phase_seconds", {})
+        ev = ph.get("eval", 0) or ph.get("baselines", 0)  # prompt, retrieval: baselines only
+        te = ph.get("train", 0) + ev
+        tps = f"{r['tokens_per_second']:.0f}" if r["tokens_per_second"] else "-"
+        print(
+            f"| {m} | {h['value']:.1%} [{h['ci_low']:.1%}, {h['ci_high']:.1%}] | "
+            f"{r['baseline']['value']:.1%} | {ph.get('train', 0):.0f} | {ev:.0f} "
+            f"| {te:.0f} | {r['wall_seconds']:.0f} | {tps} | {r['peak_memory_mib']:.0f} |"
+        )
+        extra = {k: f"{v['value']:.1%}" for k, v in r["baselines"].items()}
+        print(f"|   baselines of that run: {extra} |")
+    if "lora" in results:
+        r = results["lora"]
+        te = r["phase_seconds"]["train"] + r["phase_seconds"]["eval"]
+        speedup = r["tokens_per_second"] / plain
+        print(
+            f"\nlora: accuracy {r['holdout']['value']:.1%} (target >= 75%): "
+            f"{'PASS' if r['holdout']['value'] >= 0.75 else 'FAIL'}; train+eval {te:.0f}s "
+            f"(target < 480s): {'PASS' if te < 480 else 'FAIL'}; throughput "
+            f"{r['tokens_per_second']:.0f} vs plain {plain:.0f} tokens/s = {speedup:.2f}x "
+            f"(target >= 2x): {'PASS' if speedup >= 2 else 'FAIL'}"
+        )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(SHARED))
@@ -134,7 +165,12 @@ def main() -> int:
         help="QLoRA's learning rate (1e-3 made its loss wander on the 4-bit base)",
     )
     ap.add_argument("--out", help="write all results as JSON here")
+    ap.add_argument("--table-from", help="print the table of an earlier --out file and stop")
     args = ap.parse_args()
+    if args.table_from:
+        saved = json.loads(Path(args.table_from).read_text())
+        print_table(saved["plain_fp32_tokens_per_second"], saved["results"])
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="banking77-"))
     train_csv, hold_csv = make_data(Path(args.data), tmp)
     plain = plain_fp32_tokens_per_second(train_csv)
@@ -143,33 +179,7 @@ def main() -> int:
     for m in [x for x in args.methods.split(",") if x]:
         results[m] = run_method(m, train_csv, hold_csv, args)
         print(f"{m}: done in {results[m]['wall_seconds']:.0f}s", flush=True)
-    print(
-        "\n| method | holdout accuracy [95% CI] | zero-shot | train s | eval s | "
-        "train+eval s | wall s | train tokens/s | peak MiB |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for m, r in results.items():
-        h, ph = r["holdout"], r.get("phase_seconds", {})
-        te = ph.get("train", 0) + ph.get("eval", 0)
-        tps = f"{r['tokens_per_second']:.0f}" if r["tokens_per_second"] else "-"
-        print(
-            f"| {m} | {h['value']:.1%} [{h['ci_low']:.1%}, {h['ci_high']:.1%}] | "
-            f"{r['baseline']['value']:.1%} | {ph.get('train', 0):.0f} | {ph.get('eval', 0):.0f} "
-            f"| {te:.0f} | {r['wall_seconds']:.0f} | {tps} | {r['peak_memory_mib']:.0f} |"
-        )
-        extra = {k: f"{v['value']:.1%}" for k, v in r["baselines"].items()}
-        print(f"|   baselines of that run: {extra} |")
-    if "lora" in results:
-        r = results["lora"]
-        te = r["phase_seconds"]["train"] + r["phase_seconds"]["eval"]
-        speedup = r["tokens_per_second"] / plain
-        print(
-            f"\nlora: accuracy {r['holdout']['value']:.1%} (target >= 75%): "
-            f"{'PASS' if r['holdout']['value'] >= 0.75 else 'FAIL'}; train+eval {te:.0f}s "
-            f"(target < 480s): {'PASS' if te < 480 else 'FAIL'}; throughput "
-            f"{r['tokens_per_second']:.0f} vs plain {plain:.0f} tokens/s = {speedup:.2f}x "
-            f"(target >= 2x): {'PASS' if speedup >= 2 else 'FAIL'}"
-        )
+    print_table(plain, results)
     if args.out:
         Path(args.out).write_text(
             json.dumps({"plain_fp32_tokens_per_second": plain, "results": results}, indent=2)

@@ -261,9 +261,10 @@ def estimate_pilot(cfg, device: str | None = None, probe: bool = False) -> Prefl
     usd = _usd_per_hour(device_name(device)) * wall / 3600
     summary = (
         f"Preflight on {device} ({'probed' if probe and not failure else 'estimated'}): peak "
-        f"memory about {peak:,.0f} MiB of {avail:,.0f} MiB available; about {wall:,.0f} s "
-        f"({tokens:,} training tokens at {tps:,.0f} tokens/s, {source}); "
-        f"cost ${usd:,.2f}." + (f" {advice}" if advice else "")
+        f"memory about {peak:,.0f} MiB of {avail:,.0f} MiB available; about {wall:,.0f} s"
+        + (f" ({tokens:,} training tokens at {tps:,.0f} tokens/s, {source})" if tokens else "")
+        + f"; cost ${usd:,.2f}."
+        + (f" {advice}" if advice else "")
     )
     return Preflight(
         device=device if device != "cpu" else f"cpu ({os.cpu_count() or 1} cores)",
