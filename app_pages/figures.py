@@ -70,6 +70,7 @@ def cost_per_request(
         title="Cost per request against monthly volume (diamonds: break-even with prompting)",
         xaxis_type="log",
         yaxis_type="log",
+        yaxis_dtick=1,  # one label per decade; without it plotly crowds 2s and 5s in between
         xaxis_title="requests per month",
         yaxis_title="USD per request",
         **LAYOUT,
