@@ -16,8 +16,8 @@ from app_pages import figures
 from app_pages.state import current_scenario
 from app_pages.widgets import EXAMPLES
 from trainers import runs
+from trainers.config import PilotConfig, save_config
 from trainers.data import validate
-from trainers.pilot import PilotConfig, save_config
 from trainers.preflight import estimate_pilot
 
 DEMOS = {

@@ -85,8 +85,8 @@ def build_config(args: argparse.Namespace):
     from pydantic import ValidationError
 
     from advisor.scenario import describe_validation_error
+    from trainers.config import PilotConfig
     from trainers.data import load_dataset
-    from trainers.pilot import PilotConfig
 
     if not args.method or not args.data:
         raise InputError("pilot needs --method and --data (or --resume RUN_DIR)")
@@ -145,7 +145,7 @@ def build_config(args: argparse.Namespace):
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    from trainers.pilot import save_config
+    from trainers.config import save_config
 
     if args.resume:
         run_dir = runs.find_run(args.resume)

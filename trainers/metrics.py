@@ -17,7 +17,7 @@ from trainers.evaluate import Score, forgetting_pattern
 from trainers.sft import TrainResult, peak_memory_mib
 
 if TYPE_CHECKING:
-    from trainers.pilot import PilotConfig
+    from trainers.config import PilotConfig
 
 
 def device_name(device: str) -> str:

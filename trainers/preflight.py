@@ -103,7 +103,7 @@ def measured_throughput(method: str, model: str, device: str) -> float | None:
 
 def _estimator(cfg, device: str) -> dict:
     """Memory from the compute estimator, time from tokens / throughput (no model load)."""
-    from trainers.pilot import TRAINING
+    from trainers.config import TRAINING
 
     ds = load_dataset(cfg.data)
     chars = sum(
@@ -230,8 +230,8 @@ def _advice(cfg, per_example: float, avail: float, peak: float) -> str:
 def estimate_pilot(cfg, device: str | None = None, probe: bool = False) -> Preflight:
     """Predict peak memory, wall time and cost of the pilot on its device. probe=True runs
     a few real steps in a fresh process (trainers.probe) and scales them to the run."""
+    from trainers.config import pick_device
     from trainers.metrics import device_name
-    from trainers.pilot import pick_device
 
     device = device or pick_device(cfg.device)
     est = _estimator(cfg, device)

@@ -108,15 +108,9 @@ def _timed_steps(order, encoded, tok, loss_fn, opt, device, bf16) -> tuple[int, 
 
 
 def run_probe(cfg) -> dict:
+    from trainers.config import TRAINING, make_splits, pick_device
     from trainers.models import load_tokenizer, resolve_model
-    from trainers.pilot import (
-        TRAINING,
-        _load_model,
-        answer_budget,
-        make_splits,
-        needs_fresh_4bit,
-        pick_device,
-    )
+    from trainers.pilot import _load_model, answer_budget, needs_fresh_4bit
 
     t0 = time.perf_counter()
     device = pick_device(cfg.device)
@@ -166,7 +160,7 @@ def run_probe(cfg) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trainers.pilot import PilotConfig
+    from trainers.config import PilotConfig
 
     argv = sys.argv[1:] if argv is None else argv
     import yaml
