@@ -37,8 +37,8 @@ def main() -> int:
     for r in (one, many):
         print(
             f"{r['sessions']:>3} session(s), {r['driver']} driver: {r['reruns']} Costs reruns, "
-            f"median "
-            f"{r['median_ms']:.0f} ms (CPU {r['median_cpu_ms']:.0f} ms of the session's thread), "
+            f"median {r['median_ms']:.0f} ms "
+            f"(CPU {r['median_cpu_ms']:.0f} ms of the session's thread), "
             f"p90 {r['p90_ms']:.0f} ms, {r['errors']} errors"
         )
     ratio = many["median_ms"] / one["median_ms"]

@@ -168,8 +168,13 @@ def main() -> int:
     ap.add_argument("--table-from", help="print the table of an earlier --out file and stop")
     args = ap.parse_args()
     if args.table_from:
-        saved = json.loads(Path(args.table_from).read_text())
-        print_table(saved["plain_fp32_tokens_per_second"], saved["results"])
+        try:
+            saved = json.loads(Path(args.table_from).read_text(encoding="utf-8"))
+            plain, results = saved["plain_fp32_tokens_per_second"], saved["results"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as e:
+            print(f"--table-from {args.table_from}: not a file this script wrote ({e})")
+            return 2
+        print_table(plain, results)
         return 0
     tmp = Path(tempfile.mkdtemp(prefix="banking77-"))
     train_csv, hold_csv = make_data(Path(args.data), tmp)

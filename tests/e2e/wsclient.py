@@ -9,8 +9,6 @@ machine. The browser e2e test still checks what a person sees.
 
 from __future__ import annotations
 
-import time
-
 from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -24,7 +22,6 @@ class Session:
         self.states: dict[str, int] = {}  # widget id -> value sent with every rerun
         self.exceptions: list[str] = []  # exception elements the app rendered
         self.metrics: dict[str, str] = {}  # st.metric label -> value shown, latest run
-        self.seconds: list[float] = []  # client-side round trip of each rerun
 
     @classmethod
     async def connect(cls, url: str, page: str) -> Session:
@@ -46,7 +43,6 @@ class Session:
         for wid, value in self.states.items():
             w = state.widget_states.widgets.add()
             w.id, w.int_value = wid, value
-        t0 = time.perf_counter()
         await self.ws.send(msg.SerializeToString())
         while True:
             fwd = ForwardMsg()
@@ -58,7 +54,6 @@ class Session:
                 if fwd.script_finished != ForwardMsg.FINISHED_SUCCESSFULLY:
                     self.exceptions.append(f"script finished with status {fwd.script_finished}")
                 break
-        self.seconds.append(time.perf_counter() - t0)
 
     def _read_element(self, delta) -> None:
         if delta.WhichOneof("type") != "new_element":
