@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from advisor.scenario import InputError
+from core.scenario import InputError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -20,12 +20,11 @@ def _print_json(obj: object) -> None:
     print(json.dumps(obj, indent=2, default=str))
 
 
-def _measurements(refs: str | None) -> list:
-    """Measurements of finished runs named by --runs (ids, id prefixes or directories)."""
-    from costmodels.measurement import load_measurement
+def _run_dirs(refs: str | None) -> list[Path]:
+    """Finished runs named by --runs (ids, id prefixes or directories)."""
     from trainers.runs import find_run
 
-    return [load_measurement(find_run(r.strip())) for r in (refs or "").split(",") if r.strip()]
+    return [find_run(r.strip()) for r in (refs or "").split(",") if r.strip()]
 
 
 def _scenario_and_costs(args: argparse.Namespace):
@@ -36,7 +35,10 @@ def _scenario_and_costs(args: argparse.Namespace):
 
     scenario = load_scenario(args.file)
     catalog = load_catalog(prices=args.prices) if args.prices else load_catalog()
-    args.measurements = _measurements(args.runs)
+    from core.measurement import load_measurement
+
+    args.run_dirs = _run_dirs(args.runs)
+    args.measurements = [load_measurement(d) for d in args.run_dirs]
     cal = calibrate(scenario, load_assumptions(args.file), args.measurements, catalog)
     if args.measurements:
         for note in cal.notes:
@@ -137,17 +139,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     scenario, report, catalog = _scenario_and_costs(args)
     if args.format == "html":
         from advisor import recommend
-        from app_pages.report import build_report
         from costmodels import simulate
-        from trainers.runs import index_list
+        from reports.html import build_report
+        from trainers.metrics import read_metrics
 
-        pilots = [r["metrics"] for r in index_list() if r["status"] == "done" and r["metrics"]]
-        text = build_report(
+        text = build_report(  # the pilots named by --runs, and no others
             scenario,
             recommend(scenario, report, measurements=args.measurements),
             report,
             simulate(scenario, report.assumptions, catalog, draws=2000),
-            pilots,
+            [read_metrics(d) for d in args.run_dirs],
+            catalog=catalog,
         )
         path = Path(args.out)
         tmp = path.with_name(path.name + ".tmp")

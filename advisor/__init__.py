@@ -2,7 +2,7 @@
 
 from advisor.recommend import Recommendation, recommend
 from advisor.rules import RULES, STRATEGIES, STRATEGY_LABELS
-from advisor.scenario import InputError, Scenario, load_scenario, save_scenario
+from core.scenario import InputError, Scenario, load_scenario, save_scenario
 
 __all__ = [
     "RULES",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from advisor.rules import ADAPTED, STRATEGY_LABELS, Rule
-from advisor.scenario import Scenario
+from core.scenario import Scenario
 
 if TYPE_CHECKING:  # costmodels imports advisor; keep the import one-way at run time
     from costmodels.amortize import CostReport

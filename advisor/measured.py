@@ -9,37 +9,19 @@ counts for them, missing it is only quoted. Every reason quotes the numbers.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from advisor.rules import FINE_TUNE_FAMILY, Rule
-from advisor.scenario import Scenario
-
-if TYPE_CHECKING:  # costmodels imports advisor; keep the import one-way at run time
-    from costmodels.measurement import Measurement, QualityMeasure
+from advisor.rules import Rule
+from core.measurement import Measurement, QualityMeasure
+from core.scenario import Scenario
+from core.vocab import BASELINE_FOR, METHODS
 
 SOURCE = "adapt pilot: measured on a frozen holdout"
 MET_BONUS = 3.0
 BEATS_TRAINED_BONUS = 1.0  # a baseline measured better than every trained pilot
-# Which strategies a pilot method speaks for.
-FAMILY: dict[str, frozenset[str]] = {
-    "lora": FINE_TUNE_FAMILY,
-    "qlora": FINE_TUNE_FAMILY,
-    "full": FINE_TUNE_FAMILY,
-    "distill_seq": frozenset({"distill", "distill_rag"}),
-    "distill_logit": frozenset({"distill", "distill_rag"}),
-}
-METHOD_LABEL = {"lora": "LoRA", "qlora": "QLoRA", "full": "full fine-tuning"}
-# Baselines (small model): the strategy each one is a lower bound for.
-BASELINE_FOR = {
-    "few_shot": "prompt",
-    "retrieval_few_shot": "rag",
-    "nearest_neighbour_label": "rag",
-}
 
 
 def _trained_rule(method: str, run: str, q: QualityMeasure, bar: float, m) -> Rule:
-    family = FAMILY[method]
-    label = METHOD_LABEL.get(method, method.replace("_", " "))
+    family = METHODS[method].measures
+    label = METHODS[method].label
     text = (
         f"The {label} pilot ({run}) reached {q.text()} {q.metric} against a quality bar "
         f"of {bar:.0%}"
@@ -98,7 +80,7 @@ def measurement_rules(scenario: Scenario, measurements: list[Measurement]) -> tu
     """One rule per measured method (its best run) and per measured baseline kind."""
     bar = scenario.quality_bar_pct / 100
     rules, trained = [], None
-    for method in FAMILY:
+    for method in (name for name, spec in METHODS.items() if spec.trains):
         runs = [m for m in measurements if m.method == method]
         best = max(runs, key=lambda m: m.quality.value, default=None)
         if best is not None:

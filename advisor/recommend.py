@@ -15,29 +15,18 @@ from pydantic import BaseModel, ConfigDict
 from advisor.costrules import cost_rules
 from advisor.measured import measurement_rules
 from advisor.rules import RULES, STRATEGIES, STRATEGY_LABELS, Rule
-from advisor.scenario import Scenario
+from core.measurement import Measurement
+from core.scenario import Scenario
+from core.vocab import PILOTS
 
 if TYPE_CHECKING:
     from costmodels.amortize import CostReport
-    from costmodels.measurement import Measurement
 
 Verdict = Literal["recommended", "viable", "not_advised"]
 
 # Prior scores: with no evidence at all, prompting a capable model is the right start.
 PRIOR: dict[str, float] = {"prompt": 1.0, "rag": 0.5}
 VIABLE_WITHIN = 4.0  # a strategy within this many points of the winner is still viable
-
-PILOTS: dict[str, tuple[str, str]] = {
-    "prompt": ("prompt", "measure zero- and few-shot prompting on a frozen holdout first"),
-    "rag": ("retrieval", "measure retrieval of nearest examples or documents as context"),
-    "fine_tune": ("lora", "train a LoRA adapter and compare it with prompt and retrieval"),
-    "fine_tune_constrained": ("lora", "train a LoRA adapter; score format validity too"),
-    "fine_tune_rag": ("lora", "train a LoRA adapter and compare it with the retrieval baseline"),
-    "distill": ("distill_seq", "let the teacher label your inputs and train a student on them"),
-    "distill_rag": ("distill_seq", "distill a student, then add retrieval at inference"),
-    "fine_tune_then_distill": ("lora", "fine-tune first; then distill with distill_logit"),
-    "cascade": ("distill_seq", "measure the student's quality to size the escalation rate"),
-}
 
 
 class _Frozen(BaseModel):

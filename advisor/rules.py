@@ -12,39 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from advisor.scenario import CLASS_TASKS, Scenario
-
-Strategy = Literal[
-    "prompt",
-    "rag",
-    "fine_tune",
-    "fine_tune_constrained",
-    "fine_tune_rag",
-    "distill",
-    "distill_rag",
-    "fine_tune_then_distill",
-    "cascade",
-]
-STRATEGIES: tuple[Strategy, ...] = Strategy.__args__  # type: ignore[attr-defined]
-
-STRATEGY_LABELS: dict[str, str] = {
-    "prompt": "Prompt a capable model",
-    "rag": "Retrieval-augmented generation (RAG)",
-    "fine_tune": "Fine-tune a small model (LoRA/QLoRA)",
-    "fine_tune_constrained": "Fine-tune + constrained decoding",
-    "fine_tune_rag": "Fine-tune + RAG",
-    "distill": "Distill a frontier teacher into a small student",
-    "distill_rag": "Distill, then retrieve",
-    "fine_tune_then_distill": "Fine-tune, then distill for the edge",
-    "cascade": "Small model with escalation to the frontier model",
-}
-
-# Strategies that train weights on the team's own labelled examples.
-FINE_TUNE_FAMILY: frozenset[str] = frozenset(
-    {"fine_tune", "fine_tune_constrained", "fine_tune_rag", "fine_tune_then_distill"}
+from core.scenario import CLASS_TASKS, Scenario
+from core.vocab import (  # noqa: F401 (re-exported for the rules' readers)
+    ADAPTED,
+    FINE_TUNE_FAMILY,
+    STRATEGIES,
+    STRATEGY_LABELS,
+    Strategy,
 )
-# Strategies that need a trained small model of any kind (an investment to amortize).
-ADAPTED: frozenset[str] = FINE_TUNE_FAMILY | {"distill", "distill_rag", "cascade"}
+
 # Strategies that call a vendor's frontier model at serving time.
 NEEDS_VENDOR_AT_SERVE: frozenset[str] = frozenset({"prompt", "rag", "cascade"})
 

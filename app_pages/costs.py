@@ -9,9 +9,6 @@ import pandas as pd
 import streamlit as st
 
 from advisor import STRATEGY_LABELS, Scenario
-from advisor.rules import ADAPTED
-from advisor.scenario import InputError, field_help
-from app_pages import figures
 from app_pages.state import (
     cached_calibration,
     cached_curves,
@@ -20,8 +17,11 @@ from app_pages.state import (
     current_scenario,
     use_runs_widget,
 )
+from core.scenario import InputError, field_help
+from core.vocab import ADAPTED
 from costmodels.assumptions import CostAssumptions, Range, assumptions_from_dict
 from costmodels.prices import load_catalog
+from reports import figures
 
 st.title("Costs")
 scenario: Scenario = current_scenario()

@@ -7,9 +7,9 @@ import streamlit as st
 import yaml
 
 from advisor import STRATEGY_LABELS, Scenario
-from advisor.scenario import InputError, scenario_from_dict
 from app_pages.state import cached_recommendation, current_assumptions, use_runs_widget
 from app_pages.widgets import example_files, field_widget, load_example, load_into_state
+from core.scenario import InputError, scenario_from_dict
 
 GROUPS = {
     "The task": [

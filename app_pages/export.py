@@ -6,7 +6,6 @@ import json
 
 import streamlit as st
 
-from app_pages.report import build_report
 from app_pages.state import (
     cached_calibration,
     cached_estimate,
@@ -17,7 +16,10 @@ from app_pages.state import (
     use_runs_widget,
 )
 from costmodels.export import to_csv, to_json, to_xlsx
+from costmodels.prices import load_catalog
+from reports.html import build_report
 from trainers import runs
+from trainers.metrics import from_index
 
 st.title("Export")
 scenario = st.session_state.get("cost_scenario") or current_scenario()
@@ -41,7 +43,9 @@ c2.download_button(
     mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 )
 c3.download_button("JSON", to_json(report), f"{slug}.json", "application/json", key="dl_json")
-pilots = [r["metrics"] for r in runs.index_list() if r["status"] == "done" and r["metrics"]]
+# the pilots chosen in the sidebar, as `adapt export --runs` names them
+chosen = set(st.session_state.get("use_runs", []))
+pilots = [m for r in runs.index_list() if r["run_id"] in chosen and (m := from_index(r))]
 include = st.checkbox("include pilot results", value=bool(pilots), key="include_pilots")
 html_report = build_report(
     scenario,
@@ -49,6 +53,7 @@ html_report = build_report(
     report,
     cached_simulation(s_json, cal.assumptions.model_dump_json(), 2000),
     pilots if include else None,
+    catalog=load_catalog(),
 )
 c4.download_button("HTML report", html_report, f"{slug}.html", "text/html", key="dl_html")
 st.json(json.loads(to_json(report))["strategies"], expanded=False)

@@ -11,13 +11,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from advisor.scenario import InputError
-from app_pages import figures
 from app_pages.state import current_scenario
 from app_pages.widgets import EXAMPLES
+from core.scenario import InputError
+from core.vocab import BASELINE_METHODS, METHOD_NAMES, METHODS
+from reports import figures
 from trainers import runs
-from trainers.config import PilotConfig, save_config
+from trainers.config import PilotConfig, TrainSettings, field_help
 from trainers.data import validate
+from trainers.launch import start_pilot
+from trainers.metrics import read_metrics
+from trainers.models import DEFAULT_MODEL
 from trainers.preflight import estimate_pilot
 
 DEMOS = {
@@ -79,12 +83,9 @@ def show_validation(path: Path) -> bool:
 
 
 def launch(cfg: PilotConfig, key: str | None, pre) -> Path:
-    run_dir = runs.new_run_dir(cfg.method)
-    save_config(cfg, run_dir)
-    runs.write_json_atomic(run_dir / "preflight.json", pre.model_dump())  # for fidelity
-    runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="queued")
-    runs.launch(run_dir, extra_env={KEY_ENV: key} if key else None)
-    return run_dir
+    """The CLI's launch path; the key goes into the run's environment, nowhere else."""
+    secrets = {KEY_ENV: key} if key else None
+    return start_pilot(cfg, preflight=pre, secrets=secrets).run_dir
 
 
 def active_run() -> Path | None:
@@ -136,51 +137,58 @@ def watch(run_dir: Path) -> None:
 
 def show_results(run_dir: Path) -> None:
     st.session_state[f"shown_{run_dir.name}"] = True  # a finished run needs no rerun
-    m = json.loads((run_dir / "metrics.json").read_text())
-    scores = {f"baseline: {k}": v for k, v in m.get("baselines", {}).items()}
-    scores[f"{m['method']} (this run)"] = m["holdout"]
+    try:
+        m = read_metrics(run_dir)
+    except InputError as e:
+        st.error(str(e))
+        return
+    meas, h = m.measurement, m.quality
+    scores = {f"baseline: {k}": v for k, v in meas.baselines.items()}
+    scores[f"{meas.method} (this run)"] = h
     st.plotly_chart(figures.quality_bars(scores), key="quality_bars")
+    if m.stopped_early:
+        st.warning(
+            f"Training stopped by its {m.training.stopped_by} limit after "
+            f"{m.training.steps} of {m.training.planned_steps} steps: this quality is a "
+            "lower bound, not what the method reaches."
+        )
     c1, c2, c3 = st.columns(3)
-    h = m["holdout"]
-    c1.metric(
-        f"holdout {h['metric']}",
-        f"{h['value']:.1%}",
-        f"{h['value'] - m['baseline']['value']:+.1%} vs zero-shot",
-    )
+    zero = meas.baseline.value if meas.baseline else 0.0
+    c1.metric(f"holdout {h.metric}", f"{h.value:.1%}", f"{h.value - zero:+.1%} vs zero-shot")
     c2.metric(
         "training tokens/s",
-        f"{m['tokens_per_second']:.0f}",
+        f"{meas.tokens_per_second:.0f}",
         help="measured; the preflight estimate is shown above the launch button",
     )
-    if m.get("forgetting"):
-        f = m["forgetting"]
+    if m.forgetting:
+        f = m.forgetting
         c3.metric(
             "forgetting check",
-            f["pattern"].replace("_", " "),
-            f"probe {f['probe_before']:.0%} -> {f['probe_after']:.0%}",
+            f.pattern.replace("_", " "),
+            f"probe {f.probe_before:.0%} -> {f.probe_after:.0%}",
             delta_color="off",
         )
-    if m.get("learning_curve"):
-        show_curve(m["learning_curve"])
+    if m.learning_curve:
+        show_curve(m.learning_curve)
     used = st.session_state.setdefault("use_runs", [])
     if run_dir.name not in used and st.button(
         "Use this run's measurements in the advice and costs", key="use_run"
     ):
         used.append(run_dir.name)
         st.success("Added: the Decide, Costs and Export pages now use this run.")
-    st.dataframe(pd.DataFrame(m.get("samples", [])), hide_index=True, key="samples")
+    st.dataframe(pd.DataFrame([x.model_dump() for x in m.samples]), hide_index=True, key="samples")
 
 
-def show_curve(curve: dict) -> None:
+def show_curve(curve) -> None:
     st.subheader("How much data is enough")
     st.plotly_chart(figures.learning_curve(curve), key="learning_curve")
-    needed = curve.get("examples_needed")
+    needed = curve.examples_needed
     st.metric(
         "examples needed for the bar",
         f"{needed:,}" if needed is not None else "not reachable",
         help="from a saturating curve fitted to the measured points; see the note below",
     )
-    st.caption(curve["summary"])
+    st.caption(curve.summary)
 
 
 st.title("Pilot")
@@ -189,26 +197,40 @@ ok = path is not None and show_validation(path)
 c1, c2, c3 = st.columns(3)
 method = c1.selectbox(
     "method",
-    ["lora", "qlora", "prompt", "retrieval", "full", "distill_seq", "distill_logit"],
+    METHOD_NAMES,
+    index=METHOD_NAMES.index("lora"),
     key="method",
+    format_func=lambda m: f"{m} ({METHODS[m].label})",
+    help=field_help("method"),
 )
-model = c2.text_input("model (hub id or local folder)", "smollm2-135m-instruct", key="model")
-max_steps = c3.number_input("max steps", 1, 100_000, 60, key="max_steps")
+model = c2.text_input("model", DEFAULT_MODEL, key="model", help=field_help("model"))
+max_steps = c3.number_input(
+    "max steps", 1, 100_000, 60, key="max_steps", help=field_help("max_steps")
+)
 c1, c2, c3 = st.columns(3)
-max_minutes = c1.number_input("max minutes", 0.5, 600.0, 10.0, key="max_minutes")
-holdout_max = c2.number_input("holdout rows to score (at most)", 8, 5000, 64, key="holdout_max")
-baselines = c3.multiselect("baselines", ["prompt", "retrieval"], ["prompt"], key="baselines")
+max_minutes = c1.number_input(
+    "max minutes", 0.5, 600.0, 10.0, key="max_minutes", help=field_help("max_minutes")
+)
+holdout_max = c2.number_input(
+    "holdout rows to score (at most)",
+    8,
+    5000,
+    64,
+    key="holdout_max",
+    help=field_help("holdout_max"),
+)
+baselines = c3.multiselect(
+    "baselines", list(BASELINE_METHODS), ["prompt"], key="baselines", help=field_help("baselines")
+)
 bar = current_scenario().quality_bar_pct
 curve = st.checkbox(
     f"learning curve: also train on 25% and 50% of the data, and predict how many examples "
     f"reach the scenario's quality bar ({bar:g}%)",
     key="curve",
-    disabled=method not in ("lora", "qlora", "full"),
+    disabled=not METHODS[method].curve,
 )
 trust = st.checkbox(
-    "trust remote code",
-    key="trust_remote_code",
-    help="runs Python code shipped inside the model folder; only for models you trust",
+    "trust remote code", key="trust_remote_code", help=field_help("trust_remote_code")
 )
 if trust:
     st.warning(
@@ -231,8 +253,7 @@ if ok:
             method=method,
             data=str(path.resolve()),
             model=model,
-            max_steps=int(max_steps),
-            max_minutes=float(max_minutes),
+            train=TrainSettings(max_steps=int(max_steps), max_minutes=float(max_minutes)),
             holdout_max=int(holdout_max),
             baselines=tuple(baselines),
             teacher_url=teacher_url,
@@ -240,8 +261,8 @@ if ok:
             teacher=None if teacher_url else (teacher_model or None),
             teacher_key_env=KEY_ENV if key else None,
             trust_remote_code=trust,
-            curve=(0.25, 0.5) if curve and method in ("lora", "qlora", "full") else (),
-            quality_bar=bar / 100,
+            curve=(0.25, 0.5) if curve and METHODS[method].curve else (),
+            quality_bar_pct=bar,
         )
         pre = estimate_pilot(cfg)
         probed = st.session_state.get("probe")

@@ -7,8 +7,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from app_pages import figures
+from reports import figures
 from trainers import runs
+from trainers.metrics import PilotMetrics, from_index
 
 st.title("Runs")
 rows = runs.index_list()
@@ -18,47 +19,44 @@ if not rows:
 
 
 def _row(r: dict) -> dict:
-    m = r["metrics"] or {}
-    h = m.get("holdout") or {}
+    m = from_index(r)
+    q = m.quality if m else None
+    meas = m.measurement if m else None
     return {
         "run": r["run_id"],
         "method": r["method"],
         "model": r["model"],
         "status": r["status"],
         "started": dt.datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M"),
-        "metric": h.get("metric"),
-        "holdout": h.get("value"),
-        "ci low": h.get("ci_low"),
-        "ci high": h.get("ci_high"),
-        "zero-shot": (m.get("baseline") or {}).get("value"),
-        "train tokens/s": m.get("tokens_per_second"),
-        "wall s": m.get("wall_seconds"),
-        "peak MiB": m.get("peak_memory_mib"),
-        "forgetting": (m.get("forgetting") or {}).get("pattern"),
+        "metric": q.metric if q else None,
+        "holdout": q.value if q else None,
+        "ci low": q.ci_low if q else None,
+        "ci high": q.ci_high if q else None,
+        "zero-shot": meas.baseline.value if meas and meas.baseline else None,
+        "training ended": m.training.stopped_by if m and m.training else None,
+        "train tokens/s": meas.tokens_per_second if meas else None,
+        "wall s": meas.wall_seconds if meas else None,
+        "peak MiB": meas.peak_memory_mib if meas else None,
+        "forgetting": m.forgetting.pattern if m and m.forgetting else None,
         "preflight wall err %": _err(m, "wall_seconds"),
         "preflight peak err %": _err(m, "peak_memory_mib"),
     }
 
 
-def _err(m: dict, key: str) -> float | None:
+def _err(m: PilotMetrics | None, key: str) -> float | None:
     """Preflight prediction error against the measurement, in percent."""
-    return ((m.get("fidelity") or {}).get(key) or {}).get("error_pct")
+    predicted = getattr(m.fidelity, key) if m and m.fidelity else None
+    return predicted.error_pct if predicted else None
 
 
 table = pd.DataFrame([_row(r) for r in rows])
 st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
-done = [r for r in rows if r["status"] == "done" and r["metrics"]]
-picked = st.multiselect(
-    "compare runs",
-    [r["run_id"] for r in done],
-    default=[r["run_id"] for r in done[:2]],
-    key="compare",
-)
+done = {r["run_id"]: m for r in rows if (m := from_index(r)) is not None}
+picked = st.multiselect("compare runs", list(done), default=list(done)[:2], key="compare")
 if len(picked) >= 2:
-    chosen = [r for r in done if r["run_id"] in picked]
     st.plotly_chart(
         figures.quality_bars(
-            {f"{r['method']} {r['run_id'][-6:]}": r["metrics"]["holdout"] for r in chosen}
+            {f"{done[r].measurement.method} {r[-6:]}": done[r].quality for r in picked}
         ),
         key="compare_chart",
     )
@@ -66,14 +64,14 @@ if len(picked) >= 2:
         table[table["run"].isin(picked)].set_index("run").T, width="stretch", key="compare_table"
     )
 
-curves = [r for r in done if r["metrics"].get("learning_curve")]
+curves = {r: m.learning_curve for r, m in done.items() if m.learning_curve}
 if curves:
     st.subheader("How much data is enough")
-    ref = st.selectbox("learning curve of run", [r["run_id"] for r in curves], key="curve_run")
-    curve = next(r for r in curves if r["run_id"] == ref)["metrics"]["learning_curve"]
+    ref = st.selectbox("learning curve of run", list(curves), key="curve_run")
+    curve = curves[ref]
     st.plotly_chart(figures.learning_curve(curve), key="runs_learning_curve")
-    needed = curve.get("examples_needed")
+    needed = curve.examples_needed
     st.metric(
         "examples needed for the bar", f"{needed:,}" if needed is not None else "not reachable"
     )
-    st.caption(curve["summary"])
+    st.caption(curve.summary)

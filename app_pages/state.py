@@ -9,11 +9,11 @@ import json
 import streamlit as st
 
 from advisor import Scenario, recommend
-from advisor.scenario import InputError
+from core.measurement import Measurement, load_measurement
+from core.scenario import InputError
 from costmodels.amortize import estimate, per_request_curves
 from costmodels.assumptions import CostAssumptions
 from costmodels.calibrate import Calibration, calibrate
-from costmodels.measurement import Measurement, load_measurement
 from costmodels.prices import load_catalog
 from costmodels.uncertainty import simulate
 

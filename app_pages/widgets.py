@@ -10,7 +10,7 @@ from typing import Any
 import streamlit as st
 from pydantic import BaseModel
 
-from advisor.scenario import InputError, Scenario, read_document, scenario_from_dict
+from core.scenario import InputError, Scenario, read_document, scenario_from_dict
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

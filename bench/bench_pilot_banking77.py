@@ -55,9 +55,11 @@ def plain_fp32_tokens_per_second(train_csv: Path, steps: int = 12) -> float:
     padded to their longest row, full-vocabulary logits, no autocast."""
     import torch
 
+    from trainers.config import TrainConfig
     from trainers.data import load_dataset
+    from trainers.loop import collate
     from trainers.models import convert_default_model, load_causal_lm, load_tokenizer
-    from trainers.sft import TrainConfig, collate, encode, prepare_model
+    from trainers.sft import encode, prepare_model
 
     where = convert_default_model()
     tok, model = load_tokenizer(where), load_causal_lm(where)

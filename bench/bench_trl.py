@@ -47,11 +47,12 @@ def trl_run(train: Path, hold: Path, steps: int) -> dict:
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
+    from costmodels.compute import LINEAR_TARGETS as ALL_LINEAR
     from trainers.data import load_dataset
+    from trainers.device import cpu_supports_bf16
     from trainers.evaluate import generate, score
     from trainers.models import convert_default_model, load_causal_lm, load_tokenizer
     from trainers.pilot import answer_budget
-    from trainers.sft import ALL_LINEAR, cpu_supports_bf16
 
     where = convert_default_model()
     tok = load_tokenizer(where)

@@ -14,8 +14,8 @@ from decimal import Decimal
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from advisor.rules import STRATEGIES
-from advisor.scenario import Scenario
+from core.scenario import Scenario
+from core.vocab import STRATEGIES
 from costmodels.assumptions import CostAssumptions
 from costmodels.prices import PriceCatalog, load_catalog
 from costmodels.strategies import Components, strategy_components

@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from advisor.rules import STRATEGIES
-from advisor.scenario import InputError, describe_validation_error
+from core.scenario import InputError, describe_validation_error
+from core.vocab import STRATEGIES
 
 
 class Range(BaseModel):
@@ -168,7 +168,7 @@ def assumptions_from_dict(data: dict[str, Any] | None) -> CostAssumptions:
 
 def load_assumptions(path) -> CostAssumptions:
     """The optional `costs:` section of a scenario file (defaults when absent)."""
-    from advisor.scenario import read_document
+    from core.scenario import read_document
 
     section = read_document(path).get("costs")
     if section is not None and not isinstance(section, dict):

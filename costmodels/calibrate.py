@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from advisor.scenario import Scenario
+from core.measurement import Measurement
+from core.scenario import Scenario
+from core.vocab import METHODS, TRAINING
 from costmodels.assumptions import BOUNDS, CostAssumptions, Range
 from costmodels.compute import training_flops
-from costmodels.measurement import Measurement
 from costmodels.prices import PriceCatalog
 
-TRAINED = ("lora", "qlora", "full", "distill_seq", "distill_logit")
 SPREAD = 0.15  # a single measured rate becomes a +-15% range (run-to-run variation)
 
 
@@ -51,8 +51,7 @@ def matching_gpu(device_name: str, catalog: PriceCatalog) -> str | None:
 
 
 def _training(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
-    method = "qlora" if m.method == "qlora" else ("full" if m.method == "full" else "lora")
-    flops_per_s = training_flops(m.model_params, m.tokens_per_second, method)
+    flops_per_s = training_flops(m.model_params, m.tokens_per_second, METHODS[m.method].compute)
     tokens = s.examples_total * (s.input_tokens_per_request + s.output_tokens_per_request)
     tokens *= a.training_epochs
     gpu = matching_gpu(m.device_name, cat)
@@ -108,7 +107,7 @@ def calibrate(
     measurements: list[Measurement],
     catalog: PriceCatalog,
 ) -> Calibration:
-    trained = [m for m in measurements if m.method in TRAINED and m.tokens_per_second > 0]
+    trained = [m for m in measurements if m.method in TRAINING and m.tokens_per_second > 0]
     changes: dict = {}
     notes: list[str] = []
     # the fastest run per device stands for what the device can do

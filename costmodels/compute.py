@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from advisor.scenario import InputError
+from core.scenario import InputError
+from core.vocab import ComputeKind as Method  # how training is counted (FLOPs, memory)
 
 GIB = 2**30
-Method = Literal["full", "lora", "qlora", "inference"]
+# LoRA on every linear layer of a block (what the pilot trains; QLoRA paper, sec. 4)
 LINEAR_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 # Bytes per trainable parameter: (its own weights, gradients, optimizer state) with AdamW.
 #   full: weights already counted as bf16 base; bf16 grads 2; fp32 master copy 4 + Adam 8

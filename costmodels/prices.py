@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from advisor.scenario import InputError, describe_validation_error
+from core.scenario import InputError, describe_validation_error
 
 DATA = Path(__file__).resolve().parent / "data"
 SNAPSHOT = DATA / "prices_snapshot.json"

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from advisor.rules import STRATEGIES
-from advisor.scenario import Scenario
+from core.scenario import Scenario
+from core.vocab import STRATEGIES
 from costmodels.assumptions import CostAssumptions, nominal
 from costmodels.compute import training_flops, training_seconds
 from costmodels.prices import ModelPrice, PriceCatalog

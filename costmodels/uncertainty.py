@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from advisor.rules import ADAPTED, STRATEGIES
-from advisor.scenario import Scenario
+from core.scenario import Scenario
+from core.vocab import ADAPTED, STRATEGIES
 from costmodels.amortize import volumes
 from costmodels.assumptions import BOUNDS, CostAssumptions, Range, nominal
 from costmodels.prices import PriceCatalog, load_catalog

@@ -13,8 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from core.measurement import QualityMeasure
 from trainers.data import Example, Message
-from trainers.evaluate import Score, accuracy, generate, score
+from trainers.evaluate import accuracy, generate, score
 from trainers.models import embedding_model_dir
 
 FEW_SHOT_K = 5
@@ -32,18 +33,18 @@ def with_shots(ex: Example, shots: Sequence[Example]) -> tuple[Message, ...]:
 
 
 def few_shot_examples(train: Sequence[Example], k: int, seed: int) -> list[Example]:
-    """k fixed shots; for classification, as many different labels as possible."""
+    """k fixed shots (fewer only when there are fewer examples): for classification, as
+    many different labels as possible first, then filled up with further examples."""
     rng = random.Random(seed)
     pool = list(train)
     rng.shuffle(pool)
     picked, seen = [], set()
-    for ex in pool:  # first pass: one per label
-        if ex.label not in seen:
+    for ex in pool:  # first pass: one per label (unlabelled data: just the first one)
+        if len(picked) < k and ex.label not in seen:
             picked.append(ex)
             seen.add(ex.label)
-        if len(picked) == k:
-            break
-    return picked
+    rest = [ex for ex in pool if not any(ex is p for p in picked)]
+    return picked + rest[: k - len(picked)]
 
 
 def query_text(ex: Example) -> str:
@@ -90,7 +91,7 @@ def prompt_baseline(
     max_new_tokens=32,
     batch_size=16,
     zero_shot=True,
-) -> dict[str, tuple[Score, list[str]]]:
+) -> dict[str, tuple[QualityMeasure, list[str]]]:
     """Few-shot (and, unless the caller scored it already, zero-shot) prompting."""
     gold = [e.target for e in holdout]
     kw = dict(max_new_tokens=max_new_tokens, device=device, bf16=bf16, batch_size=batch_size)
@@ -115,7 +116,7 @@ def retrieval_baseline(
     max_new_tokens=32,
     batch_size=16,
     retriever: Retriever | None = None,
-) -> dict[str, tuple[Score, list[str]]]:
+) -> dict[str, tuple[QualityMeasure, list[str]]]:
     retriever = retriever or Retriever(train)
     near = retriever.nearest(holdout, FEW_SHOT_K)
     gold = [e.target for e in holdout]

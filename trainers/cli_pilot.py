@@ -8,51 +8,66 @@ import sys
 import time
 from pathlib import Path
 
-from advisor.scenario import InputError
+from core.scenario import InputError
 from trainers import runs
+
+# Flag names kept from earlier versions, beside the names derived from the fields.
+ALIASES = {"learning_rate": "--lr", "save_every_steps": "--save-every"}
+PERCENT = {"quality_bar_pct": "--quality-bar"}  # same unit (percent), shorter name
+NOT_FLAGS = {"train"}
+
+
+def _field_flags(p: argparse.ArgumentParser) -> None:
+    """One flag per config field (PilotConfig and its training settings), typed from the
+    annotation, with the field's docstring as help. Every flag defaults to None: only
+    flags given on the command line override the config file."""
+    from trainers.config import PilotConfig, TrainSettings, field_help
+
+    group = p.add_argument_group("pilot settings (each is a field of config.yaml)")
+    for model in (PilotConfig, TrainSettings):
+        for name, info in model.model_fields.items():
+            if name in NOT_FLAGS:
+                continue
+            names = [f"--{name.replace('_', '-')}"]
+            names += [x for x in (ALIASES.get(name), PERCENT.get(name)) if x]
+            kind, choices = _flag_type(info.annotation)
+            kw = dict(dest=name, default=None, help=field_help(name))
+            if kind is bool:
+                group.add_argument(*names, action=argparse.BooleanOptionalAction, **kw)
+            else:
+                group.add_argument(*names, type=kind, choices=choices, **kw)
+
+
+def _flag_type(annotation):
+    """(argparse type, choices) for a field annotation; tuples are comma lists."""
+    import typing
+
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return str, list(args)
+    if origin is tuple:
+        inner = str if typing.get_origin(args[0]) is typing.Literal else args[0]
+
+        def comma_list(text: str) -> tuple:
+            return tuple(inner(x.strip()) for x in text.split(",") if x.strip())
+
+        comma_list.__name__ = f"comma-separated {inner.__name__}"  # argparse's error names it
+        return comma_list, None
+    if args and annotation not in (bool, int, float, str):  # X | None
+        return _flag_type(args[0])
+    return annotation, None
 
 
 def add_parsers(sub, handlers) -> None:
     p = sub.add_parser("pilot", help="train and evaluate on your own examples")
     p.add_argument(
-        "--method",
-        choices=["prompt", "retrieval", "lora", "qlora", "full", "distill_seq", "distill_logit"],
+        "--config",
+        metavar="CONFIG_YAML",
+        help="start from a config file (a run's config.yaml re-runs it); flags override it",
     )
-    p.add_argument("--data", help="JSONL (chat, prompt/completion, alpaca), JSON or CSV")
-    p.add_argument("--holdout-data", help="a separate holdout file (else split from --data)")
-    p.add_argument("--model", default=None, help="hub id or local folder (default SmolLM2-135M)")
-    p.add_argument("--teacher", help="teacher model, or a LoRA run's merged/ folder")
-    p.add_argument("--teacher-url", help="OpenAI-compatible endpoint for the teacher")
-    p.add_argument("--teacher-model", help="model name at the teacher endpoint")
-    p.add_argument("--teacher-key-env", help="environment variable holding the endpoint key")
-    p.add_argument("--teacher-filter-regex", help="teacher outputs must fully match this")
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-minutes", type=float)
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float, dest="learning_rate")
-    p.add_argument("--lora-rank", type=int)
-    p.add_argument(
-        "--save-every", type=int, dest="save_every_steps", help="checkpoint every N steps (25)"
-    )
-    p.add_argument("--holdout-max", type=int, help="evaluate at most this many holdout rows")
-    p.add_argument("--baselines", help="comma list of prompt,retrieval (default: prompt)")
-    p.add_argument("--device", default="auto")
-    p.add_argument(
-        "--curve",
-        help="learning curve: also train at these fractions of the data, e.g. 0.25,0.5",
-    )
-    p.add_argument(
-        "--quality-bar", type=float, help="quality the task needs, in percent (for --curve)"
-    )
-    p.add_argument("--merge", action="store_true", help="also save a merged model")
-    p.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="run code shipped with the model (only for models you trust)",
-    )
+    _field_flags(p)
     p.add_argument("--run-dir", help="directory for this run (default: runs/<id>)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a crashed or killed run")
     p.add_argument("--detach", action="store_true", help="start it and return at once")
     p.add_argument(
@@ -82,70 +97,39 @@ def add_parsers(sub, handlers) -> None:
 
 
 def build_config(args: argparse.Namespace):
+    """The config file (if any) with the flags given on the command line laid over it.
+    Data paths are made absolute: flags against the working directory, a config file's
+    own against the file's folder."""
     from pydantic import ValidationError
 
-    from advisor.scenario import describe_validation_error
-    from trainers.config import PilotConfig
-    from trainers.data import load_dataset
+    from core.scenario import describe_validation_error
+    from trainers.config import PilotConfig, TrainSettings, read_config_file
 
-    if not args.method or not args.data:
-        raise InputError("pilot needs --method and --data (or --resume RUN_DIR)")
-    load_dataset(args.data)  # every bad row, with its line number, before anything starts
-    if args.model and Path(args.model).expanduser().exists():
-        from trainers.models import resolve_model
-
-        resolve_model(args.model)  # safetensors only, refused before any process starts
-    if args.holdout_data:
-        load_dataset(args.holdout_data)
-    fields = {
-        k: getattr(args, k)
-        for k in (
-            "method",
-            "data",
-            "holdout_data",
-            "model",
-            "teacher",
-            "teacher_url",
-            "teacher_model",
-            "teacher_key_env",
-            "teacher_filter_regex",
-            "max_steps",
-            "max_minutes",
-            "epochs",
-            "batch_size",
-            "learning_rate",
-            "lora_rank",
-            "device",
-            "merge",
-            "trust_remote_code",
-            "seed",
-            "holdout_max",
-            "save_every_steps",
-        )
-    }
-    fields = {k: v for k, v in fields.items() if v is not None}
+    fields = dict(read_config_file(args.config)) if args.config else {}
+    base = Path(args.config).parent if args.config else Path.cwd()
     for k in ("data", "holdout_data"):
-        if k in fields:
-            fields[k] = str(Path(fields[k]).resolve())
-    if args.curve:
-        try:
-            fields["curve"] = tuple(float(f) for f in args.curve.split(",") if f.strip())
-        except ValueError:
-            raise InputError(
-                f"--curve: expected fractions like 0.25,0.5, got {args.curve!r}"
-            ) from None
-    if args.quality_bar is not None:
-        fields["quality_bar"] = args.quality_bar / 100
-    if args.baselines is not None:
-        fields["baselines"] = tuple(b.strip() for b in args.baselines.split(",") if b.strip())
+        if fields.get(k):
+            fields[k] = str((base / Path(fields[k]).expanduser()).resolve())
+    train = dict(fields.pop("train", None) or {})
+    for name in PilotConfig.model_fields:
+        value = getattr(args, name, None)
+        if value is not None and name not in NOT_FLAGS:
+            fields[name] = value
+            if name in ("data", "holdout_data"):
+                fields[name] = str(Path(value).expanduser().resolve())
+    train |= {
+        n: getattr(args, n) for n in TrainSettings.model_fields if getattr(args, n) is not None
+    }
+    if not fields.get("method") or not fields.get("data"):
+        raise InputError("pilot needs --method and --data (or --config FILE, or --resume RUN)")
     try:
-        return PilotConfig(**fields)
+        return PilotConfig(**fields, **({"train": train} if train else {}))
     except ValidationError as e:
         raise InputError(describe_validation_error(e, PilotConfig)) from None
 
 
 def cmd_pilot(args: argparse.Namespace) -> int:
-    from trainers.config import save_config
+    from trainers.launch import start_pilot
 
     if args.resume:
         run_dir = runs.find_run(args.resume)
@@ -160,19 +144,14 @@ def cmd_pilot(args: argparse.Namespace) -> int:
         pre = preflight(cfg, args)
         if args.preflight:
             return 0
-        if not pre.fits:
-            raise InputError(f"refused: {pre.advice}")
-        run_dir = Path(args.run_dir) if args.run_dir else runs.new_run_dir(cfg.method)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if (run_dir / "config.yaml").exists():
-            raise InputError(f"{run_dir} already holds a run; choose another --run-dir")
-        save_config(cfg, run_dir)
-        runs.write_json_atomic(run_dir / "preflight.json", pre.model_dump())
-        runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="queued")
+        source = Path(args.config).parent if args.config else None
+        launched = start_pilot(
+            cfg, run_dir=args.run_dir, preflight=pre, splits_from=source, prepare=args.prepare
+        )
+        run_dir = launched.run_dir
         if args.prepare:
             print(run_dir)
             return 0
-        runs.launch(run_dir)
     if args.detach:
         print(
             json.dumps({"run_dir": str(run_dir), "status": "running"})
@@ -185,8 +164,10 @@ def cmd_pilot(args: argparse.Namespace) -> int:
 
 def preflight(cfg, args: argparse.Namespace):
     """Shown before every pilot: on stderr, or as the JSON answer of --preflight --json."""
+    from trainers.launch import validate_inputs
     from trainers.preflight import estimate_pilot
 
+    validate_inputs(cfg)  # bad rows are reported before any probe starts
     if not args.no_probe:
         print("preflight: probing a few real steps...", file=sys.stderr)
     pre = estimate_pilot(cfg, probe=not args.no_probe)
@@ -233,35 +214,32 @@ def wait(run_dir: Path, as_json: bool) -> int:
 
 
 def report(run_dir: Path, as_json: bool) -> int:
+    from trainers.metrics import read_metrics
+
     st = runs.status(run_dir)
-    metrics_path = run_dir / "metrics.json"
-    metrics = (
-        json.loads(metrics_path.read_text()) if metrics_path.exists() and st == "done" else None
-    )
-    if metrics is None:
-        err = next(
-            (
-                e.get("message")
-                for e in reversed(runs.read_events(run_dir))
-                if e["event"] == "error"
-            ),
-            None,
-        )
-        metrics = {"status": st, "run_dir": str(run_dir), "error": err}
-    if as_json:
-        print(json.dumps({k: v for k, v in metrics.items() if k != "samples"}, indent=2))
-    elif st == "done":
-        h, b = metrics["holdout"], metrics["baseline"]
+    if st == "done":
+        m = read_metrics(run_dir)
+        if as_json:
+            print(m.model_dump_json(indent=2, exclude={"samples"}))
+            return 0
+        q, z, meas = m.quality, m.measurement.baseline, m.measurement
+        cut = f" (training stopped by its {m.training.stopped_by} limit)" if m.stopped_early else ""
         print(
-            f"{metrics['method']} on {metrics['model']} ({metrics['device']}): "
-            f"{h['metric']} {h['value']:.3f} [{h['ci_low']:.3f}, {h['ci_high']:.3f}] n={h['n']}"
-            f" vs zero-shot {b['value']:.3f}; {metrics['wall_seconds']:.0f}s, "
-            f"{metrics['tokens_per_second']:.0f} tok/s, peak {metrics['peak_memory_mib']:.0f}"
-            f" MiB\nrun: {run_dir}"
+            f"{meas.method} on {meas.model} ({meas.device}): {q.metric} {q.text()}"
+            + (f" vs zero-shot {z.value:.3f}" if z else "")
+            + f"; {meas.wall_seconds:.0f}s, {meas.tokens_per_second:.0f} tok/s, peak "
+            f"{meas.peak_memory_mib:.0f} MiB{cut}\nrun: {run_dir}"
         )
+        return 0
+    err = next(
+        (e.get("message") for e in reversed(runs.read_events(run_dir)) if e["event"] == "error"),
+        None,
+    )
+    if as_json:
+        print(json.dumps({"status": st, "run_dir": str(run_dir), "error": err}, indent=2))
     else:
-        print(f"run {run_dir.name} {st}: {metrics.get('error') or 'see log.txt'}", file=sys.stderr)
-    return 0 if st == "done" else 1
+        print(f"run {run_dir.name} {st}: {err or 'see log.txt'}", file=sys.stderr)
+    return 1
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -271,7 +249,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             print(json.dumps(rows, indent=2, default=str))
             return 0
         for r in rows:
-            h = (r["metrics"] or {}).get("holdout") or {}
+            h = ((r["metrics"] or {}).get("measurement") or {}).get("quality") or {}
             q = f"{h.get('metric', '')} {h['value']:.3f}" if h else ""
             print(f"{r['run_id']:<40} {r['method'] or '':<14} {r['status']:<10} {q}")
         return 0

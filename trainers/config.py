@@ -1,87 +1,174 @@
-"""What a pilot is asked to do: the validated config saved as config.yaml in its run
-directory, the device it runs on, and the train/holdout split frozen before training."""
+"""What a pilot is asked to do: one PilotConfig (with its training settings nested), saved
+whole as config.yaml in the run directory and re-runnable with `adapt pilot --config`;
+the device it runs on; and the train/holdout split frozen before training.
+
+The field docstrings are the help text of the CLI flags and the app's widgets."""
 
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 from typing import Literal
 
-import torch
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from advisor.scenario import InputError
+from core.scenario import InputError, describe_validation_error
+from core.vocab import METHODS, Method
+from costmodels.compute import LINEAR_TARGETS
 from trainers.data import Dataset, load_dataset, read_frozen, save_dataset, split
 from trainers.models import DEFAULT_MODEL
-from trainers.sft import TrainConfig
 
-Method = Literal["prompt", "retrieval", "lora", "qlora", "full", "distill_seq", "distill_logit"]
-TRAINING = ("lora", "qlora", "full", "distill_seq", "distill_logit")
 FULL_MAX_PARAMS = 2_000_000_000  # full fine-tuning is for small models only
+
+
+class TrainSettings(BaseModel):
+    """How the small model is trained (every training method uses the same loop)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
+    epochs: float = Field(3.0, gt=0, le=100)
+    """Passes over the training data."""
+    batch_size: int = Field(16, ge=1, le=4096)
+    """Training examples per step."""
+    learning_rate: float | None = Field(None, gt=0, le=1)
+    """Peak learning rate; empty: 1e-3 for adapters, 5e-5 for full fine-tuning."""
+    max_steps: int | None = Field(None, ge=1)
+    """Stop after this many optimizer steps (empty: the epochs decide)."""
+    max_minutes: float | None = Field(None, gt=0)
+    """Stop training after this many minutes (the run is then marked stopped by time)."""
+    max_seq_len: int = Field(256, ge=8, le=32768)
+    """Longest training sequence in tokens; longer prompts keep their end and the answer."""
+    warmup_ratio: float = Field(0.05, ge=0, lt=1)
+    """Share of the steps spent warming the learning rate up (then linear decay)."""
+    lora_rank: int = Field(16, ge=1, le=1024)
+    """LoRA rank r of every adapter."""
+    lora_alpha: float = Field(32.0, gt=0)
+    """LoRA scaling alpha (the update is scaled by alpha / r)."""
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout on the adapters' input."""
+    lora_targets: tuple[str, ...] = LINEAR_TARGETS
+    """Linear layers that get adapters (default: all seven of each block)."""
+    bf16: Literal["auto", "on", "off"] = "auto"
+    """bf16 autocast: auto uses it where the CPU (AVX-512 BF16, AMX) or GPU supports it."""
+    grad_checkpointing: bool = False
+    """Recompute activations in the backward pass: less memory, about a third slower."""
+    save_every_steps: int = Field(25, ge=1)
+    """Checkpoint interval: a killed run resumes from the last one."""
+    log_every_steps: int = Field(1, ge=1)
+    """Write a step event every N steps."""
+
+
+class TrainConfig(TrainSettings):
+    """The loop's own config: the settings plus what the recipe decides (adapter kind)."""
+
+    method: Literal["lora", "qlora", "full"] = "lora"
+    seed: int = 0
+
+    @property
+    def lr(self) -> float:
+        return self.learning_rate or (5e-5 if self.method == "full" else 1e-3)
 
 
 class PilotConfig(BaseModel):
     """Everything a pilot needs; saved as config.yaml in the run directory."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
     method: Method
+    """The pilot to run: prompt, retrieval, lora, qlora, full, distill_seq, distill_logit."""
     data: str
+    """Examples: chat JSONL (messages), prompt/completion JSONL, alpaca JSON(L), or CSV
+    text,label."""
     holdout_data: str | None = None
+    """A separate holdout file (else the holdout is split from the data)."""
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    """Share of the data held out for scoring when no holdout file is given."""
     holdout_max: int = Field(300, ge=1)
+    """Score at most this many holdout rows (sampled with the seed)."""
     model: str = DEFAULT_MODEL
+    """The small model: a hub id in the local cache or a local folder (safetensors only)."""
     teacher: str | None = None
+    """Teacher model for distillation (a local model, or a LoRA run's merged/ folder)."""
     teacher_url: str | None = None
+    """OpenAI-compatible endpoint of the teacher (for distill_seq)."""
     teacher_model: str | None = None
+    """Model name at the teacher endpoint."""
     teacher_key_env: str | None = None
+    """Name of the environment variable holding the endpoint's key (never the key)."""
     teacher_filter_regex: str | None = None
-    max_steps: int | None = Field(None, ge=1)
-    max_minutes: float | None = Field(None, gt=0)
+    """Teacher outputs must fully match this regular expression to be kept."""
     seed: int = 0
-    epochs: float = Field(3.0, gt=0)
-    batch_size: int = Field(16, ge=1)
-    learning_rate: float | None = Field(None, gt=0)
-    lora_rank: int = Field(16, ge=1)
-    bf16: Literal["auto", "on", "off"] = "auto"
+    """Seed of the split, the shots, the batch order and the initialisation."""
     baselines: tuple[Literal["prompt", "retrieval"], ...] = ("prompt",)
+    """Baselines scored beside the zero-shot model: prompt (few-shot), retrieval."""
     device: str = "auto"
+    """auto (this process's GPU, else the CPU), cpu, or cuda:N."""
     trust_remote_code: bool = False
+    """Run Python code shipped with the model (only for models you trust)."""
     merge: bool = False
+    """Also save the adapters merged into the model (merged/)."""
     eval_batch_size: int = Field(32, ge=1)
-    save_every_steps: int = Field(25, ge=1)
-    """Checkpoint interval: a killed run resumes from the last one."""
+    """Rows per generation batch when scoring."""
     curve: tuple[float, ...] = ()
     """Learning curve: also train at these fractions of the training data (0-1, each
     from a fresh base model, same holdout); the full run is the last point."""
-    quality_bar: float | None = Field(None, gt=0, le=1)
-    """The quality the task needs (0-1): the learning curve reports examples to reach it."""
+    quality_bar_pct: float | None = Field(None, gt=0, le=100)
+    """The quality the task needs, in percent: the learning curve reports examples to
+    reach it."""
+    train: TrainSettings = TrainSettings()
+    """Training settings (ignored by prompt and retrieval)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_training_keys(cls, data):
+        """config.yaml files written before the settings were nested still load."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        flat = {k: data.pop(k) for k in list(data) if k in TrainSettings.model_fields}
+        if flat:
+            data["train"] = {**flat, **dict(data.get("train") or {})}
+        if "quality_bar" in data:  # a share 0-1 before the field named its unit
+            bar = data.pop("quality_bar")
+            data.setdefault("quality_bar_pct", None if bar is None else bar * 100)
+        return data
 
     @model_validator(mode="after")
     def _curve_ok(self) -> PilotConfig:
-        if self.curve and self.method not in ("lora", "qlora", "full"):
-            raise ValueError("a learning curve needs method lora, qlora or full")
+        if self.curve and not METHODS[self.method].curve:
+            ok = ", ".join(m for m, s in METHODS.items() if s.curve)
+            raise ValueError(f"a learning curve needs method {ok}")
         if any(not 0 < f < 1 for f in self.curve):
             raise ValueError("curve fractions must lie between 0 and 1 (1 is the full run)")
         return self
 
-    def train_config(self, method: str | None = None) -> TrainConfig:
+    @property
+    def quality_bar(self) -> float | None:
+        """The bar as a share (0-1)."""
+        return None if self.quality_bar_pct is None else self.quality_bar_pct / 100
+
+    def train_config(self, adapter: str | None = None) -> TrainConfig:
+        """The loop's config; adapter: lora, qlora or full (default: the method's kind)."""
+        kind = adapter or METHODS[self.method].compute
         return TrainConfig(
-            method=method or (self.method if self.method in ("lora", "qlora", "full") else "lora"),
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            learning_rate=self.learning_rate,
-            lora_rank=self.lora_rank,
-            max_steps=self.max_steps,
-            max_minutes=self.max_minutes,
+            **self.train.model_dump(),
+            method=kind if kind in ("lora", "qlora", "full") else "lora",
             seed=self.seed,
-            bf16=self.bf16,
-            save_every_steps=self.save_every_steps,
         )
+
+
+def field_help(name: str) -> str:
+    """A config field's docstring (PilotConfig, else its training settings)."""
+    for model in (PilotConfig, TrainSettings):
+        if name in model.model_fields:
+            return " ".join((model.model_fields[name].description or "").split())
+    raise KeyError(name)
 
 
 def pick_device(requested: str) -> str:
     """auto: this process's GPU (LOCAL_RANK under torchrun / accelerate launch), else CPU."""
+    import torch
+
     if requested != "auto":
         return requested
     if torch.cuda.is_available():
@@ -96,8 +183,26 @@ def save_config(cfg: PilotConfig, run_dir: Path) -> None:
     tmp.replace(run_dir / "config.yaml")
 
 
+def read_config_file(path: str | Path) -> dict:
+    """A config.yaml's mapping, with a one-line message for a missing or broken file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the config ({e.strerror})") from None
+    except yaml.YAMLError as e:
+        raise InputError(f"{path}: not YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: a pilot config is a mapping of fields")
+    return data
+
+
 def load_config(run_dir: Path) -> PilotConfig:
-    return PilotConfig.model_validate(yaml.safe_load((run_dir / "config.yaml").read_text()))
+    path = Path(run_dir) / "config.yaml"
+    try:
+        return PilotConfig.model_validate(read_config_file(path))
+    except ValidationError as e:
+        raise InputError(f"{path}: {describe_validation_error(e, PilotConfig)}") from None
 
 
 def make_splits(cfg: PilotConfig) -> tuple[Dataset, Dataset]:
@@ -108,8 +213,6 @@ def make_splits(cfg: PilotConfig) -> tuple[Dataset, Dataset]:
     else:
         train_ds, hold = split(ds, cfg.holdout_fraction, cfg.seed)
     if len(hold.examples) > cfg.holdout_max:  # bound the evaluation cost, deterministically
-        import random
-
         keep = sorted(random.Random(cfg.seed).sample(range(len(hold.examples)), cfg.holdout_max))
         hold = hold.model_copy(update={"examples": tuple(hold.examples[i] for i in keep)})
     overlap = {e.model_dump_json() for e in hold.examples} & {

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from trainers.evaluate import Score
+from core.measurement import QualityMeasure
 
 K_GRID = np.logspace(0, 7, 701)  # half-saturation sizes tried, 1 .. 10 million examples
 FAR = 10  # needing more than FAR x the largest measured size is a long extrapolation
@@ -23,7 +23,7 @@ FAR = 10  # needing more than FAR x the largest measured size is a long extrapol
 class CurvePoint(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     examples: int = Field(ge=0)
-    quality: Score
+    quality: QualityMeasure
 
 
 class LearningCurve(BaseModel):

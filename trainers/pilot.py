@@ -1,11 +1,13 @@
-"""A pilot run, top to bottom: data -> frozen holdout -> baseline -> train -> evaluate ->
-forgetting probe -> Measurement. Run as `python -m trainers.pilot RUN_DIR [--resume]`
-(that is what `adapt pilot` launches, detached) or in-process via `run_pilot`.
+"""A pilot run, top to bottom: data -> frozen holdout -> baselines -> the method's recipe
+(load, fit, save) -> evaluate -> forgetting probe -> metrics.json. Run as
+`python -m trainers.pilot RUN_DIR [--resume]` (what `adapt pilot` launches, detached; or
+under torchrun / accelerate launch) or in-process via `run_pilot`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import sqlite3
@@ -14,23 +16,16 @@ import time
 import traceback
 from pathlib import Path
 
-import torch
-
-from advisor.scenario import InputError
+from core.measurement import Measurement, QualityMeasure
+from core.scenario import InputError
+from core.vocab import BASELINE_METHODS, METHODS
 from trainers import runs
-from trainers.config import (
-    FULL_MAX_PARAMS,
-    TRAINING,
-    PilotConfig,
-    freeze_splits,
-    load_config,
-    pick_device,
-)
+from trainers.config import FULL_MAX_PARAMS, PilotConfig, freeze_splits, load_config, pick_device
 from trainers.data import Dataset, split
-from trainers.evaluate import Score, generate, probe, score
-from trainers.metrics import Outcome, metrics_record
-from trainers.models import load_causal_lm, load_tokenizer, resolve_model
-from trainers.sft import is_out_of_memory, use_bf16
+from trainers.device import is_out_of_memory, peak_memory_mib, use_bf16
+from trainers.evaluate import forgetting_pattern, generate, probe, score
+from trainers.metrics import PilotMetrics, Sample, device_name, fidelity
+from trainers.recipe import Fitted, PilotContext, baseline_quality, recipe_for
 
 
 def answer_budget(tok, ds: Dataset) -> int:
@@ -39,27 +34,23 @@ def answer_budget(tok, ds: Dataset) -> int:
     return min(512, longest + 4)
 
 
-def evaluate_holdout(
-    model, tok, task, hold: Dataset, budget: int, device: str, bf16: bool, batch: int
-) -> tuple[Score, list[str], float]:
-    """Score by greedy generation; also the measured decoding tokens/s."""
+def evaluate_holdout(ctx: PilotContext, model) -> tuple[QualityMeasure, list[str], float]:
+    """Score by greedy generation through the chat template; also decoding tokens/s."""
+    tok, hold = ctx.tok, ctx.hold
     t0 = time.perf_counter()
     preds = generate(
         model,
         tok,
         [e.messages for e in hold.examples],
-        max_new_tokens=budget,
-        batch_size=batch,
-        device=device,
-        bf16=bf16,
+        max_new_tokens=ctx.budget,
+        batch_size=ctx.cfg.eval_batch_size,
+        device=ctx.device,
+        bf16=ctx.bf16,
     )
     seconds = time.perf_counter() - t0
     new_tokens = sum(len(tok(p, add_special_tokens=False)["input_ids"]) + 1 for p in preds)
-    return (
-        score(task, preds, [e.target for e in hold.examples]),
-        preds,
-        new_tokens / max(seconds, 1e-9),
-    )
+    quality = score(hold.task, preds, [e.target for e in hold.examples])
+    return quality, preds, new_tokens / max(seconds, 1e-9)
 
 
 def failure_message(e: BaseException, run_dir: Path) -> str:
@@ -74,8 +65,8 @@ def failure_message(e: BaseException, run_dir: Path) -> str:
     return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
 
 
-def run_pilot(run_dir: Path, resume: bool = False) -> dict:
-    """Run (or resume) the pilot in run_dir; returns metrics.json's content."""
+def run_pilot(run_dir: Path, resume: bool = False) -> PilotMetrics:
+    """Run (or resume) the pilot in run_dir; returns what metrics.json holds."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
     if runs.is_main_process():
@@ -92,118 +83,68 @@ def run_pilot(run_dir: Path, resume: bool = False) -> dict:
             runs.emit(run_dir, "error", message=msg)
             runs.index_upsert(run_dir, status_="failed")
         raise
-    runs.write_json_atomic(run_dir / "metrics.json", metrics)
-    runs.emit(run_dir, "done", wall_seconds=metrics["wall_seconds"])
-    runs.index_upsert(run_dir, status_="done", metrics=metrics)
+    record = metrics.model_dump(mode="json")
+    runs.write_json_atomic(run_dir / "metrics.json", record)
+    runs.emit(run_dir, "done", wall_seconds=round(metrics.measurement.wall_seconds, 2))
+    runs.index_upsert(run_dir, status_="done", metrics=record)
     return metrics
 
 
-def needs_fresh_4bit(method: str, device: str) -> bool:
-    """bitsandbytes repacks 4-bit weights for fast CPU inference on the first generate;
-    training through the repacked weights gets wrong gradients (measured on BANKING77:
-    loss stuck near 5.8 over 20 steps instead of falling to 1.4). So a QLoRA pilot on CPU
-    trains a freshly quantized copy, not the one its baselines were scored with."""
-    return method == "qlora" and device == "cpu"
-
-
-def _load_model(cfg: PilotConfig, where, device: str, bf16: bool):
-    # A frozen base needs no fp32 master copy: keep it in bf16 when autocast would cast it
-    # to bf16 anyway (saves the cast every step: 414 vs 360 tokens/s measured on CPU).
-    frozen_bf16 = bf16 and cfg.method in ("prompt", "retrieval", "lora", "distill_seq")
-    return load_causal_lm(
-        where,
-        quantize_4bit=cfg.method == "qlora",
-        device=device,
-        dtype=torch.bfloat16 if frozen_bf16 else torch.float32,
-        trust_remote_code=cfg.trust_remote_code,
-    )
-
-
-def _curve(cfg, where, tok, train_ds, hold, run_dir, device, budget, ev) -> dict:
-    """Train from a fresh base at each fraction of the data; score each on the holdout.
-    Points already measured (curve.json) are kept when a run resumes."""
-    from trainers.curve import CurvePoint
-    from trainers.distill import train_for_method
-
-    done_path = run_dir / "curve.json"
-    done = runs.read_json(done_path) or {"points": []}
-    for f in sorted(cfg.curve):
-        subset, _ = split(train_ds, 1 - f, cfg.seed)
-        n = len(subset.examples)
-        if any(p["examples"] == n for p in done["points"]):
-            continue
-        runs.emit(run_dir, "curve", fraction=f, examples=n, status="training")
-        sub_cfg = cfg.model_copy(
-            update={
-                "max_steps": max(1, round(cfg.max_steps * f)) if cfg.max_steps else None,
-                "max_minutes": cfg.max_minutes * f if cfg.max_minutes else None,
-            }
-        )
-        model = _load_model(cfg, where, device, use_bf16(cfg.train_config(), device))
-        model, _, _ = train_for_method(
-            sub_cfg, model, tok, subset, hold, run_dir, device, budget, ckpt_name=f"ckpt-{n}"
-        )
-        if hasattr(model, "merge_adapter") and cfg.method != "qlora":
-            model.merge_adapter()
-        q = ev(model)[0]
-        done["points"].append(CurvePoint(examples=n, quality=q).model_dump())
-        runs.write_json_atomic(done_path, done)
-        runs.emit(run_dir, "curve", fraction=f, examples=n, value=q.value)
-        del model
-    return done
-
-
-def _fit_curve(cfg, curve: dict, train_ds, tuned, base_score) -> dict:
-    from trainers.curve import CurvePoint, learning_curve
-
-    points = [CurvePoint.model_validate(p) for p in curve["points"]]
-    points.append(CurvePoint(examples=len(train_ds.examples), quality=tuned))
-    return learning_curve(points, base_score.value, cfg.quality_bar).model_dump()
-
-
-def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
-    from trainers import baselines, distill
+def context(cfg: PilotConfig, run_dir: Path) -> PilotContext:
+    """Device, frozen splits, tokenizer and answer budget: what every recipe reads."""
+    from trainers.models import load_tokenizer, resolve_model
 
     device = pick_device(cfg.device)
     train_ds, hold = freeze_splits(cfg, run_dir)
+    where = resolve_model(cfg.model)
+    tok = load_tokenizer(where, cfg.trust_remote_code)
+    return PilotContext(
+        cfg=cfg,
+        run_dir=run_dir,
+        device=device,
+        bf16=use_bf16(cfg.train_config(), device),
+        where=where,
+        tok=tok,
+        train_ds=train_ds,
+        hold=hold,
+        budget=answer_budget(tok, train_ds),
+    )
+
+
+def score_baselines(ctx: PilotContext, model) -> dict[str, QualityMeasure]:
+    """Few-shot and retrieval baselines of the frozen model, as the config asks."""
+    from trainers import baselines
+
+    cfg, out = ctx.cfg, {}
+    wanted = set(cfg.baselines) | ({cfg.method} & set(BASELINE_METHODS))
+    kw = dict(
+        device=ctx.device, bf16=ctx.bf16, max_new_tokens=ctx.budget, batch_size=cfg.eval_batch_size
+    )
+    train, hold, task = ctx.train_ds.examples, ctx.hold.examples, ctx.hold.task
+    if "prompt" in wanted:
+        res = baselines.prompt_baseline(
+            model, ctx.tok, task, train, hold, seed=cfg.seed, zero_shot=False, **kw
+        )
+        out["few_shot"] = res["few_shot"][0]
+    if "retrieval" in wanted:
+        for name, (s, _) in baselines.retrieval_baseline(
+            model, ctx.tok, task, train, hold, **kw
+        ).items():
+            out[name] = s
+    return out
+
+
+def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
+    ctx = context(cfg, run_dir)
+    recipe = recipe_for(cfg.method)
     runs.emit(
         run_dir,
         "data",
-        train=len(train_ds.examples),
-        holdout=len(hold.examples),
-        task=train_ds.task,
+        train=len(ctx.train_ds.examples),
+        holdout=len(ctx.hold.examples),
+        task=ctx.hold.task,
     )
-    runs.emit(run_dir, "model", status="loading")
-    where = resolve_model(cfg.model)
-    tok = load_tokenizer(where, cfg.trust_remote_code)
-    tcfg = cfg.train_config()
-    bf16 = use_bf16(tcfg, device)
-    # A frozen base needs no fp32 master copy: keep it in bf16 when autocast would cast it
-    # to bf16 anyway (saves the cast every step: 414 vs 360 tokens/s measured on CPU).
-    model = _load_model(cfg, where, device, bf16)
-    params = sum(p.numel() for p in model.parameters())
-    if cfg.method == "full" and params > FULL_MAX_PARAMS:
-        raise InputError(
-            f"full fine-tuning of {params / 1e9:.1f}B parameters will not fit a "
-            "pilot; use method=lora or qlora"
-        )
-    budget = answer_budget(tok, train_ds)
-    task = train_ds.task
-
-    def ev(m):
-        return evaluate_holdout(
-            m,
-            tok,
-            task,
-            hold,
-            budget,
-            device,
-            bf16,  # noqa: E731
-            cfg.eval_batch_size,
-        )
-
-    results: dict = {"baselines": {}, "phase_seconds": {}}
-    phases = results["phase_seconds"]
+    phases: dict[str, float] = {}
     tick = time.perf_counter()
 
     def lap(name: str) -> None:  # wall seconds of each phase, for fidelity and benchmarks
@@ -212,88 +153,162 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> dict:
         phases[name] = round(phases.get(name, 0.0) + now - tick, 2)
         tick = now
 
+    runs.emit(run_dir, "model", status="loading")
+    model = recipe.load(ctx)
+    params = sum(p.numel() for p in model.parameters())
+    if cfg.method == "full" and params > FULL_MAX_PARAMS:
+        raise InputError(
+            f"full fine-tuning of {params / 1e9:.1f}B parameters will not fit a "
+            "pilot; use method=lora or qlora"
+        )
     lap("load")
     runs.emit(run_dir, "eval", phase="baseline")
-    base_score, base_preds, gen_tps = ev(model)
-    results["baselines"]["zero_shot"] = base_score.model_dump()
-    kw = dict(device=device, bf16=bf16, max_new_tokens=budget, batch_size=cfg.eval_batch_size)
-    if "prompt" in cfg.baselines or cfg.method == "prompt":
-        few = baselines.prompt_baseline(
-            model, tok, task, train_ds.examples, hold.examples, seed=cfg.seed, zero_shot=False, **kw
-        )["few_shot"]
-        results["baselines"]["few_shot"] = few[0].model_dump()
-    if "retrieval" in cfg.baselines or cfg.method == "retrieval":
-        for name, (s, _) in baselines.retrieval_baseline(
-            model, tok, task, train_ds.examples, hold.examples, **kw
-        ).items():
-            results["baselines"][name] = s.model_dump()
+    zero, preds, gen_tps = evaluate_holdout(ctx, model)
+    scored = {"zero_shot": zero, **score_baselines(ctx, model)}
     lap("baselines")
-    train_res, probe_before, probe_after, tuned, preds = None, None, None, base_score, base_preds
-    if cfg.method in TRAINING:
-        probe_before = probe(model, tok, device, bf16)
+    tuned, fitted, forgetting, curve = zero, Fitted(model=model), None, None
+    if not METHODS[cfg.method].trains:
+        fitted = recipe.fit(ctx, model, ctx.train_ds, "ckpt")
+        tuned = baseline_quality(fitted, scored)
+    else:
+        probe_before = probe(model, ctx.tok, ctx.device, ctx.bf16)
         lap("probe")
-        curve = _curve(cfg, where, tok, train_ds, hold, run_dir, device, budget, ev)
+        points = _curve(ctx, recipe)
         lap("curve")
-        if needs_fresh_4bit(cfg.method, device):
-            del model
-            model = _load_model(cfg, where, device, bf16)
-        model, train_res, extra = distill.train_for_method(
-            cfg, model, tok, train_ds, hold, run_dir, device, budget
-        )
-        results.update(extra)
+        fitted = recipe.fit(ctx, model, ctx.train_ds, "ckpt")
+        del model
         lap("train")
         runs.emit(run_dir, "eval", phase="tuned")
-        # Score as deployed: adapters merged into the weights (W = W0 + BA), so decoding
-        # runs at the base model's speed (measured 2x faster than through the adapters).
-        merged = hasattr(model, "merge_adapter") and cfg.method != "qlora"
-        if merged:
-            model.merge_adapter()
-        tuned, preds, gen_tps = ev(model)
+        tuned, preds, gen_tps, probe_after = _evaluate_tuned(ctx, fitted.model)
         lap("eval")
         if cfg.curve:
-            results["learning_curve"] = _fit_curve(cfg, curve, train_ds, tuned, base_score)
-        probe_after = probe(model, tok, device, bf16)
-        lap("probe")
-        if merged:
-            model.unmerge_adapter()
-        _agreement(results, preds, gen_tps, ev, task)
+            curve = _fit_curve(cfg, points, len(ctx.train_ds.examples), tuned, zero)
+        res = fitted.result
+        forgetting = forgetting_pattern(
+            probe_before, probe_after, zero, tuned, res.first_loss, res.last_loss
+        )
         if runs.is_main_process():
-            distill.save_outputs(cfg, model, tok, run_dir)
-    elif cfg.method in ("prompt", "retrieval"):
-        best = "few_shot" if cfg.method == "prompt" else "retrieval_few_shot"
-        tuned = Score(**results["baselines"][best])
-    return metrics_record(
-        cfg,
-        run_dir,
-        Outcome(
-            device=device,
-            params=params,
-            train_ds=train_ds,
-            hold=hold,
-            baseline=base_score,
-            tuned=tuned,
-            preds=preds,
-            train_res=train_res,
-            probe_before=probe_before,
-            probe_after=probe_after,
-            gen_tps=gen_tps,
-            wall=time.perf_counter() - t0,
-            results=results,
+            recipe.save(ctx, fitted)
+        lap("save")
+    agreement, student = _agreement(ctx, fitted, preds, gen_tps)
+    peak = peak_memory_mib(ctx.device)
+    wall = time.perf_counter() - t0
+    res = fitted.result
+    measurement = Measurement(
+        run_id=run_dir.name,
+        method=cfg.method,
+        model=cfg.model,
+        model_params=params,
+        device=ctx.device,
+        device_name=device_name(ctx.device),
+        train_examples=len(ctx.train_ds.examples),
+        holdout_examples=len(ctx.hold.examples),
+        train_tokens=res.tokens if res else 0,
+        tokens_per_second=res.tokens_per_second if res else 0.0,
+        generation_tokens_per_second=gen_tps,
+        peak_memory_mib=peak,
+        wall_seconds=wall,
+        quality=tuned,
+        baseline=zero,
+        baselines=scored,
+        forgetting_delta=(forgetting.probe_after - forgetting.probe_before if forgetting else None),
+        examples_needed=curve.examples_needed if curve else None,
+        stopped_by=res.stopped_by if res else None,
+    )
+    measured = {
+        "wall_seconds": wall,
+        "peak_memory_mib": peak,
+        "tokens_per_second": measurement.tokens_per_second,
+    }
+    return PilotMetrics(
+        run_dir=str(run_dir),
+        measurement=measurement,
+        training=res,
+        forgetting=forgetting,
+        fidelity=fidelity(runs.read_json(run_dir / "preflight.json"), measured),
+        learning_curve=curve,
+        phase_seconds=phases,
+        teacher=fitted.teacher,
+        student=student,
+        agreement=agreement,
+        samples=tuple(
+            Sample(input=e.messages[-1].content, gold=e.target, predicted=p)
+            for e, p in list(zip(ctx.hold.examples, preds, strict=True))[:20]
         ),
     )
 
 
-def _agreement(results: dict, preds, gen_tps, ev, task) -> None:
+def _evaluate_tuned(ctx: PilotContext, model, with_probe: bool = True):
+    """Score as deployed: adapters merged into the weights (W = W0 + BA), so decoding runs
+    at the base model's speed (measured 2x faster than through the adapters); QLoRA
+    scores through its adapters on the 4-bit base. Then the forgetting probe."""
+    merged = hasattr(model, "merge_adapter") and ctx.cfg.method != "qlora"
+    if merged:
+        model.merge_adapter()
+    tuned, preds, gen_tps = evaluate_holdout(ctx, model)
+    probe_after = probe(model, ctx.tok, ctx.device, ctx.bf16) if with_probe else None
+    if merged:
+        model.unmerge_adapter()  # saved as an adapter
+    return tuned, preds, gen_tps, probe_after
+
+
+def _agreement(ctx: PilotContext, fitted: Fitted, preds, gen_tps):
     """Distillation: how often the student says what the teacher says on the holdout, and
-    (logit distillation) the student's decoding speed against the teacher's."""
-    teacher = results.pop("_teacher", None)
-    teacher_preds = results.pop("teacher_predictions", None)
-    if teacher is not None:
-        _, teacher_preds, teacher_tps = ev(teacher)
-        results["student"]["generation_tokens_per_second"] = round(gen_tps, 1)
-        results["student"]["teacher_generation_tokens_per_second"] = round(teacher_tps, 1)
-    if teacher_preds is not None:
-        results["agreement"] = score(task, preds, teacher_preds).model_dump()
+    (a local teacher) the student's decoding speed against the teacher's."""
+    teacher_preds, student = fitted.teacher_predictions, fitted.student
+    if fitted.teacher_model is not None:
+        _, teacher_preds, teacher_tps = evaluate_holdout(ctx, fitted.teacher_model)
+        student = {
+            **(student or {}),
+            "generation_tokens_per_second": round(gen_tps, 1),
+            "teacher_generation_tokens_per_second": round(teacher_tps, 1),
+        }
+    if teacher_preds is None:
+        return None, student
+    return score(ctx.hold.task, preds, teacher_preds), student
+
+
+def _curve(ctx: PilotContext, recipe) -> list:
+    """Train from a fresh base at each fraction of the data; score each on the holdout.
+    Points already measured (curve.json) are kept when a run resumes."""
+    from trainers.curve import CurvePoint
+
+    cfg, run_dir = ctx.cfg, ctx.run_dir
+    done_path = run_dir / "curve.json"
+    done = runs.read_json(done_path) or {"points": []}
+    for f in sorted(cfg.curve):
+        subset, _ = split(ctx.train_ds, 1 - f, cfg.seed)
+        n = len(subset.examples)
+        if any(p["examples"] == n for p in done["points"]):
+            continue
+        runs.emit(run_dir, "curve", fraction=f, examples=n, status="training")
+        t = cfg.train
+        sub = cfg.model_copy(
+            update={
+                "train": t.model_copy(
+                    update={
+                        "max_steps": max(1, round(t.max_steps * f)) if t.max_steps else None,
+                        "max_minutes": t.max_minutes * f if t.max_minutes else None,
+                    }
+                )
+            }
+        )
+        sub_ctx = dataclasses.replace(ctx, cfg=sub)
+        fitted = recipe.fit(sub_ctx, recipe.load(sub_ctx), subset, f"ckpt-{n}")
+        q = _evaluate_tuned(sub_ctx, fitted.model, with_probe=False)[0]
+        done["points"].append(CurvePoint(examples=n, quality=q).model_dump())
+        runs.write_json_atomic(done_path, done)
+        runs.emit(run_dir, "curve", fraction=f, examples=n, value=q.value)
+        del fitted
+    return done["points"]
+
+
+def _fit_curve(cfg, points: list, n_train: int, tuned, base_score):
+    from trainers.curve import CurvePoint, learning_curve
+
+    measured = [CurvePoint.model_validate(p) for p in points]
+    measured.append(CurvePoint(examples=n_train, quality=tuned))
+    return learning_curve(measured, base_score.value, cfg.quality_bar)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from core.vocab import METHODS, TRAINING
 from costmodels.compute import ModelShape, estimate_memory, load_shape, shape_from_config
 from trainers import runs
 from trainers.data import load_dataset
@@ -30,16 +31,32 @@ DEFAULT_SHAPE = {
     "vocab_size": 49152,
     "tie_word_embeddings": True,
 }
-# Throughput assumed on a CPU before any run was measured (tokens/s, SmolLM2-135M, 2 cores).
-DEFAULT_CPU_TOKENS_PER_SECOND = {
-    "lora": 400.0,
-    "qlora": 150.0,
-    "full": 250.0,
-    "distill_seq": 400.0,
-    "distill_logit": 200.0,
-}
 PROCESS_BASELINE_MIB = 900.0  # python, torch, transformers and tokenizers loaded
 CHARS_PER_TOKEN = 3.5
+
+
+class ProbeResult(BaseModel):
+    """What the probe measured, in seconds and tokens/s; the preflight scales it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    ok: bool = True
+    error: str | None = None
+    device: str | None = None
+    load_s: float = 0.0
+    holdout: int = 0
+    zero_shot_batch_s: float = 0.0
+    few_shot_batch_s: float = 0.0
+    retriever_s: float = 0.0
+    retrieval_batch_s: float = 0.0
+    forgetting_probe_s: float = 0.0
+    tuned_batch_s: float = 0.0
+    train_tokens_per_second: float | None = None
+    """None: the method trains nothing."""
+    train_tokens_per_epoch: int = 0
+    steps_per_epoch: int = 0
+    longest_batch_tokens: int = 0
+    peak_memory_mib: float | None = None
+    probe_s: float = 0.0
 
 
 class Preflight(BaseModel):
@@ -88,42 +105,44 @@ def available_memory_mib(device: str) -> float:
 
 def measured_throughput(method: str, model: str, device: str) -> float | None:
     """Training tokens/s of the latest finished run with this method, model and device."""
+    from pydantic import ValidationError
+
+    from trainers.metrics import PilotMetrics
+
     for row in runs.index_list():
-        m = row.get("metrics") or {}
-        if (
-            row["status"] == "done"
-            and m.get("method") == method
-            and m.get("model") == model
-            and m.get("device") == device
-            and m.get("tokens_per_second")
-        ):
-            return float(m["tokens_per_second"])
+        if row["status"] != "done" or not row.get("metrics"):
+            continue
+        try:
+            m = PilotMetrics.model_validate(row["metrics"]).measurement
+        except ValidationError:
+            continue  # a run this version cannot read says nothing about speed
+        if (m.method, m.model, m.device) == (method, model, device) and m.tokens_per_second:
+            return m.tokens_per_second
     return None
 
 
 def _estimator(cfg, device: str) -> dict:
     """Memory from the compute estimator, time from tokens / throughput (no model load)."""
-    from trainers.config import TRAINING
-
     ds = load_dataset(cfg.data)
     chars = sum(
         len(json.dumps([m.content for m in e.messages])) + len(e.target) for e in ds.examples
     ) / len(ds.examples)
     per_example = chars / CHARS_PER_TOKEN + 20  # + the chat template's own tokens
     train_n = round(len(ds.examples) * (1 - cfg.holdout_fraction))
-    steps = cfg.max_steps or max(1, round(train_n / cfg.batch_size * cfg.epochs))
+    t = cfg.train
+    steps = t.max_steps or max(1, round(train_n / t.batch_size * t.epochs))
     train_tokens = (
-        int(min(steps * cfg.batch_size, train_n * cfg.epochs) * per_example)
+        int(min(steps * t.batch_size, train_n * t.epochs) * min(per_example, t.max_seq_len))
         if cfg.method in TRAINING
         else 0
     )
     measured = measured_throughput(cfg.method, cfg.model, device)
-    tps = measured or DEFAULT_CPU_TOKENS_PER_SECOND.get(cfg.method, 400.0)
-    train_s = min(train_tokens / tps, (cfg.max_minutes or 1e9) * 60)
+    tps = measured or METHODS[cfg.method].cpu_tokens_per_second or 400.0
+    train_s = min(train_tokens / tps, (t.max_minutes or 1e9) * 60)
     hold = min(cfg.holdout_max, len(ds.examples) - train_n)
     gen_s = hold * 0.12 * (2 if cfg.method in TRAINING else 1) * (2 if cfg.baselines else 1)
     return {
-        "peak": PROCESS_BASELINE_MIB + _model_mib(cfg, cfg.method, cfg.batch_size, per_example),
+        "peak": PROCESS_BASELINE_MIB + _model_mib(cfg, cfg.method, t.batch_size, per_example),
         "phases": {"load": 15.0, "generation": gen_s, "train": train_s},
         "train_tokens": train_tokens,
         "tps": tps,
@@ -133,21 +152,25 @@ def _estimator(cfg, device: str) -> dict:
 
 
 def _model_mib(cfg, method: str, batch: int, per_example: float, seq_scale=1.5) -> float:
+    """The estimator's memory for the LoRA the trainer builds: the same target layers and
+    rank, at the trainer's sequence cap."""
     shape = model_shape(cfg.model)
     if shape is None:
         return 0.0
-    kind = (
-        method
-        if method in ("lora", "qlora", "full")
-        else ("inference" if method in ("prompt", "retrieval") else "lora")
-    )
+    seq_len = min(int(per_example * seq_scale), cfg.train.max_seq_len)
+    targets = tuple(t for t in cfg.train.lora_targets if t in shape.linear_shapes())
     est = estimate_memory(
-        shape, kind, batch=batch, seq_len=int(per_example * seq_scale), lora_rank=cfg.lora_rank
+        shape,
+        METHODS[method].compute,
+        batch=batch,
+        seq_len=seq_len,
+        lora_rank=cfg.train.lora_rank,
+        lora_targets=targets or ("q_proj", "v_proj"),
     )
     return (est.total_gib - est.overhead_gib) * 1024
 
 
-def run_probe(cfg, timeout_s: float = 600) -> dict:
+def run_probe(cfg, timeout_s: float = 600) -> ProbeResult:
     """Run trainers.probe in a fresh process (its peak memory is then the pilot's own)."""
     import subprocess
     import sys
@@ -167,38 +190,35 @@ def run_probe(cfg, timeout_s: float = 600) -> dict:
                 cwd=Path(__file__).resolve().parent.parent,
             )
         except subprocess.TimeoutExpired:
-            return {"ok": False, "error": f"the probe took longer than {timeout_s:.0f} s"}
+            return ProbeResult(ok=False, error=f"the probe took longer than {timeout_s:.0f} s")
     if proc.returncode in (-9, 137):  # the kernel's out-of-memory killer
-        return {"ok": False, "error": "out of memory (the probe was killed)"}
+        return ProbeResult(ok=False, error="out of memory (the probe was killed)")
     lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
     if proc.returncode != 0 or not lines:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"ok": False, "error": f"the probe failed: {tail[:300]}"}
-    return json.loads(lines[-1])
+        return ProbeResult(ok=False, error=f"the probe failed: {tail[:300]}")
+    return ProbeResult.model_validate_json(lines[-1])
 
 
-def _from_probe(cfg, r: dict) -> tuple[dict, int, float]:
+def _from_probe(cfg, r: ProbeResult) -> tuple[dict, int, float]:
     """(phase seconds, training tokens, tokens/s) of the whole pilot, scaled from the probe."""
-    batches = math.ceil(r["holdout"] / cfg.eval_batch_size)
-    gen = batches * (
-        r["zero_shot_batch_s"] + r.get("few_shot_batch_s", 0) + r.get("retrieval_batch_s", 0)
-    )
-    gen += r.get("retriever_s", 0.0)
-    phases = {"load": r["load_s"], "generation": gen}
-    tokens, tps = 0, r.get("train_tokens_per_second", 0.0)
-    if "train_tokens_per_second" in r:
-        per_step = r["train_tokens_per_epoch"] / r["steps_per_epoch"]
-        steps = cfg.max_steps or math.ceil(r["steps_per_epoch"] * cfg.epochs)
+    batches = math.ceil(r.holdout / cfg.eval_batch_size)
+    gen = batches * (r.zero_shot_batch_s + r.few_shot_batch_s + r.retrieval_batch_s)
+    gen += r.retriever_s
+    phases = {"load": r.load_s, "generation": gen}
+    tokens, tps = 0, r.train_tokens_per_second or 0.0
+    if r.train_tokens_per_second is not None:
+        t = cfg.train
+        per_step = r.train_tokens_per_epoch / max(1, r.steps_per_epoch)
+        steps = t.max_steps or math.ceil(r.steps_per_epoch * t.epochs)
         tokens = int(per_step * steps)
-        train = min(tokens / tps, (cfg.max_minutes or 1e9) * 60)
+        train = min(tokens / max(tps, 1e-9), (t.max_minutes or 1e9) * 60)
         # each learning-curve point: a fresh model, a share of the steps, one evaluation
-        curve = sum(cfg.curve) * train + len(cfg.curve) * (
-            r["load_s"] / 2 + batches * r["tuned_batch_s"]
-        )
+        curve = sum(cfg.curve) * train + len(cfg.curve) * (r.load_s / 2 + batches * r.tuned_batch_s)
         phases |= {
             "train": train,
             "curve": curve,
-            "generation": gen + batches * r["tuned_batch_s"] + 2 * r["forgetting_probe_s"],
+            "generation": gen + batches * r.tuned_batch_s + 2 * r.forgetting_probe_s,
             "save": 1.0,
         }
     return phases, tokens, tps
@@ -206,21 +226,17 @@ def _from_probe(cfg, r: dict) -> tuple[dict, int, float]:
 
 def _advice(cfg, per_example: float, avail: float, peak: float) -> str:
     """What would fit, from the estimator's ratios applied to the predicted peak."""
-    now = _model_mib(cfg, cfg.method, cfg.batch_size, per_example)
+    batch = cfg.train.batch_size
+    now = _model_mib(cfg, cfg.method, batch, per_example)
     options = []
-    for label, method, batch, scale in (
-        (
-            f"--batch-size {max(1, cfg.batch_size // 4)}",
-            cfg.method,
-            max(1, cfg.batch_size // 4),
-            1.5,
-        ),
-        ("--method qlora", "qlora", cfg.batch_size, 1.5),
-        ("shorter examples (half the tokens)", cfg.method, cfg.batch_size, 0.75),
+    for label, method, b, scale in (
+        (f"--batch-size {max(1, batch // 4)}", cfg.method, max(1, batch // 4), 1.5),
+        ("--method qlora", "qlora", batch, 1.5),
+        ("shorter examples (half the tokens)", cfg.method, batch, 0.75),
     ):
-        if method == cfg.method and batch == cfg.batch_size and scale == 1.5:
+        if method == cfg.method and b == batch and scale == 1.5:
             continue
-        alt = peak - now + _model_mib(cfg, method, batch, per_example, scale)
+        alt = peak - now + _model_mib(cfg, method, b, per_example, scale)
         if alt < 0.9 * avail:
             options.append(f"{label} (about {alt:,.0f} MiB)")
     need = f"a machine with at least {peak / 0.9:,.0f} MiB free"
@@ -245,11 +261,11 @@ def estimate_pilot(cfg, device: str | None = None, probe: bool = False) -> Prefl
     failure = None
     if probe:
         r = run_probe(cfg)
-        if r.get("ok"):
+        if r.ok:
             phases, tokens, tps = _from_probe(cfg, r)
-            peak, source = r["peak_memory_mib"], "measured by the probe"
+            peak, source = r.peak_memory_mib or peak, "measured by the probe"
         else:
-            failure = r["error"]
+            failure = r.error
     wall = sum(phases.values())
     avail = available_memory_mib(device)
     fits = failure is None and peak < 0.9 * avail

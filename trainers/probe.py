@@ -10,23 +10,19 @@ to the whole run. Run as `python -m trainers.probe CONFIG.yaml`; prints one JSON
 
 from __future__ import annotations
 
-import json
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from trainers.device import is_out_of_memory, peak_memory_mib
 from trainers.evaluate import generate, probe
-from trainers.sft import (
-    collate,
-    encode,
-    is_out_of_memory,
-    length_grouped_batches,
-    peak_memory_mib,
-    use_bf16,
-)
+from trainers.loop import length_grouped_batches, to_device, train_step
+from trainers.preflight import ProbeResult
+from trainers.sft import encode
 
 TIMED_STEPS = 3
 
@@ -37,9 +33,11 @@ def _timed(fn) -> float:
     return time.perf_counter() - t0
 
 
-def _generation(cfg, model, tok, train_ds, hold, budget, device, bf16) -> dict:
+def _generation(ctx, model) -> dict:
     from trainers import baselines
 
+    cfg, tok, train_ds, hold, budget = ctx.cfg, ctx.tok, ctx.train_ds, ctx.hold, ctx.budget
+    device, bf16 = ctx.device, ctx.bf16
     rng = random.Random(cfg.seed)
     batch = rng.sample(list(hold.examples), min(cfg.eval_batch_size, len(hold.examples)))
     kw = dict(device=device, bf16=bf16, batch_size=cfg.eval_batch_size)
@@ -65,22 +63,31 @@ def _generation(cfg, model, tok, train_ds, hold, budget, device, bf16) -> dict:
     return out
 
 
-def _training(cfg, model, tok, train_ds, device) -> tuple[dict, object]:
-    """Longest batch first (memory), then TIMED_STEPS ordinary batches (speed)."""
+def _training(ctx, recipe, model) -> tuple[dict, object]:
+    """Longest batch first (memory), then TIMED_STEPS ordinary batches (speed), through
+    the training loop's own step on the model the recipe trains."""
     from trainers.sft import AnswerLoss, prepare_model, training_attention
 
-    tcfg = cfg.train_config("full" if cfg.method == "distill_logit" else None)
-    bf16 = use_bf16(tcfg, device)
+    cfg = ctx.cfg
+    if cfg.method == "qlora" and ctx.device == "cpu":  # a fresh 4-bit copy, as the recipe
+        model = recipe.load(ctx)
+    tcfg = cfg.train_config()
     model = prepare_model(model, tcfg)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=tcfg.lr)
-    loss_fn = AnswerLoss(model)
-    encoded = [encode(tok, ex, tcfg.max_seq_len) for ex in train_ds.examples]
+    encoded = [encode(ctx.tok, ex, tcfg.max_seq_len) for ex in ctx.train_ds.examples]
     lengths = [len(ids) for ids, _ in encoded]
     order = length_grouped_batches(lengths, tcfg.batch_size, tcfg.seed, longest_first=True)
     model.train()
-    with training_attention(model, device, tcfg.batch_size, max(lengths)):
-        timed_tokens, timed_s = _timed_steps(order, encoded, tok, loss_fn, opt, device, bf16)
+    timed_tokens, timed_s = 0, 0.0
+    with training_attention(model, ctx.device, tcfg.batch_size, max(lengths)):
+        for k, idx in enumerate(order[: 1 + TIMED_STEPS]):
+            batch = to_device([encoded[i] for i in idx], ctx.tok.pad_token_id, ctx.device)
+            t0 = time.perf_counter()
+            train_step(AnswerLoss(model), batch, opt, None, params, ctx.device, ctx.bf16)
+            if k > 0 or len(order) == 1:  # the first step also pays one-time warm-up costs
+                timed_tokens += int(batch["attention_mask"].sum())
+                timed_s += time.perf_counter() - t0
     return {
         "train_tokens_per_second": timed_tokens / max(timed_s, 1e-9),
         "train_tokens_per_epoch": sum(lengths),
@@ -89,55 +96,38 @@ def _training(cfg, model, tok, train_ds, device) -> tuple[dict, object]:
     }, model
 
 
-def _timed_steps(order, encoded, tok, loss_fn, opt, device, bf16) -> tuple[int, float]:
-    timed_tokens, timed_s = 0, 0.0
-    for k, idx in enumerate(order[: 1 + TIMED_STEPS]):
-        batch = {
-            n: v.to(device) for n, v in collate([encoded[i] for i in idx], tok.pad_token_id).items()
-        }
-        t0 = time.perf_counter()
-        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
-            loss = loss_fn(**batch)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        if k > 0 or len(order) == 1:  # the first step also pays one-time warm-up costs
-            timed_tokens += int(batch["attention_mask"].sum())
-            timed_s += time.perf_counter() - t0
-    return timed_tokens, timed_s
-
-
-def run_probe(cfg) -> dict:
-    from trainers.config import TRAINING, make_splits, pick_device
-    from trainers.models import load_tokenizer, resolve_model
-    from trainers.pilot import _load_model, answer_budget, needs_fresh_4bit
+def run_probe(cfg) -> ProbeResult:
+    from core.vocab import METHODS
+    from trainers.pilot import context
+    from trainers.recipe import recipe_for
 
     t0 = time.perf_counter()
-    device = pick_device(cfg.device)
-    train_ds, hold = make_splits(cfg)
-    where = resolve_model(cfg.model)
-    tok = load_tokenizer(where, cfg.trust_remote_code)
-    bf16 = use_bf16(cfg.train_config(), device)
-    model = _load_model(cfg, where, device, bf16)
-    out = {"device": device, "load_s": time.perf_counter() - t0, "holdout": len(hold.examples)}
-    budget = answer_budget(tok, train_ds)
-    out |= _generation(cfg, model, tok, train_ds, hold, budget, device, bf16)
-    if cfg.method in TRAINING:
-        out["forgetting_probe_s"] = _timed(lambda: probe(model, tok, device, bf16))
+    with tempfile.TemporaryDirectory() as tmp:  # the splits, frozen somewhere disposable
+        ctx = context(cfg, Path(tmp))
+    recipe = recipe_for(cfg.method)
+    model = recipe.load(ctx)
+    out = {
+        "device": ctx.device,
+        "load_s": time.perf_counter() - t0,
+        "holdout": len(ctx.hold.examples),
+    }
+    out |= _generation(ctx, model)
+    if METHODS[cfg.method].trains:
+        out["forgetting_probe_s"] = _timed(lambda: probe(model, ctx.tok, ctx.device, ctx.bf16))
         # a tuned model answers in about the training answers' length, then stops
-        answer = sorted(len(tok(e.target)["input_ids"]) for e in train_ds.examples)
-        short = min(budget, answer[len(answer) // 2] + 1)
-        batch = list(hold.examples)[: cfg.eval_batch_size]
+        answer = sorted(len(ctx.tok(e.target)["input_ids"]) for e in ctx.train_ds.examples)
+        short = min(ctx.budget, answer[len(answer) // 2] + 1)
+        batch = list(ctx.hold.examples)[: cfg.eval_batch_size]
 
         def tuned(m) -> float:
             return _timed(
                 lambda: generate(
                     m,
-                    tok,
+                    ctx.tok,
                     [e.messages for e in batch],
                     max_new_tokens=short,
-                    device=device,
-                    bf16=bf16,
+                    device=ctx.device,
+                    bf16=ctx.bf16,
                     batch_size=cfg.eval_batch_size,
                 )
             )
@@ -146,17 +136,14 @@ def run_probe(cfg) -> dict:
         # through its unmerged adapters, so time it after they are attached
         if cfg.method != "qlora":
             out["tuned_batch_s"] = tuned(model)
-        if needs_fresh_4bit(cfg.method, device):  # as the pilot does, freeing the first copy
-            del model
-            model = _load_model(cfg, where, device, bf16)
-        train_out, model = _training(cfg, model, tok, train_ds, device)
+        train_out, model = _training(ctx, recipe, model)
         out |= train_out
         if cfg.method == "qlora":
             model.eval()
             out["tuned_batch_s"] = tuned(model)
-    out["peak_memory_mib"] = peak_memory_mib(device)
+    out["peak_memory_mib"] = peak_memory_mib(ctx.device)
     out["probe_s"] = time.perf_counter() - t0
-    return out
+    return ProbeResult(**out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,11 +154,11 @@ def main(argv: list[str] | None = None) -> int:
 
     cfg = PilotConfig.model_validate(yaml.safe_load(Path(argv[0]).read_text()))
     try:
-        print(json.dumps({"ok": True, **run_probe(cfg)}))
+        print(run_probe(cfg).model_dump_json())
     except Exception as e:
         if not is_out_of_memory(e):
             raise
-        print(json.dumps({"ok": False, "error": "out of memory", "peak_memory_mib": None}))
+        print(ProbeResult(ok=False, error="out of memory").model_dump_json())
     return 0
 
 

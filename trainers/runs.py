@@ -21,6 +21,8 @@ import sys
 import time
 from pathlib import Path
 
+from core.scenario import InputError
+
 FINAL = ("done", "failed", "cancelled")
 
 
@@ -217,8 +219,6 @@ def index_list(root: Path | None = None) -> list[dict]:
 
 def find_run(ref: str, root: Path | None = None, index_only: bool = False) -> Path:
     """A run by id, id prefix or (unless index_only: refs from a URL) directory."""
-    from advisor.scenario import InputError
-
     path = Path(ref)
     if not index_only and (path / "config.yaml").exists():
         return path
@@ -280,7 +280,9 @@ def acquire_slot(run_dir: Path, poll_seconds: float = 0.5) -> None:
 
 def launch(run_dir: Path, resume: bool = False, extra_env: dict[str, str] | None = None) -> int:
     """Start the pilot as a detached subprocess in its own process group; output goes to a
-    file (never an undrained pipe), so it keeps going when the caller or browser leaves."""
+    file (never an undrained pipe), so it keeps going when the caller or browser leaves.
+    extra_env (an API key typed into the app) reaches the child's environment only: it
+    is never written to the run directory, the index or the log."""
     run_dir = Path(run_dir)
     log = open(run_dir / "log.txt", "ab")  # noqa: SIM115 (the child owns it)
     cmd = [sys.executable, "-m", "trainers.pilot", str(run_dir)] + (["--resume"] if resume else [])
@@ -291,6 +293,7 @@ def launch(run_dir: Path, resume: bool = False, extra_env: dict[str, str] | None
         stdin=subprocess.DEVNULL,
         start_new_session=True,
         cwd=Path(__file__).resolve().parent.parent,
+        env={**os.environ, **(extra_env or {})},
     )
     log.close()
     (run_dir / "pid").write_text(str(proc.pid))

@@ -5,7 +5,7 @@ import pytest
 from advisor import load_scenario, recommend
 from advisor.measured import measurement_rules
 from advisor.rules import FINE_TUNE_FAMILY
-from costmodels.measurement import Measurement, QualityMeasure
+from core.measurement import Measurement, QualityMeasure
 from tests.conftest import EXAMPLES
 
 ROUTING = EXAMPLES / "support_intents_routing.yaml"  # prior: fine-tune, bar 90%

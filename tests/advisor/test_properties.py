@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from advisor import Scenario
 from advisor.recommend import pick
 from advisor.rules import FINE_TUNE_FAMILY
-from advisor.scenario import TaskKind
+from core.scenario import TaskKind
 
 GAPS = ["missing_knowledge", "behaviour_format_style", "cost_latency_at_volume"]
 

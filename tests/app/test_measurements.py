@@ -4,7 +4,7 @@ recalibrate the costs; a learning curve shows its chart and 'examples needed'.""
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from costmodels.measurement import Measurement, QualityMeasure
+from core.measurement import Measurement, QualityMeasure
 from tests.conftest import ROOT
 from trainers import runs
 from trainers.curve import CurvePoint, learning_curve
@@ -93,8 +93,8 @@ def test_learning_curve_on_the_runs_page_and_in_the_report(finished_run):
 
 def test_html_report_has_the_learning_curve(finished_run):
     from advisor import load_scenario, recommend
-    from app_pages.report import build_report
     from costmodels import estimate
+    from reports.html import build_report
     from tests.conftest import EXAMPLES
 
     s = load_scenario(EXAMPLES / "support_intents_routing.yaml")

@@ -3,10 +3,10 @@
 import pytest
 
 from advisor import load_scenario
+from core.measurement import Measurement, QualityMeasure
 from costmodels import CostAssumptions, estimate, load_catalog
 from costmodels.calibrate import calibrate, matching_gpu
 from costmodels.compute import training_flops
-from costmodels.measurement import Measurement, QualityMeasure
 from tests.conftest import EXAMPLES
 
 SCENARIO = EXAMPLES / "support_intents_routing.yaml"

@@ -15,8 +15,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from advisor.scenario import Scenario, read_document
 from cli import main
+from core.scenario import Scenario, read_document
 from costmodels.assumptions import CostAssumptions
 from tests.conftest import EXAMPLES
 

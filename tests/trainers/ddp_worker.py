@@ -7,9 +7,10 @@ import sys
 import torch
 import torch.distributed as dist
 
+from trainers.config import TrainConfig
 from trainers.data import load_dataset
 from trainers.models import load_causal_lm, load_tokenizer
-from trainers.sft import TrainConfig, prepare_model, train
+from trainers.sft import prepare_model, train
 
 model_dir, data, out = sys.argv[1:4]
 tok = load_tokenizer(model_dir)

@@ -28,7 +28,7 @@ def test_a_pilot_that_misses_the_bar_changes_the_recommendation(tiny_model, runs
     out = _pilot(
         capsys, tiny_model, "--method", "lora", "--max-steps", "4", "--baselines", "retrieval"
     )
-    q = out["holdout"]
+    q = out["measurement"]["quality"]
     assert q["ci_high"] < 0.9  # a random tiny model cannot route support messages
     run = Path(out["run_dir"]).name
     assert main(["recommend", str(ROUTING), "--runs", run, "--json"]) == 0
@@ -63,7 +63,7 @@ def test_learning_curve_pilot(tiny_model, runs_dir, capsys):
         and sizes == sorted(sizes)
         and sizes[-1] == out["measurement"]["train_examples"]
     )
-    assert curve["points"][-1]["quality"] == out["holdout"]
+    assert curve["points"][-1]["quality"] == out["measurement"]["quality"]
     assert curve["bar"] == 0.9 and curve["summary"]
     assert out["measurement"]["examples_needed"] == curve["examples_needed"]
     assert (Path(out["run_dir"]) / "curve.json").exists()

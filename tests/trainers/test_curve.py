@@ -2,15 +2,15 @@
 
 import pytest
 
+from core.measurement import QualityMeasure
 from trainers.curve import CurvePoint, learning_curve
-from trainers.evaluate import Score
 
 
 def pts(ns, f):
     return [
         CurvePoint(
             examples=n,
-            quality=Score(metric="accuracy", value=f(n), ci_low=0.0, ci_high=1.0, n=300),
+            quality=QualityMeasure(metric="accuracy", value=f(n), ci_low=0.0, ci_high=1.0, n=300),
         )
         for n in ns
     ]

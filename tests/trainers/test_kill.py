@@ -92,7 +92,7 @@ def test_kill_during_training_and_evaluation_then_resume(tiny_model, runs_dir, c
 WRITER = """
 import sys, torch
 from pathlib import Path
-from trainers.sft import save_checkpoint
+from trainers.loop import save_checkpoint
 model = torch.nn.Linear(256, 256)
 opt = torch.optim.AdamW(model.parameters())
 sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
@@ -110,7 +110,7 @@ def test_kill_while_writing_checkpoints_never_leaves_a_half_one(tmp_path):
     checkpoint that loads is complete and consistent (its weights match its step)."""
     import torch
 
-    from trainers.sft import load_checkpoint
+    from trainers.loop import load_checkpoint
 
     outcomes = []
     for trial in range(12):

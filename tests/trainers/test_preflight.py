@@ -50,7 +50,8 @@ def test_the_run_records_predicted_against_measured(tiny_model, runs_dir, capsys
     fid = out["fidelity"]
     assert fid["probed"] is True
     for key in ("wall_seconds", "peak_memory_mib", "tokens_per_second"):
-        assert fid[key]["measured"] == pytest.approx(out[key], rel=0.01, abs=0.1)
+        measured = out["measurement"][key]
+        assert fid[key]["measured"] == pytest.approx(measured, rel=0.01, abs=0.1)
         assert fid[key]["predicted"] > 0 and "error_pct" in fid[key]
     (row,) = runs.index_list()
     assert row["metrics"]["fidelity"] == fid  # and in the run index

@@ -32,24 +32,16 @@ def _pilot(tiny_model, *extra):
 
 def test_pilot_json_contract_on_tiny_model(tiny_model, runs_dir, capsys):
     assert main([*_pilot(tiny_model), "--method", "lora", "--max-steps", "5", "--json"]) == 0
+    from trainers.metrics import PilotMetrics
+
     out = json.loads(capsys.readouterr().out)
-    for key in (
-        "status",
-        "run_dir",
-        "method",
-        "model",
-        "device",
-        "wall_seconds",
-        "tokens_per_second",
-        "peak_memory_mib",
-        "holdout",
-        "baseline",
-        "forgetting",
-    ):
-        assert key in out, key
-    assert out["status"] == "done" and out["method"] == "lora"
-    assert set(out["holdout"]) == {"metric", "value", "ci_low", "ci_high", "n"}
-    assert set(out["forgetting"]) == {"pattern", "probe_before", "probe_after"}
+    m = PilotMetrics.model_validate(out)  # the --json answer is the typed record
+    assert m.measurement.method == "lora" and m.training.steps == 5
+    assert m.training.stopped_by == "steps" and m.measurement.stopped_by == "steps"
+    assert m.quality.n == len(
+        json.loads((Path(m.run_dir) / "holdout.json").read_text())["examples"]
+    )
+    assert m.forgetting is not None and m.measurement.baseline is not None
     run = Path(out["run_dir"])
     for name in ("config.yaml", "holdout.json", "events.jsonl", "metrics.json", "log.txt"):
         assert (run / name).exists(), name
@@ -70,7 +62,7 @@ def test_pilot_json_contract_on_tiny_model(tiny_model, runs_dir, capsys):
 def test_prompt_and_generation_pilots(tiny_model, runs_dir, capsys):
     assert main([*_pilot(tiny_model), "--method", "prompt", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert {"zero_shot", "few_shot"} <= set(out["baselines"])
+    assert {"zero_shot", "few_shot"} <= set(out["measurement"]["baselines"])
     args = [
         "pilot",
         "--data",
@@ -84,7 +76,7 @@ def test_prompt_and_generation_pilots(tiny_model, runs_dir, capsys):
         "--json",
     ]
     assert main(args) == 0
-    assert json.loads(capsys.readouterr().out)["holdout"]["metric"] == "chrf"
+    assert json.loads(capsys.readouterr().out)["measurement"]["quality"]["metric"] == "chrf"
 
 
 def test_kill_9_then_resume_reaches_the_same_final_step(tiny_model, runs_dir, capsys):

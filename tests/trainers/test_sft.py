@@ -4,10 +4,13 @@ import torch
 import torch.nn.functional as F
 
 from tests.trainers.conftest import DEMO_CSV
+from trainers.config import TrainConfig
 from trainers.data import load_dataset
-from trainers.distill import kd_loss, make_student, quality_filter
+from trainers.loop import collate, length_grouped_batches
 from trainers.models import load_causal_lm, load_tokenizer
-from trainers.sft import TrainConfig, collate, encode, length_grouped_batches, prepare_model, train
+from trainers.recipes.distill_logit import kd_loss, make_student
+from trainers.recipes.distill_seq import quality_filter
+from trainers.sft import encode, prepare_model, train
 
 
 def _setup(tiny_model, method="lora", **kw):

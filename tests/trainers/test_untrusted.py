@@ -7,8 +7,8 @@ import tomllib
 
 import pytest
 
-from advisor.scenario import InputError
 from cli import main
+from core.scenario import InputError
 from tests.conftest import ROOT
 from tests.trainers.conftest import DEMO_CSV
 from trainers.models import load_causal_lm, load_tokenizer, resolve_model

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
-from advisor.rules import STRATEGIES, STRATEGY_LABELS
+from core.measurement import QualityMeasure
+from core.vocab import STRATEGIES, STRATEGY_LABELS
 from costmodels.amortize import CostReport
 from costmodels.uncertainty import Uncertainty
+from trainers.curve import LearningCurve
 
 COLORS = dict(
     zip(
@@ -169,10 +171,10 @@ def loss_curve(steps: list[dict]) -> go.Figure:
     return fig
 
 
-def quality_bars(scores: dict[str, dict]) -> go.Figure:
+def quality_bars(scores: dict[str, QualityMeasure]) -> go.Figure:
     """Holdout quality with 95% intervals, one bar per method or baseline."""
     names = list(scores)
-    vals = [scores[n]["value"] for n in names]
+    vals = [scores[n].value for n in names]
     fig = go.Figure(
         go.Bar(
             x=names,
@@ -180,8 +182,8 @@ def quality_bars(scores: dict[str, dict]) -> go.Figure:
             error_y=dict(
                 type="data",
                 symmetric=False,
-                array=[scores[n]["ci_high"] - scores[n]["value"] for n in names],
-                arrayminus=[scores[n]["value"] - scores[n]["ci_low"] for n in names],
+                array=[scores[n].ci_high - scores[n].value for n in names],
+                arrayminus=[scores[n].value - scores[n].ci_low for n in names],
             ),
         )
     )
@@ -191,12 +193,9 @@ def quality_bars(scores: dict[str, dict]) -> go.Figure:
     return fig
 
 
-def learning_curve(curve: dict) -> go.Figure:
+def learning_curve(c: LearningCurve) -> go.Figure:
     """Holdout quality against training examples: measured points with 95% intervals, the
     fitted saturating curve, the quality bar, and the examples it predicts are needed."""
-    from trainers.curve import LearningCurve
-
-    c = LearningCurve.model_validate(curve)
     ns = [p.examples for p in c.points]
     right = max(ns) * 2 if c.examples_needed is None else max(max(ns), c.examples_needed) * 1.3
     xs = np.linspace(0, right, 200)

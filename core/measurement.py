@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from advisor.scenario import InputError
+from core.scenario import InputError
+from core.vocab import Method
 
 
 class QualityMeasure(BaseModel):
@@ -29,7 +31,7 @@ class Measurement(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     run_id: str
-    method: str
+    method: Method
     model: str
     model_params: int = Field(ge=0)
     device: str
@@ -52,6 +54,9 @@ class Measurement(BaseModel):
     nearest_neighbour_label."""
     forgetting_delta: float | None = None
     """Probe accuracy after training minus before (negative: the model forgot)."""
+    stopped_by: Literal["steps", "minutes", "done"] | None = None
+    """Why training ended: done (the planned steps ran), or cut short by the step or time
+    limit (then the quality is a lower bound). None: nothing trained."""
     examples_needed: int | None = None
     """From a learning-curve pilot: training examples predicted to reach the quality bar
     (None: not measured, or not reachable with this model)."""

@@ -9,10 +9,13 @@ import html
 
 from advisor import STRATEGY_LABELS, Scenario
 from advisor.recommend import Recommendation
-from app_pages import figures
 from costmodels.amortize import CostReport, per_request_curves
 from costmodels.export import assumption_rows, strategy_rows
+from costmodels.prices import PriceCatalog
 from costmodels.uncertainty import Uncertainty
+from reports import figures
+from trainers.curve import LearningCurve
+from trainers.metrics import PilotMetrics
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;
@@ -41,14 +44,15 @@ def build_report(
     rec: Recommendation,
     report: CostReport,
     unc: Uncertainty | None = None,
-    pilots: list[dict] | None = None,
-    learning_curve: dict | None = None,
+    pilots: list[PilotMetrics] | None = None,
+    learning_curve: LearningCurve | None = None,
+    catalog: PriceCatalog | None = None,
 ) -> str:
+    """catalog: the prices the report was estimated with (--prices), for the curves too."""
     learning_curve = learning_curve or latest_curve(pilots)
+    curves = per_request_curves(scenario, report.assumptions, catalog)
     charts = [
-        figures.cost_per_request(
-            per_request_curves(scenario, report.assumptions), report, scenario.requests_per_month
-        ),
+        figures.cost_per_request(curves, report, scenario.requests_per_month),
         figures.cumulative_cost(report),
     ]
     if unc is not None:
@@ -70,14 +74,15 @@ def build_report(
     )
     pilot_rows = [
         {
-            "run": p["run_dir"].rsplit("/", 1)[-1],
-            "method": p["method"],
-            "metric": p["holdout"]["metric"],
-            "value": p["holdout"]["value"],
-            "95% CI": f"{p['holdout']['ci_low']:.3f}-{p['holdout']['ci_high']:.3f}",
-            "zero-shot": p["baseline"]["value"],
-            "tokens/s": p["tokens_per_second"],
-            "forgetting": (p.get("forgetting") or {}).get("pattern"),
+            "run": p.measurement.run_id,
+            "method": p.measurement.method,
+            "metric": p.quality.metric,
+            "value": p.quality.value,
+            "95% CI": f"{p.quality.ci_low:.3f}-{p.quality.ci_high:.3f}",
+            "zero-shot": p.measurement.baseline.value if p.measurement.baseline else None,
+            "tokens/s": p.measurement.tokens_per_second,
+            "training": p.training.stopped_by if p.training else "none",
+            "forgetting": p.forgetting.pattern if p.forgetting else None,
         }
         for p in pilots or []
     ]
@@ -104,19 +109,19 @@ def _html(fig, include_plotlyjs: bool) -> str:
     return fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
 
 
-def _learning(curve: dict | None) -> str:
+def _learning(curve: LearningCurve | None) -> str:
     if not curve:
         return ""
-    needed = curve.get("examples_needed")
+    needed = curve.examples_needed
     fig = _html(figures.learning_curve(curve), include_plotlyjs=False)
     return (
         "<h3>How much data is enough</h3>"
         f"<p><b>Examples needed for the bar: "
         f"{f'{needed:,}' if needed is not None else 'not reachable with this model'}</b>. "
-        f"{html.escape(curve.get('summary', ''))}</p>{fig}"
+        f"{html.escape(curve.summary)}</p>{fig}"
     )
 
 
-def latest_curve(pilots: list[dict] | None) -> dict | None:
+def latest_curve(pilots: list[PilotMetrics] | None) -> LearningCurve | None:
     """The newest finished pilot's learning curve, if any pilot measured one."""
-    return next((p["learning_curve"] for p in pilots or [] if p.get("learning_curve")), None)
+    return next((p.learning_curve for p in pilots or [] if p.learning_curve), None)

@@ -1,0 +1,142 @@
+"""The one vocabulary: strategies, pilot methods, and which pilot measures which strategy.
+
+Defined here once and imported downward by advisor/, costmodels/, trainers/, the CLI and
+the app. Adding a method is one row in METHODS plus one recipe module
+`trainers/recipes/<method>.py`; tests walk this table and check that every layer accepts
+every method.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+Strategy = Literal[
+    "prompt",
+    "rag",
+    "fine_tune",
+    "fine_tune_constrained",
+    "fine_tune_rag",
+    "distill",
+    "distill_rag",
+    "fine_tune_then_distill",
+    "cascade",
+]
+STRATEGIES: tuple[Strategy, ...] = Strategy.__args__  # type: ignore[attr-defined]
+
+STRATEGY_LABELS: dict[str, str] = {
+    "prompt": "Prompt a capable model",
+    "rag": "Retrieval-augmented generation (RAG)",
+    "fine_tune": "Fine-tune a small model (LoRA/QLoRA)",
+    "fine_tune_constrained": "Fine-tune + constrained decoding",
+    "fine_tune_rag": "Fine-tune + RAG",
+    "distill": "Distill a frontier teacher into a small student",
+    "distill_rag": "Distill, then retrieve",
+    "fine_tune_then_distill": "Fine-tune, then distill for the edge",
+    "cascade": "Small model with escalation to the frontier model",
+}
+
+# Strategies that train weights on the team's own labelled examples.
+FINE_TUNE_FAMILY: frozenset[str] = frozenset(
+    {"fine_tune", "fine_tune_constrained", "fine_tune_rag", "fine_tune_then_distill"}
+)
+DISTILL_FAMILY: frozenset[str] = frozenset({"distill", "distill_rag"})
+# Strategies that need a trained small model of any kind (an investment to amortize).
+ADAPTED: frozenset[str] = FINE_TUNE_FAMILY | DISTILL_FAMILY | {"cascade"}
+
+Method = Literal["prompt", "retrieval", "lora", "qlora", "full", "distill_seq", "distill_logit"]
+ComputeKind = Literal["inference", "lora", "qlora", "full"]
+
+
+class MethodSpec(BaseModel):
+    """What one pilot method is, for every layer that must know it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    label: str
+    """How the method is named in sentences ("the LoRA pilot")."""
+    trains: bool
+    """Whether it trains weights (else it scores prompts on the frozen model)."""
+    compute: ComputeKind
+    """How its training is counted in FLOPs and memory."""
+    measures: frozenset[str]
+    """The strategies a trained pilot of this method speaks for (empty for baselines:
+    their baselines speak through BASELINE_FOR)."""
+    curve: bool = False
+    """Whether a learning curve (train at fractions of the data) is offered."""
+    cpu_tokens_per_second: float = 0.0
+    """Training throughput assumed on a 2-core CPU for SmolLM2-135M before any run of this
+    method was measured (tokens/s)."""
+
+
+METHODS: dict[Method, MethodSpec] = {
+    "prompt": MethodSpec(
+        label="prompting", trains=False, compute="inference", measures=frozenset()
+    ),
+    "retrieval": MethodSpec(
+        label="retrieval", trains=False, compute="inference", measures=frozenset()
+    ),
+    "lora": MethodSpec(
+        label="LoRA",
+        trains=True,
+        compute="lora",
+        measures=FINE_TUNE_FAMILY,
+        curve=True,
+        cpu_tokens_per_second=400.0,
+    ),
+    "qlora": MethodSpec(
+        label="QLoRA",
+        trains=True,
+        compute="qlora",
+        measures=FINE_TUNE_FAMILY,
+        curve=True,
+        cpu_tokens_per_second=150.0,
+    ),
+    "full": MethodSpec(
+        label="full fine-tuning",
+        trains=True,
+        compute="full",
+        measures=FINE_TUNE_FAMILY,
+        curve=True,
+        cpu_tokens_per_second=250.0,
+    ),
+    "distill_seq": MethodSpec(
+        label="sequence distillation",
+        trains=True,
+        compute="lora",
+        measures=DISTILL_FAMILY,
+        cpu_tokens_per_second=400.0,
+    ),
+    "distill_logit": MethodSpec(
+        label="logit distillation",
+        trains=True,
+        compute="full",
+        measures=DISTILL_FAMILY,
+        cpu_tokens_per_second=200.0,
+    ),
+}
+METHOD_NAMES: tuple[Method, ...] = Method.__args__  # type: ignore[attr-defined]
+TRAINING: tuple[str, ...] = tuple(m for m in METHOD_NAMES if METHODS[m].trains)
+BASELINE_METHODS = ("prompt", "retrieval")  # baselines a training pilot may also score
+
+# The pilot to run next for each strategy, and why.
+PILOTS: dict[str, tuple[Method, str]] = {
+    "prompt": ("prompt", "measure zero- and few-shot prompting on a frozen holdout first"),
+    "rag": ("retrieval", "measure retrieval of nearest examples or documents as context"),
+    "fine_tune": ("lora", "train a LoRA adapter and compare it with prompt and retrieval"),
+    "fine_tune_constrained": ("lora", "train a LoRA adapter; score format validity too"),
+    "fine_tune_rag": ("lora", "train a LoRA adapter and compare it with the retrieval baseline"),
+    "distill": ("distill_seq", "let the teacher label your inputs and train a student on them"),
+    "distill_rag": ("distill_seq", "distill a student, then add retrieval at inference"),
+    "fine_tune_then_distill": ("lora", "fine-tune first; then distill with distill_logit"),
+    "cascade": ("distill_seq", "measure the student's quality to size the escalation rate"),
+}
+
+# Baselines a pilot scores (on its small model): the strategy each one is a lower bound for.
+BASELINE_FOR: dict[str, str] = {
+    "few_shot": "prompt",
+    "retrieval_few_shot": "rag",
+    "nearest_neighbour_label": "rag",
+}
+# The baseline that stands for a baseline method's own result.
+BASELINE_RESULT: dict[str, str] = {"prompt": "few_shot", "retrieval": "retrieval_few_shot"}

@@ -1,0 +1,85 @@
+"""The one way a pilot starts, for the CLI and the app alike: validate the inputs, run the
+preflight, refuse what will not fit, write the run directory (config.yaml, preflight.json,
+and, for a re-run, the original's frozen splits), enter it in the index as queued, and
+start it detached with any secrets in the child's environment only."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.scenario import InputError
+from trainers import runs
+from trainers.config import PilotConfig, save_config
+from trainers.preflight import Preflight, estimate_pilot
+
+SPLIT_FIELDS = ("data", "holdout_data", "holdout_fraction", "holdout_max", "seed")
+
+
+@dataclass(frozen=True)
+class Launched:
+    run_dir: Path
+    preflight: Preflight
+
+
+def validate_inputs(cfg: PilotConfig) -> None:
+    """Every bad data row (with its line number) and an unsafe model folder, before any
+    process starts."""
+    from trainers.data import load_dataset
+    from trainers.models import resolve_model
+
+    load_dataset(cfg.data)
+    if cfg.holdout_data:
+        load_dataset(cfg.holdout_data)
+    if Path(cfg.model).expanduser().exists():
+        resolve_model(cfg.model)  # safetensors only
+
+
+def start_pilot(
+    cfg: PilotConfig,
+    *,
+    run_dir: Path | None = None,
+    probe: bool = True,
+    preflight: Preflight | None = None,
+    secrets: dict[str, str] | None = None,
+    splits_from: Path | None = None,
+    prepare: bool = False,
+) -> Launched:
+    """Start a pilot; `prepare` writes the run directory only (for torchrun). A given
+    preflight (one the app already showed) is used as is. `splits_from`: a finished run
+    whose frozen train/holdout split this run reuses when the split's fields agree."""
+    validate_inputs(cfg)
+    pre = preflight or estimate_pilot(cfg, probe=probe)
+    if not pre.fits:
+        raise InputError(f"refused: {pre.advice}")
+    run_dir = Path(run_dir) if run_dir else runs.new_run_dir(cfg.method)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if (run_dir / "config.yaml").exists():
+        raise InputError(f"{run_dir} already holds a run; choose another --run-dir")
+    save_config(cfg, run_dir)
+    runs.write_json_atomic(run_dir / "preflight.json", pre.model_dump())  # for fidelity
+    if splits_from is not None:
+        _reuse_splits(cfg, Path(splits_from), run_dir)
+    runs.index_upsert(run_dir, method=cfg.method, model=cfg.model, status_="queued")
+    if not prepare:
+        runs.launch(run_dir, extra_env=secrets)
+    return Launched(run_dir=run_dir, preflight=pre)
+
+
+def _reuse_splits(cfg: PilotConfig, source: Path, run_dir: Path) -> None:
+    """A re-run scores on the very holdout the original froze (when nothing that decides
+    the split changed)."""
+    from trainers.config import load_config
+
+    try:
+        old = load_config(source)
+    except InputError:
+        return
+    if any(getattr(old, f) != getattr(cfg, f) for f in SPLIT_FIELDS):
+        return
+    for name in ("train.json", "holdout.json"):
+        if not (source / name).exists():
+            return
+    for name in ("train.json", "holdout.json"):
+        shutil.copyfile(source / name, run_dir / name)

@@ -1,0 +1,1 @@
+"""One module per pilot method, each holding RECIPE (see trainers/recipe.py)."""

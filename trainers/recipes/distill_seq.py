@@ -1,0 +1,124 @@
+"""distill_seq: sequence-level distillation. A teacher (a local model, or any
+OpenAI-compatible endpoint) labels the training inputs, a filter drops bad outputs, and
+a LoRA student learns the rest through the SFT loop."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.request
+
+from core.scenario import InputError
+from trainers.data import Dataset, Example
+from trainers.evaluate import generate, normalize_label
+from trainers.recipe import Fitted, load_frozen_base, save_model
+from trainers.sft import SFTRecipe
+
+
+def endpoint_teacher(
+    url: str, model: str, key_env: str | None, prompts, max_tokens: int, timeout: float = 60.0
+) -> list[str]:
+    """An OpenAI-compatible chat endpoint. The key is read from the environment at call
+    time and sent only in the request header: it is never stored or logged."""
+    key = os.environ.get(key_env, "") if key_env else ""
+    if key_env and not key:
+        raise InputError(f"teacher key: environment variable {key_env} is not set")
+    out = []
+    for msgs in prompts:
+        body = json.dumps(
+            {
+                "model": model,
+                "messages": [m.model_dump() for m in msgs],
+                "temperature": 0,
+                "max_tokens": max_tokens,
+            }
+        ).encode()
+        req = urllib.request.Request(
+            url.rstrip("/") + "/chat/completions",
+            data=body,
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {key}"} if key else {}),
+            },
+        )
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (user URL)
+            out.append(json.loads(resp.read())["choices"][0]["message"]["content"] or "")
+    return out
+
+
+def teacher_outputs(ctx, examples) -> list[str]:
+    cfg, prompts = ctx.cfg, [e.messages for e in examples]
+    if cfg.teacher_url:
+        return endpoint_teacher(
+            cfg.teacher_url,
+            cfg.teacher_model or "teacher",
+            cfg.teacher_key_env,
+            prompts,
+            ctx.budget,
+        )
+    if not cfg.teacher:
+        raise InputError("distill_seq needs a teacher: --teacher MODEL or --teacher-url URL")
+    from trainers.models import load_causal_lm, load_tokenizer, resolve_model
+
+    where = resolve_model(cfg.teacher)
+    tok = load_tokenizer(where, cfg.trust_remote_code)
+    teacher = load_causal_lm(where, device=ctx.device, trust_remote_code=cfg.trust_remote_code)
+    return generate(
+        teacher, tok, prompts, max_new_tokens=ctx.budget, device=ctx.device, bf16=ctx.bf16
+    )
+
+
+def quality_filter(
+    examples, outputs, *, labels=(), regex: str | None = None, max_chars: int = 4000
+) -> tuple[list[Example], dict[str, int]]:
+    """Keep teacher outputs that are non-empty, not over length, match the regex and (for
+    classification) name a known label. Returns the kept examples and drop counts."""
+    pattern = re.compile(regex) if regex else None
+    known = {normalize_label(x) for x in labels}
+    kept, dropped = [], {"empty": 0, "too_long": 0, "regex": 0, "unknown_label": 0}
+    for ex, out in zip(examples, outputs, strict=True):
+        text = out.strip()
+        reason = (
+            "empty"
+            if not text
+            else "too_long"
+            if len(text) > max_chars
+            else "regex"
+            if pattern and not pattern.fullmatch(text)
+            else "unknown_label"
+            if known and normalize_label(text) not in known
+            else None
+        )
+        if reason:
+            dropped[reason] += 1
+        else:
+            kept.append(ex.model_copy(update={"target": text}))
+    return kept, dropped
+
+
+class SequenceDistillation:
+    def load(self, ctx):
+        return load_frozen_base(ctx)
+
+    def fit(self, ctx, model, train_ds: Dataset, ckpt_name: str = "ckpt") -> Fitted:
+        ctx.emit("teacher", status="generating", examples=len(train_ds.examples))
+        outputs = teacher_outputs(ctx, train_ds.examples)
+        kept, dropped = quality_filter(
+            train_ds.examples, outputs, labels=train_ds.labels, regex=ctx.cfg.teacher_filter_regex
+        )
+        ctx.emit("teacher", status="filtered", kept=len(kept), dropped=dropped)
+        if not kept:
+            raise InputError(f"the quality filter dropped every teacher output ({dropped})")
+        teacher_hold = teacher_outputs(ctx, ctx.hold.examples)
+        taught = train_ds.model_copy(update={"examples": tuple(kept)})
+        fitted = SFTRecipe("lora").fit(ctx, model, taught, ckpt_name)
+        fitted.teacher = {"kept": len(kept), "dropped": dropped}
+        fitted.teacher_predictions = teacher_hold
+        return fitted
+
+    def save(self, ctx, fitted: Fitted) -> None:
+        save_model(ctx, fitted)
+
+
+RECIPE = SequenceDistillation()
