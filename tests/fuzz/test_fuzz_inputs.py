@@ -9,6 +9,7 @@ the count (pytest -s shows it; the issue note quotes it)."""
 import contextlib
 import io
 import json
+import time
 from pathlib import Path
 
 import yaml
@@ -27,6 +28,7 @@ FUZZ = settings(
     derandomize=True,  # the same inputs on every run: a failure reproduces
 )
 BASE = read_document(EXAMPLES / "support_intents_routing.yaml")
+MODULE_START = time.time()
 TRIED: dict[str, int] = {}
 
 junk = st.one_of(
@@ -258,7 +260,10 @@ def test_app_dataset_upload(tmp_path, monkeypatch, records):
 
 
 def test_zz_report_counts():
-    """Runs last in this module: prints how many inputs each fuzz test tried."""
+    """Runs last in this module: prints how many inputs each fuzz test tried, and checks
+    that none of them wrote a run index into the working directory."""
+    index = Path.cwd() / "runs" / "index.sqlite"
+    assert not index.exists() or index.stat().st_mtime < MODULE_START
     total = sum(TRIED.values())
     print(f"\nfuzzed inputs tried: {TRIED} (total {total})")
     fuzzed = {k: v for k, v in TRIED.items() if k != "hostile"}

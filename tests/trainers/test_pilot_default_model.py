@@ -11,6 +11,7 @@ import pytest
 
 from cli import main
 from tests.trainers.conftest import DEMO_CHAT, DEMO_CSV
+from trainers.evaluate import PROBES
 
 pytestmark = pytest.mark.slow
 COMMON = ["--holdout-max", "16", "--max-steps", "3", "--no-probe", "--json"]
@@ -20,7 +21,7 @@ def _run(capsys, *args, data=DEMO_CSV) -> dict:
     code = main(["pilot", *args, "--data", str(data), *COMMON])
     out = json.loads(capsys.readouterr().out)
     assert code == 0, out
-    assert out["status"] == "done" and out["holdout"]["n"] == 16
+    assert out["status"] == "done" and out["measurement"]["quality"]["n"] == 16
     return out
 
 
@@ -28,17 +29,26 @@ def _run(capsys, *args, data=DEMO_CSV) -> dict:
 def test_method_on_default_model(method, runs_dir, capsys):
     args = ["--method", method] + (["--batch-size", "4"] if method == "full" else [])
     out = _run(capsys, *args)
-    assert out["model"] == "smollm2-135m-instruct" and out["device"] == "cpu"
+    m = out["measurement"]
+    assert m["model"] == "smollm2-135m-instruct" and m["model_params"] > 100_000_000
     if method in ("lora", "qlora", "full"):
-        assert out["training"]["steps"] == 3 and out["tokens_per_second"] > 0
-        assert out["forgetting"]["pattern"] in (
-            "no_change",
-            "overfitting",
-            "degradation",
-            "improvement",
+        assert out["training"]["steps"] == 3 and m["tokens_per_second"] > 0
+        assert out["training"]["stopped_by"] == "steps"
+        # the forgetting probe ran before and after training: shares of its questions
+        f, n = out["forgetting"], len(PROBES)
+        assert f["probe_before"] * n == pytest.approx(round(f["probe_before"] * n))
+        assert m["forgetting_delta"] == pytest.approx(f["probe_after"] - f["probe_before"])
+        assert (Path(out["run_dir"]) / "adapter" / "adapter_model.safetensors").exists() or (
+            Path(out["run_dir"]) / "model" / "model.safetensors"
+        ).exists()
+    else:
+        assert (
+            out["training"] is None
+            and m["quality"]
+            == m["baselines"][{"prompt": "few_shot", "retrieval": "retrieval_few_shot"}[method]]
         )
     if method == "retrieval":
-        assert out["baselines"]["nearest_neighbour_label"]["value"] > 0.5  # MiniLM 1-NN works
+        assert m["baselines"]["nearest_neighbour_label"]["value"] > 0.5  # MiniLM 1-NN works
     if method == "qlora":
         cfg = (Path(out["run_dir"]) / "config.yaml").read_text()
         assert "method: qlora" in cfg
@@ -49,9 +59,9 @@ def test_distill_seq_with_local_teacher(runs_dir, capsys):
     out = _run(
         capsys, "--method", "distill_seq", "--teacher", "smollm2-135m-instruct", data=DEMO_CHAT
     )
-    assert (
-        "agreement" in out and out["teacher"]["kept"] + sum(out["teacher"]["dropped"].values()) > 0
-    )
+    assert out["agreement"] is not None
+    train = json.loads((Path(out["run_dir"]) / "train.json").read_text())["examples"]
+    assert out["teacher"]["kept"] + sum(out["teacher"]["dropped"].values()) == len(train)
 
 
 class _Teacher(BaseHTTPRequestHandler):
@@ -120,7 +130,8 @@ def test_distill_logit_half_depth_student(runs_dir, capsys):
     out = _run(capsys, "--method", "distill_logit")
     st = out["student"]
     assert st["layers"] == 15 and st["params"] < st["teacher_params"]
-    assert "agreement" in out and st["generation_tokens_per_second"] > 0
+    assert out["agreement"]["n"] == 16 and st["generation_tokens_per_second"] > 0
+    assert out["training"]["steps"] == 3 and out["training"]["stopped_by"] == "steps"
     assert (Path(out["run_dir"]) / "model" / "model.safetensors").exists()
 
 

@@ -1,0 +1,43 @@
+"""Pilots on CUDA (marker gpu: .ci/run leaves them out; a machine with a GPU runs them with
+`pytest -m gpu`): a bf16 LoRA pilot and a QLoRA pilot on the default model."""
+
+import json
+
+import pytest
+
+from cli import main
+from tests.trainers.conftest import DEMO_CSV
+
+pytestmark = pytest.mark.gpu
+
+
+@pytest.fixture(autouse=True)
+def _cuda():
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+
+
+def _pilot(capsys, method: str) -> dict:
+    argv = ["pilot", "--method", method, "--data", str(DEMO_CSV), "--device", "cuda:0"]
+    argv += ["--max-steps", "20", "--holdout-max", "32", "--no-probe", "--json"]
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_bf16_lora_pilot_on_cuda(runs_dir, capsys):
+    import torch
+
+    out = _pilot(capsys, "lora")
+    m, t = out["measurement"], out["training"]
+    assert m["device"] == "cuda:0" and torch.cuda.get_device_name(0) in m["device_name"]
+    assert t["bf16"] is torch.cuda.is_bf16_supported() and t["steps"] == 20
+    assert t["last_loss"] < t["first_loss"]  # it learns
+    assert m["quality"]["value"] > m["baseline"]["value"]
+
+
+def test_qlora_pilot_on_cuda(runs_dir, capsys):
+    out = _pilot(capsys, "qlora")
+    t = out["training"]
+    assert out["measurement"]["device"] == "cuda:0" and t["steps"] == 20
+    assert t["last_loss"] < t["first_loss"]
