@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_pilot_banking77 import SHARED, adapt_json, make_data  # noqa: E402
+from bench_pilot_banking77 import SHARED, adapt_json, cpu_line, make_data  # noqa: E402
 
 TARGET_PCT = 25.0
 
@@ -52,8 +52,9 @@ def main() -> int:
                 f"{f['peak_memory_mib']['measured']:.0f} MiB",
                 flush=True,
             )
+    print("\n" + cpu_line())
     print(
-        "\n| method | train rows | wall s predicted | measured | error | peak MiB predicted "
+        "| method | train rows | wall s predicted | measured | error | peak MiB predicted "
         "| measured | error | tokens/s predicted | measured | error |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")

@@ -117,7 +117,38 @@ def adapt_json(argv: list[str]) -> dict:
     return out
 
 
+def view(r: dict) -> dict:
+    """The numbers the table shows, from a pilot's metrics record (or an older flat one)."""
+    if "holdout" in r:  # written before metrics.json became one typed record
+        return r
+    m = r["measurement"]
+    return {
+        "holdout": m["quality"],
+        "baseline": m["baseline"],
+        "baselines": m["baselines"],
+        "tokens_per_second": m["tokens_per_second"],
+        "wall_seconds": m["wall_seconds"],
+        "peak_memory_mib": m["peak_memory_mib"],
+        "phase_seconds": r.get("phase_seconds", {}),
+    }
+
+
+def cpu_line() -> str:
+    """The CPU model and the flags that decide its fast paths (every figure names it)."""
+    flags = set()
+    name = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name") and name == "unknown CPU":
+            name = line.split(":", 1)[1].strip()
+        if line.startswith("flags") and not flags:
+            flags = set(line.split(":", 1)[1].split())
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    return f"CPU: {name}; " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
+
+
 def print_table(plain: float, results: dict) -> None:
+    results = {m: view(r) for m, r in results.items()}
+    print(cpu_line())
     print(
         "\n| method | holdout accuracy [95% CI] | zero-shot | train s | eval s | "
         "train+eval s | wall s | train tokens/s | peak MiB |"
@@ -185,7 +216,7 @@ def main() -> int:
     results = {}
     for m in [x for x in args.methods.split(",") if x]:
         results[m] = run_method(m, train_csv, hold_csv, args)
-        print(f"{m}: done in {results[m]['wall_seconds']:.0f}s", flush=True)
+        print(f"{m}: done in {view(results[m])['wall_seconds']:.0f}s", flush=True)
     print_table(plain, results)
     if args.out:
         Path(args.out).write_text(

@@ -35,9 +35,9 @@ def ours(train: Path, hold: Path, steps: int) -> dict:
     argv += ["--lr", "1e-3", "--batch-size", "16", "--lora-rank", "16"]
     out = adapt_json(argv)
     return {
-        "tokens_per_second": out["tokens_per_second"],
+        "tokens_per_second": out["measurement"]["tokens_per_second"],
         "train_seconds": out["training"]["seconds"],
-        "accuracy": out["holdout"],
+        "accuracy": out["measurement"]["quality"],
     }
 
 

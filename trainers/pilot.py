@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import math
 import os
 import sqlite3
 import sys
@@ -32,6 +33,16 @@ def answer_budget(tok, ds: Dataset) -> int:
     """New tokens to generate: the longest training answer, plus a little room."""
     longest = max(len(tok(e.target, add_special_tokens=False)["input_ids"]) for e in ds.examples)
     return min(512, longest + 4)
+
+
+def count_params(model) -> int:
+    """Parameters of the model as trained, 4-bit weights counted by their true shape
+    (bitsandbytes packs two 4-bit values into each stored byte)."""
+    total = 0
+    for p in model.parameters():
+        state = getattr(p, "quant_state", None)
+        total += math.prod(state.shape) if state is not None else p.numel()
+    return total
 
 
 def evaluate_holdout(ctx: PilotContext, model) -> tuple[QualityMeasure, list[str], float]:
@@ -155,7 +166,7 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
 
     runs.emit(run_dir, "model", status="loading")
     model = recipe.load(ctx)
-    params = sum(p.numel() for p in model.parameters())
+    params = count_params(model)
     if cfg.method == "full" and params > FULL_MAX_PARAMS:
         raise InputError(
             f"full fine-tuning of {params / 1e9:.1f}B parameters will not fit a "

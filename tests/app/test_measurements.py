@@ -99,7 +99,10 @@ def test_html_report_has_the_learning_curve(finished_run):
 
     s = load_scenario(EXAMPLES / "support_intents_routing.yaml")
     report = estimate(s)
-    pilots = [r["metrics"] for r in runs.index_list()]
+    from trainers.metrics import from_index
+
+    pilots = [from_index(r) for r in runs.index_list()]  # a metrics.json of the older layout
+    assert all(pilots)
     text = build_report(s, recommend(s, report), report, None, pilots)
     assert "How much data is enough" in text and "not reachable with this model" in text
     assert text.count("plotly-graph-div") >= 3  # two cost charts and the learning curve

