@@ -136,6 +136,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from costmodels.export import export
 
+    folder = Path(args.out).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise InputError(f"--out: the folder {folder} does not exist; create it or pick another")
     scenario, report, catalog = _scenario_and_costs(args)
     if args.format == "html":
         from advisor import recommend
@@ -164,8 +167,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_memory(args: argparse.Namespace) -> int:
     from costmodels import estimate_memory, load_catalog, load_shape
     from costmodels.compute import gpu_table
+    from trainers.preflight import model_shape
 
-    shape = load_shape(args.config)
+    # a local config.json or model folder, or the name of a model the pilots know
+    named = None if Path(args.config).expanduser().exists() else model_shape(args.config)
+    shape = named or load_shape(args.config)
     targets = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
     est = estimate_memory(
         shape,
@@ -239,7 +245,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--out", required=True, help="output file")
 
     p = sub.add_parser("memory", help="memory and fit of a model for training or inference")
-    p.add_argument("--config", required=True, help="config.json or a local model folder")
+    p.add_argument(
+        "--config",
+        required=True,
+        help="config.json, a local model folder, or a model name the pilots know "
+        "(smollm2-135m-instruct)",
+    )
     p.add_argument("--method", choices=["full", "lora", "qlora", "inference"], required=True)
     p.add_argument("--lora-rank", type=_positive, default=16)
     p.add_argument("--lora-targets", default="q_proj,v_proj")
@@ -282,6 +293,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as e:
         print(f"adapt {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `adapt ... | head` stopped reading: not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 A trained method whose whole 95% interval lies below the quality bar rules its family
 out; one whose interval lies above it gets a bonus; one that straddles the bar is quoted
-for information (a larger holdout would decide). Prompt and retrieval baselines are
-measured on the small pilot model, a lower bound for a capable model: meeting the bar
-counts for them, missing it is only quoted. Every reason quotes the numbers.
+for information (a larger holdout would decide). Incomplete evidence (a pilot that ran
+less than a quarter of its planned steps, or was scored on fewer than MIN_HOLDOUT rows)
+is quoted with what a complete pilot would need and never changes the advice by itself.
+Prompt and retrieval baselines are measured on the small pilot model, a lower bound for
+a capable model: meeting the bar counts for them, missing it is only quoted. Every
+reason quotes the numbers.
 """
 
 from __future__ import annotations
@@ -17,6 +20,27 @@ from core.vocab import BASELINE_FOR, METHODS
 SOURCE = "adapt pilot: measured on a frozen holdout"
 MET_BONUS = 3.0
 BEATS_TRAINED_BONUS = 1.0  # a baseline measured better than every trained pilot
+MIN_STEP_SHARE = 0.25  # a pilot that ran less of its plan than this is incomplete evidence
+MIN_HOLDOUT = 30  # fewer holdout rows than this: the interval is too wide to act on
+
+
+def evidence_gaps(m: Measurement) -> list[str]:
+    """Why a measurement is not complete evidence (empty: it is)."""
+    gaps = []
+    if m.planned_steps and m.train_steps < MIN_STEP_SHARE * m.planned_steps:
+        why = {"minutes": "its time limit", "steps": "its step limit"}.get(
+            m.stopped_by or "", "an early stop"
+        )
+        gaps.append(
+            f"training stopped by {why} after {m.train_steps} of {m.planned_steps} planned "
+            f"steps; a complete pilot runs all {m.planned_steps}"
+        )
+    if m.holdout_examples < MIN_HOLDOUT:
+        gaps.append(
+            f"it was scored on {m.holdout_examples} holdout rows; a complete pilot scores at "
+            f"least {MIN_HOLDOUT}"
+        )
+    return gaps
 
 
 def _trained_rule(method: str, run: str, q: QualityMeasure, bar: float, m) -> Rule:
@@ -28,7 +52,13 @@ def _trained_rule(method: str, run: str, q: QualityMeasure, bar: float, m) -> Ru
     )
     effects: dict[str, float] = {}
     vetoes: frozenset[str] = frozenset()
-    if q.ci_high < bar:
+    gaps = evidence_gaps(m)
+    if gaps:
+        text += (
+            f". This is not complete evidence, so it does not change the advice: "
+            f"{'; '.join(gaps)}."
+        )
+    elif q.ci_high < bar:
         text += ": below the bar even at the top of its interval."
         if m.examples_needed:
             text += f" The learning curve says about {m.examples_needed:,} examples would reach it."
@@ -82,10 +112,12 @@ def measurement_rules(scenario: Scenario, measurements: list[Measurement]) -> tu
     rules, trained = [], None
     for method in (name for name, spec in METHODS.items() if spec.trains):
         runs = [m for m in measurements if m.method == method]
-        best = max(runs, key=lambda m: m.quality.value, default=None)
+        # complete evidence first, then the best quality
+        best = max(runs, key=lambda m: (not evidence_gaps(m), m.quality.value), default=None)
         if best is not None:
             rules.append(_trained_rule(method, best.run_id, best.quality, bar, best))
-            if trained is None or best.quality.ci_high > trained.ci_high:
+            complete = not evidence_gaps(best)
+            if complete and (trained is None or best.quality.ci_high > trained.ci_high):
                 trained = best.quality
     for strategy in ("prompt", "rag"):
         found = [
@@ -96,5 +128,10 @@ def measurement_rules(scenario: Scenario, measurements: list[Measurement]) -> tu
         ]
         if found:
             _, name, q, model = max(found, key=lambda x: x[0])
-            rules.append(_baseline_rule(name, q, bar, model, trained))
+            rule = _baseline_rule(name, q, bar, model, trained)
+            holdout = next(m.holdout_examples for m in measurements if q in m.baselines.values())
+            if holdout < MIN_HOLDOUT:  # quoted, never acted on
+                text = f"{rule.rationale} Scored on {holdout} holdout rows, too few to act on."
+                rule = _rule(rule.id, rule.situation, text, {})
+            rules.append(rule)
     return tuple(rules)

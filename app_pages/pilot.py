@@ -18,7 +18,7 @@ from core.vocab import BASELINE_METHODS, METHOD_NAMES, METHODS
 from reports import figures
 from trainers import runs
 from trainers.config import PilotConfig, TrainSettings, field_help
-from trainers.data import validate
+from trainers.data import data_warnings, validate
 from trainers.launch import start_pilot
 from trainers.metrics import read_metrics
 from trainers.models import DEFAULT_MODEL
@@ -73,6 +73,8 @@ def show_validation(path: Path) -> bool:
         f"{len(ds.examples)} usable examples ({ds.task}, {ds.format})"
         + (f", {len(ds.labels)} labels" if ds.labels else "")
     )
+    for warning in data_warnings(ds):
+        st.warning(warning, icon=":material/warning:")
     if errors:
         st.error(f"{len(errors)} bad row(s): fix them or remove them before a pilot")
         st.dataframe(
@@ -262,7 +264,7 @@ if ok:
             teacher_key_env=KEY_ENV if key else None,
             trust_remote_code=trust,
             curve=(0.25, 0.5) if curve and METHODS[method].curve else (),
-            quality_bar_pct=bar,
+            quality_bar_pct=bar or None,  # a bar of 0% asks for no bar
         )
         pre = estimate_pilot(cfg)
         probed = st.session_state.get("probe")

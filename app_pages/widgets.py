@@ -42,6 +42,8 @@ def field_widget(
         lo = next((m.ge for m in f.metadata if hasattr(m, "ge")), None)
         hi = next((m.le for m in f.metadata if hasattr(m, "le")), None)
         step = 1 if ann is int else None
+        if lo is not None and hi is not None:  # the browser refuses values outside silently
+            help_ = f"{help_} Allowed: {lo:,g} to {hi:,g}."
         return st.number_input(label, min_value=lo, max_value=hi, step=step, key=key, help=help_)
     return st.text_input(label, key=key, help=help_)
 

@@ -54,6 +54,10 @@ class Measurement(BaseModel):
     nearest_neighbour_label."""
     forgetting_delta: float | None = None
     """Probe accuracy after training minus before (negative: the model forgot)."""
+    train_steps: int = Field(0, ge=0)
+    """Optimizer steps the training ran (0 for methods that do not train)."""
+    planned_steps: int = Field(0, ge=0)
+    """Steps the training planned (its epochs over the data); 0 when nothing trained."""
     stopped_by: Literal["steps", "minutes", "done"] | None = None
     """Why training ended: done (the planned steps ran), or cut short by the step or time
     limit (then the quality is a lower bound). None: nothing trained."""

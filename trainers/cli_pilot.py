@@ -67,7 +67,9 @@ def add_parsers(sub, handlers) -> None:
         help="start from a config file (a run's config.yaml re-runs it); flags override it",
     )
     _field_flags(p)
-    p.add_argument("--run-dir", help="directory for this run (default: runs/<id>)")
+    p.add_argument(
+        "--run-dir", help="directory for this run (default: a new one under ADAPT_RUNS)"
+    )
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a crashed or killed run")
     p.add_argument("--detach", action="store_true", help="start it and return at once")
     p.add_argument(
@@ -167,7 +169,8 @@ def preflight(cfg, args: argparse.Namespace):
     from trainers.launch import validate_inputs
     from trainers.preflight import estimate_pilot
 
-    validate_inputs(cfg)  # bad rows are reported before any probe starts
+    for warning in validate_inputs(cfg):  # bad rows are reported before any probe starts
+        print(f"warning: {warning}", file=sys.stderr)
     if not args.no_probe:
         print("preflight: probing a few real steps...", file=sys.stderr)
     pre = estimate_pilot(cfg, probe=not args.no_probe)

@@ -255,6 +255,21 @@ def validate(path: str | Path) -> tuple[Dataset | None, list[RowError]]:
     return Dataset(task=task, format=fmt, examples=tuple(examples), labels=labels), errors
 
 
+def data_warnings(ds: Dataset) -> list[str]:
+    """What makes a dataset look like noise rather than a task (it still loads)."""
+    if ds.task != "classify" or not ds.examples:
+        return []
+    counts = Counter(e.label for e in ds.examples)
+    repeated = sum(1 for c in counts.values() if c > 1)
+    if len(counts) > len(ds.examples) / 2:
+        return [
+            f"{len(counts):,} different labels in {len(ds.examples):,} rows "
+            f"({repeated:,} labels appear more than once): this looks like free text in the "
+            "label column, not a classification task. Check the file's columns before a pilot."
+        ]
+    return []
+
+
 def load_dataset(path: str | Path, allow_bad_rows: bool = False) -> Dataset:
     ds, errors = validate(path)
     if errors and not allow_bad_rows:

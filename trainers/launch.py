@@ -23,17 +23,18 @@ class Launched:
     preflight: Preflight
 
 
-def validate_inputs(cfg: PilotConfig) -> None:
+def validate_inputs(cfg: PilotConfig) -> list[str]:
     """Every bad data row (with its line number) and an unsafe model folder, before any
-    process starts."""
-    from trainers.data import load_dataset
+    process starts; returns warnings about data that look like noise."""
+    from trainers.data import data_warnings, load_dataset
     from trainers.models import resolve_model
 
-    load_dataset(cfg.data)
+    warnings = data_warnings(load_dataset(cfg.data))
     if cfg.holdout_data:
         load_dataset(cfg.holdout_data)
     if Path(cfg.model).expanduser().exists():
         resolve_model(cfg.model)  # safetensors only
+    return warnings
 
 
 def start_pilot(

@@ -224,6 +224,8 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
         baselines=scored,
         forgetting_delta=(forgetting.probe_after - forgetting.probe_before if forgetting else None),
         examples_needed=curve.examples_needed if curve else None,
+        train_steps=res.steps if res else 0,
+        planned_steps=res.planned_steps if res else 0,
         stopped_by=res.stopped_by if res else None,
     )
     measured = {

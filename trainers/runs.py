@@ -32,7 +32,13 @@ def is_main_process() -> bool:
 
 
 def runs_root() -> Path:
-    return Path(os.environ.get("ADAPT_RUNS", "runs"))
+    """Where run directories and the run index live: ADAPT_RUNS, else one user-level
+    folder ($XDG_DATA_HOME/adapt/runs, by default ~/.local/share/adapt/runs), so that
+    `adapt runs list` finds the same runs from any working directory."""
+    if os.environ.get("ADAPT_RUNS"):
+        return Path(os.environ["ADAPT_RUNS"]).expanduser()
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "adapt" / "runs"
 
 
 def new_run_dir(method: str, root: Path | None = None) -> Path:

@@ -78,3 +78,27 @@ def test_retrieval_baseline_meeting_the_bar_counts_for_rag(lo, bonus):
 def test_no_measurements_change_nothing():
     s = load_scenario(ROUTING)
     assert recommend(s, measurements=[]) == recommend(s)
+
+
+def test_a_pilot_cut_short_does_not_overturn_and_says_why():
+    """Issue 13: stopped by its time limit after 4 of 60 steps, far below the bar."""
+    s = load_scenario(ROUTING)
+    prior = recommend(s).recommended
+    short = measurement(quality=q(0.2, 0.15, 0.26)).model_copy(
+        update={"train_steps": 4, "planned_steps": 60, "stopped_by": "minutes"}
+    )
+    rec = recommend(s, measurements=[short])
+    assert rec.recommended == prior and rec.overturned is None
+    (rule,) = [r for r in rec.fired if r.rule_id == "measured_lora"]
+    assert "not complete evidence" in rule.text and "time limit after 4 of 60" in rule.text
+    assert not any(x.veto for r in rec.ranking for x in r.reasons)
+    # the same numbers from a pilot that ran its whole plan do rule fine-tuning out
+    full = short.model_copy(update={"train_steps": 60, "stopped_by": "done"})
+    assert recommend(s, measurements=[full]).recommended != "fine_tune"
+
+
+def test_a_tiny_holdout_is_quoted_not_acted_on():
+    s = load_scenario(ROUTING)
+    small = measurement(quality=q(0.2, 0.05, 0.5, n=8)).model_copy(update={"holdout_examples": 8})
+    (rule,) = measurement_rules(s, [small])
+    assert not rule.vetoes and "8 holdout rows" in rule.rationale

@@ -106,3 +106,53 @@ def test_html_report_has_the_learning_curve(finished_run):
     text = build_report(s, recommend(s, report), report, None, pilots)
     assert "How much data is enough" in text and "not reachable with this model" in text
     assert text.count("plotly-graph-div") >= 3  # two cost charts and the learning curve
+
+
+def test_a_run_cut_short_does_not_overturn_decide_and_the_page_says_why(tmp_path, monkeypatch):
+    from trainers.metrics import PilotMetrics, TrainResult
+
+    monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "runs"))
+    run_dir = runs.new_run_dir("lora")
+    (run_dir / "config.yaml").write_text("method: lora\n")
+    m = Measurement(
+        run_id=run_dir.name,
+        method="lora",
+        model="smollm2-135m-instruct",
+        model_params=134_515_008,
+        device="cpu",
+        train_examples=256,
+        holdout_examples=64,
+        train_tokens=3_000,
+        tokens_per_second=300,
+        generation_tokens_per_second=40,
+        peak_memory_mib=2000,
+        wall_seconds=120,
+        quality=q(0.2, 0.12, 0.31),
+        train_steps=4,
+        planned_steps=60,
+        stopped_by="minutes",
+    )
+    res = TrainResult(
+        steps=4,
+        planned_steps=60,
+        tokens=3000,
+        seconds=120,
+        tokens_per_second=25,
+        first_loss=3.0,
+        last_loss=2.5,
+        stopped_by="minutes",
+        bf16=False,
+    )
+    record = PilotMetrics(run_dir=str(run_dir), measurement=m, training=res).model_dump(mode="json")
+    runs.write_json_atomic(run_dir / "metrics.json", record)
+    runs.index_upsert(run_dir, method="lora", model=m.model, status_="done", metrics=record)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at.selectbox(key="example_choice").set_value("support_intents_routing").run()
+    before = at.success[0].value
+    at.multiselect(key="use_runs_widget").set_value([run_dir.name]).run()
+    assert not at.exception and not at.warning
+    assert at.success[0].value == before and "overturned" not in before
+    page = " ".join(x.value for x in at.markdown)
+    assert "not complete evidence" in page and "time limit after 4 of 60 planned steps" in page
+    at.switch_page("app_pages/runs.py").run()
+    assert not at.exception
