@@ -4,23 +4,21 @@ The run keeps going when the tab closes; reopening the page shows it again."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
+from app_pages.run_view import pick_run, show_log, show_results, watch
 from app_pages.state import current_scenario
 from app_pages.widgets import EXAMPLES
 from core.scenario import InputError
 from core.vocab import BASELINE_METHODS, METHOD_NAMES, METHODS
-from reports import figures
 from trainers import runs
 from trainers.config import PilotConfig, TrainSettings, field_help
 from trainers.data import data_warnings, validate
 from trainers.launch import start_pilot
-from trainers.metrics import read_metrics
 from trainers.models import DEFAULT_MODEL
 from trainers.preflight import estimate_pilot
 
@@ -88,109 +86,6 @@ def launch(cfg: PilotConfig, key: str | None, pre) -> Path:
     """The CLI's launch path; the key goes into the run's environment, nowhere else."""
     secrets = {KEY_ENV: key} if key else None
     return start_pilot(cfg, preflight=pre, secrets=secrets).run_dir
-
-
-def active_run() -> Path | None:
-    """This session's run; else the one named in the URL; else the latest still running."""
-    ref = st.session_state.get("active_run") or st.query_params.get("run")
-    if ref:
-        try:  # a run id from the index only: a URL never names a path
-            return runs.find_run(Path(ref).name, index_only=True)
-        except InputError:
-            return None
-    running = [r for r in runs.index_list() if r["status"] == "running"]
-    return Path(running[0]["run_dir"]) if running else None
-
-
-@st.fragment(run_every=1.0)
-def watch(run_dir: Path) -> None:
-    status = runs.status(run_dir)
-    events = runs.read_events(run_dir)
-    steps = [e for e in events if e["event"] == "step"]
-    plan = next((e["planned_steps"] for e in reversed(events) if e.get("planned_steps")), None)
-    st.markdown(f"**Run** `{run_dir.name}`: **{status}**")
-    if steps and plan:
-        last = steps[-1]
-        st.progress(
-            min(1.0, last["step"] / plan),
-            text=f"step {last['step']}/{plan} · loss "
-            f"{last['loss']:.3f} · {last['tokens_per_second']:.0f} tokens/s · ETA "
-            f"{last['eta_seconds']:.0f}s",
-        )
-        st.plotly_chart(figures.loss_curve(steps), key=f"loss_{len(steps)}")
-    elif status in ("running", "queued"):
-        phase = events[-1]["event"] if events else "starting"
-        detail = {
-            k: v for k, v in (events[-1] if events else {}).items() if k not in ("time", "event")
-        }
-        st.info(f"{phase}: {json.dumps(detail)}")
-    if status in ("running", "queued"):
-        if st.button("Cancel run", key="cancel_run"):
-            runs.cancel(run_dir)
-            st.rerun(scope="app")
-    elif status == "done" and not st.session_state.get(f"shown_{run_dir.name}"):
-        # once: rerun the whole page so the results draw outside this fragment
-        st.session_state[f"shown_{run_dir.name}"] = True
-        st.rerun(scope="app")
-    elif status in ("failed", "cancelled", "resumable"):
-        err = next((e.get("message") for e in reversed(events) if e["event"] == "error"), None)
-        st.error(f"{status}: {err or 'see log.txt in the run directory'}")
-
-
-def show_results(run_dir: Path) -> None:
-    st.session_state[f"shown_{run_dir.name}"] = True  # a finished run needs no rerun
-    try:
-        m = read_metrics(run_dir)
-    except InputError as e:
-        st.error(str(e))
-        return
-    meas, h = m.measurement, m.quality
-    scores = {f"baseline: {k}": v for k, v in meas.baselines.items()}
-    scores[f"{meas.method} (this run)"] = h
-    st.plotly_chart(figures.quality_bars(scores), key="quality_bars")
-    if m.stopped_early:
-        st.warning(
-            f"Training stopped by its {m.training.stopped_by} limit after "
-            f"{m.training.steps} of {m.training.planned_steps} steps: this quality is a "
-            "lower bound, not what the method reaches."
-        )
-    c1, c2, c3 = st.columns(3)
-    zero = meas.baseline.value if meas.baseline else 0.0
-    c1.metric(f"holdout {h.metric}", f"{h.value:.1%}", f"{h.value - zero:+.1%} vs zero-shot")
-    c2.metric(
-        "training tokens/s",
-        f"{meas.tokens_per_second:.0f}",
-        help="measured; the preflight estimate is shown above the launch button",
-    )
-    if m.forgetting:
-        f = m.forgetting
-        c3.metric(
-            "forgetting check",
-            f.pattern.replace("_", " "),
-            f"probe {f.probe_before:.0%} -> {f.probe_after:.0%}",
-            delta_color="off",
-        )
-    if m.learning_curve:
-        show_curve(m.learning_curve)
-    used = st.session_state.setdefault("use_runs", [])
-    if run_dir.name not in used and st.button(
-        "Use this run's measurements in the advice and costs", key="use_run"
-    ):
-        used.append(run_dir.name)
-        st.success("Added: the Decide, Costs and Export pages now use this run.")
-    st.dataframe(pd.DataFrame([x.model_dump() for x in m.samples]), hide_index=True, key="samples")
-
-
-def show_curve(curve) -> None:
-    st.subheader("How much data is enough")
-    st.plotly_chart(figures.learning_curve(curve), key="learning_curve")
-    needed = curve.examples_needed
-    st.metric(
-        "examples needed for the bar",
-        f"{needed:,}" if needed is not None else "not reachable",
-        help="from a saturating curve fitted to the measured points; see the note below",
-    )
-    st.caption(curve.summary)
 
 
 st.title("Pilot")
@@ -277,14 +172,15 @@ if ok:
         (st.info if pre.fits else st.error)(pre.summary)
         if st.button("Launch pilot", type="primary", key="launch", disabled=not pre.fits):
             run_dir = launch(cfg, key, pre)
-            st.session_state["active_run"] = str(run_dir)
+            st.session_state["active_run"] = st.session_state["run_choice"] = run_dir.name
             st.query_params["run"] = run_dir.name
     except (InputError, ValueError) as e:
         st.error(str(e).splitlines()[0])
 
-run_dir = active_run()
+st.divider()
+run_dir = pick_run()
 if run_dir is not None:
-    st.divider()
     watch(run_dir)
     if runs.status(run_dir) == "done" and (run_dir / "metrics.json").exists():
         show_results(run_dir)
+    show_log(run_dir)

@@ -7,6 +7,7 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
+from app_pages.run_view import use_button
 from reports import figures
 from trainers import runs
 from trainers.metrics import PilotMetrics, from_index
@@ -52,6 +53,14 @@ def _err(m: PilotMetrics | None, key: str) -> float | None:
 table = pd.DataFrame([_row(r) for r in rows])
 st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
 done = {r["run_id"]: m for r in rows if (m := from_index(r)) is not None}
+if done:
+    chosen = st.selectbox(
+        "finished run",
+        list(done),
+        key="runs_use_pick",
+        help="its measured quality and speed can replace the assumptions",
+    )
+    use_button(chosen)
 picked = st.multiselect("compare runs", list(done), default=list(done)[:2], key="compare")
 if len(picked) >= 2:
     st.plotly_chart(

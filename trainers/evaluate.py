@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -107,8 +107,10 @@ def generate(
     batch_size: int = 16,
     device: str = "cpu",
     bf16: bool = False,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[str]:
-    """Greedy decoding, batched with left padding (so every row's last token is real)."""
+    """Greedy decoding, batched with left padding (so every row's last token is real).
+    progress(rows done, rows) is called after every batch."""
     texts = [
         tok.apply_chat_template(
             [m.model_dump() for m in p], tokenize=False, add_generation_prompt=True
@@ -145,6 +147,8 @@ def generate(
             new = gen[:, enc["input_ids"].shape[1] :]
             for i, row in zip(idx, new, strict=True):
                 out[i] = tok.decode(row, skip_special_tokens=True).strip()
+            if progress is not None:
+                progress(min(start + batch_size, len(order)), len(order))
     finally:
         tok.padding_side = side
         if flip:

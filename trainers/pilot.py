@@ -45,8 +45,11 @@ def count_params(model) -> int:
     return total
 
 
-def evaluate_holdout(ctx: PilotContext, model) -> tuple[QualityMeasure, list[str], float]:
-    """Score by greedy generation through the chat template; also decoding tokens/s."""
+def evaluate_holdout(
+    ctx: PilotContext, model, phase: str = "holdout"
+) -> tuple[QualityMeasure, list[str], float]:
+    """Score by greedy generation through the chat template; also decoding tokens/s.
+    Emits `eval` events with the rows done, so the app can show "row n/N"."""
     tok, hold = ctx.tok, ctx.hold
     t0 = time.perf_counter()
     preds = generate(
@@ -57,6 +60,7 @@ def evaluate_holdout(ctx: PilotContext, model) -> tuple[QualityMeasure, list[str
         batch_size=ctx.cfg.eval_batch_size,
         device=ctx.device,
         bf16=ctx.bf16,
+        progress=lambda done, total: ctx.emit("eval", phase=phase, rows=done, of=total),
     )
     seconds = time.perf_counter() - t0
     new_tokens = sum(len(tok(p, add_special_tokens=False)["input_ids"]) + 1 for p in preds)
@@ -133,11 +137,13 @@ def score_baselines(ctx: PilotContext, model) -> dict[str, QualityMeasure]:
     )
     train, hold, task = ctx.train_ds.examples, ctx.hold.examples, ctx.hold.task
     if "prompt" in wanted:
+        ctx.emit("eval", phase="few-shot baseline")
         res = baselines.prompt_baseline(
             model, ctx.tok, task, train, hold, seed=cfg.seed, zero_shot=False, **kw
         )
         out["few_shot"] = res["few_shot"][0]
     if "retrieval" in wanted:
+        ctx.emit("eval", phase="retrieval baseline")
         for name, (s, _) in baselines.retrieval_baseline(
             model, ctx.tok, task, train, hold, **kw
         ).items():
@@ -174,7 +180,7 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
         )
     lap("load")
     runs.emit(run_dir, "eval", phase="baseline")
-    zero, preds, gen_tps = evaluate_holdout(ctx, model)
+    zero, preds, gen_tps = evaluate_holdout(ctx, model, "baseline")
     scored = {"zero_shot": zero, **score_baselines(ctx, model)}
     lap("baselines")
     tuned, fitted, forgetting, curve = zero, Fitted(model=model), None, None
@@ -258,7 +264,7 @@ def _evaluate_tuned(ctx: PilotContext, model, with_probe: bool = True):
     merged = hasattr(model, "merge_adapter") and ctx.cfg.method != "qlora"
     if merged:
         model.merge_adapter()
-    tuned, preds, gen_tps = evaluate_holdout(ctx, model)
+    tuned, preds, gen_tps = evaluate_holdout(ctx, model, "tuned")
     probe_after = probe(model, ctx.tok, ctx.device, ctx.bf16) if with_probe else None
     if merged:
         model.unmerge_adapter()  # saved as an adapter
@@ -270,7 +276,7 @@ def _agreement(ctx: PilotContext, fitted: Fitted, preds, gen_tps):
     (a local teacher) the student's decoding speed against the teacher's."""
     teacher_preds, student = fitted.teacher_predictions, fitted.student
     if fitted.teacher_model is not None:
-        _, teacher_preds, teacher_tps = evaluate_holdout(ctx, fitted.teacher_model)
+        _, teacher_preds, teacher_tps = evaluate_holdout(ctx, fitted.teacher_model, "teacher")
         student = {
             **(student or {}),
             "generation_tokens_per_second": round(gen_tps, 1),

@@ -89,9 +89,11 @@ def test_decide_cost_pilot_export(page, tmp_path_factory):
         box.press("Enter")
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Launch pilot").click()
-    page.wait_for_function("document.body.innerText.includes(': done')", timeout=300_000)
+    page.wait_for_function("document.body.innerText.includes(': finished')", timeout=300_000)
     page.get_by_text("holdout accuracy").first.wait_for()
     page.screenshot(path=str(shots / "pilot.png"), full_page=True)
+    page.get_by_role("button", name="Use this run's measurements in the advice and costs").click()
+    page.get_by_text("Added: the Decide, Costs and Export pages now use this run.").wait_for()
 
     _go(page, "Runs")
     page.screenshot(path=str(shots / "runs.png"), full_page=True)
@@ -110,3 +112,28 @@ def test_decide_cost_pilot_export(page, tmp_path_factory):
     assert "Pilot results" in html and "lora" in html and "Plotly" in html
     assert 'src="http' not in html  # plotly.js is inlined: the charts work offline
     page.screenshot(path=str(shots / "export.png"), full_page=True)
+
+
+def test_closed_tab_reopened_shows_the_finished_run_and_cancel_is_no_error(page, server):
+    """Issue 13: a new tab (a new session) on Pilot shows the latest run, finished, with its
+    results and the button to use them; cancelling a run is an outcome, not an error."""
+    tab = page.context.new_page()
+    tab.set_default_timeout(60_000)
+    tab.goto(server + "/pilot")
+    tab.get_by_text("holdout accuracy").first.wait_for()
+    assert tab.get_by_text("finished").count() >= 1
+    tab.get_by_role(
+        "button", name="Use this run's measurements in the advice and costs"
+    ).first.wait_for()
+    for label, value in (("max steps", "100000"), ("max minutes", "600")):
+        box = tab.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+    tab.wait_for_timeout(1500)
+    tab.get_by_role("button", name="Launch pilot").click()
+    tab.get_by_role("button", name="Cancel run").click(timeout=120_000)
+    tab.wait_for_function("document.body.innerText.includes(': cancelled')", timeout=60_000)
+    tab.get_by_text("This run was cancelled").first.wait_for()
+    assert tab.locator('[data-testid="stAlertContentError"]').count() == 0
+    assert tab.locator('[data-testid="stException"]').count() == 0
+    tab.close()

@@ -1,0 +1,206 @@
+"""A pilot run as the app shows it: which run (the latest, or one picked), its phase in
+words, progress with an ETA that knows the time cap, the results with "Use this run's
+measurements", and its log. Used by the Pilot and Runs pages."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from core.scenario import InputError
+from reports import figures
+from trainers import runs
+from trainers.metrics import read_metrics
+
+# What each event says about where a run is, in words.
+PHASES = {
+    "queued": "waiting for a free slot (another pilot is running)",
+    "start": "starting",
+    "data": "reading and splitting the data",
+    "model": "loading the model",
+    "teacher": "the teacher is labelling the training inputs",
+    "curve": "training a learning-curve point",
+    "resume": "resuming from the last checkpoint",
+    "checkpoint": "training",
+    "resume_requested": "resuming",
+}
+OUTCOMES = {
+    "done": "finished",
+    "cancelled": "cancelled",
+    "failed": "failed",
+    "resumable": "stopped (resumable)",
+    "running": "running",
+    "queued": "queued",
+}
+
+
+def pick_run() -> Path | None:
+    """This session's run, else the one in the URL, else the latest in the index (running
+    or finished); earlier runs can be picked. A URL names a run id, never a path."""
+    rows = runs.index_list()
+    if not rows:
+        return None
+    ids = [r["run_id"] for r in rows]
+    wanted = st.session_state.get("active_run") or st.query_params.get("run") or ids[0]
+    wanted = Path(str(wanted)).name
+    choice = st.selectbox(
+        "run",
+        ids,
+        index=ids.index(wanted) if wanted in ids else 0,
+        key="run_choice",
+        format_func=lambda i: f"{i} ({OUTCOMES.get(rows[ids.index(i)]['status'], '')})",
+        help="the latest run first; pick an earlier one to see its results",
+    )
+    try:
+        return runs.find_run(choice, index_only=True)
+    except InputError:
+        return None
+
+
+def phase_text(events: list[dict]) -> str:
+    """Where the run is, in words ("scoring the holdout: row 64/300")."""
+    if not events:
+        return "starting"
+    last = events[-1]
+    if last["event"] == "eval":
+        what = {
+            "baseline": "scoring the zero-shot baseline",
+            "tuned": "scoring the tuned model",
+            "teacher": "scoring the teacher",
+        }.get(last.get("phase"), f"scoring the {last.get('phase')}")
+        rows = f": row {last['rows']}/{last['of']}" if last.get("of") else ""
+        return what + rows
+    return PHASES.get(last["event"], last["event"].replace("_", " "))
+
+
+def training_eta(events: list[dict], max_minutes: float | None) -> float | None:
+    """Seconds of training left: the loop's own estimate, capped by the time limit."""
+    steps = [e for e in events if e["event"] == "step"]
+    if not steps:
+        return None
+    eta = steps[-1]["eta_seconds"]
+    start = next(
+        (e["time"] for e in events if e["event"] == "start" and "planned_steps" in e), None
+    )
+    if max_minutes and start:
+        eta = min(eta, max(0.0, start + max_minutes * 60 - time.time()))
+    return eta
+
+
+@st.fragment(run_every=1.0)
+def watch(run_dir: Path) -> None:
+    status = runs.status(run_dir)
+    events = runs.read_events(run_dir)
+    steps = [e for e in events if e["event"] == "step"]
+    plan = next((e["planned_steps"] for e in reversed(events) if e.get("planned_steps")), None)
+    st.markdown(f"**Run** `{run_dir.name}`: **{OUTCOMES.get(status, status)}**")
+    live = status in ("running", "queued")
+    if live:
+        st.info(phase_text(events), icon=":material/pending:")
+    if steps and plan:
+        last = steps[-1]
+        text = f"step {last['step']}/{plan} · loss {last['loss']:.3f}"
+        if live:
+            eta = training_eta(events, _max_minutes(run_dir))
+            text += f" · {last['tokens_per_second']:,.0f} tokens/s"
+            text += f" · training ETA {eta:,.0f} s" if eta is not None else ""
+        st.progress(min(1.0, last["step"] / plan), text=text)
+        st.plotly_chart(figures.loss_curve(steps), key=f"loss_{len(steps)}")
+    if live:
+        if st.button("Cancel run", key="cancel_run"):
+            runs.cancel(run_dir)
+            st.rerun(scope="app")
+    elif status == "done" and not st.session_state.get(f"shown_{run_dir.name}"):
+        # once: rerun the whole page so the results draw outside this fragment
+        st.session_state[f"shown_{run_dir.name}"] = True
+        st.rerun(scope="app")
+    elif status == "cancelled":
+        st.info("This run was cancelled; nothing it measured is used.", icon=":material/block:")
+    elif status in ("failed", "resumable"):
+        err = next((e.get("message") for e in reversed(events) if e["event"] == "error"), None)
+        st.error(f"{OUTCOMES[status]}: {err or 'see the run log below'}")
+
+
+def _max_minutes(run_dir: Path) -> float | None:
+    from trainers.config import load_config
+
+    try:
+        return load_config(run_dir).train.max_minutes
+    except InputError:
+        return None
+
+
+def show_results(run_dir: Path) -> None:
+    st.session_state[f"shown_{run_dir.name}"] = True  # a finished run needs no rerun
+    try:
+        m = read_metrics(run_dir)
+    except InputError as e:
+        st.error(str(e))
+        return
+    meas, h = m.measurement, m.quality
+    scores = {f"baseline: {k}": v for k, v in meas.baselines.items()}
+    scores[f"{meas.method} (this run)"] = h
+    st.plotly_chart(figures.quality_bars(scores), key=f"quality_bars_{run_dir.name}")
+    if m.stopped_early:
+        st.warning(
+            f"Training stopped by its {m.training.stopped_by} limit after "
+            f"{m.training.steps} of {m.training.planned_steps} steps: this quality is a "
+            "lower bound, not what the method reaches."
+        )
+    c1, c2, c3 = st.columns(3)
+    zero = meas.baseline.value if meas.baseline else 0.0
+    c1.metric(f"holdout {h.metric}", f"{h.value:.1%}", f"{h.value - zero:+.1%} vs zero-shot")
+    c2.metric(
+        "training tokens/s",
+        f"{meas.tokens_per_second:,.0f}",
+        help="measured; the preflight estimate is shown above the launch button",
+    )
+    if m.forgetting:
+        f = m.forgetting
+        c3.metric(
+            "forgetting check",
+            f.pattern.replace("_", " "),
+            f"probe {f.probe_before:.0%} -> {f.probe_after:.0%}",
+            delta_color="off",
+        )
+    if m.learning_curve:
+        show_curve(m.learning_curve)
+    use_button(run_dir.name)
+    samples = pd.DataFrame([x.model_dump() for x in m.samples])
+    st.dataframe(samples, hide_index=True, key=f"samples_{run_dir.name}")
+
+
+def use_button(run_id: str) -> None:
+    """Add a finished run's measurements to the advice and costs of this session."""
+    used = st.session_state.setdefault("use_runs", [])
+    if run_id in used:
+        st.caption("The Decide, Costs and Export pages use this run's measurements.")
+    elif st.button("Use this run's measurements in the advice and costs", key=f"use_{run_id}"):
+        used.append(run_id)
+        st.success("Added: the Decide, Costs and Export pages now use this run.")
+
+
+def show_curve(curve) -> None:
+    st.subheader("How much data is enough")
+    st.plotly_chart(figures.learning_curve(curve), key="learning_curve")
+    needed = curve.examples_needed
+    st.metric(
+        "examples needed for the bar",
+        f"{needed:,}" if needed is not None else "not reachable",
+        help="from a saturating curve fitted to the measured points; see the note below",
+    )
+    st.caption(curve.summary)
+
+
+def show_log(run_dir: Path, lines: int = 200) -> None:
+    """The run's log.txt (its last lines), where failures leave their traceback."""
+    path = run_dir / "log.txt"
+    with st.expander("run log"):
+        if not path.exists():
+            st.caption("No log yet.")
+            return
+        text = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        st.code("\n".join(text) or "(empty)", language=None)
