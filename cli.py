@@ -289,7 +289,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as e:  # argparse already printed its usage message
         return int(e.code or 0)
     try:
-        return handlers[args.command](args)
+        code = handlers[args.command](args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except InputError as e:
         print(f"adapt {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -43,9 +43,14 @@ def field_widget(
         hi = next((m.le for m in f.metadata if hasattr(m, "le")), None)
         step = 1 if ann is int else None
         if lo is not None and hi is not None:  # the browser refuses values outside silently
-            help_ = f"{help_} Allowed: {lo:,g} to {hi:,g}."
+            help_ = f"{help_} Allowed: {_number(lo)} to {_number(hi)}."
         return st.number_input(label, min_value=lo, max_value=hi, step=step, key=key, help=help_)
     return st.text_input(label, key=key, help=help_)
+
+
+def _number(x: float) -> str:
+    """1e11 as 100,000,000,000; 0.5 as 0.5."""
+    return f"{int(x):,}" if float(x).is_integer() else f"{x:,g}"
 
 
 def load_into_state(data: dict[str, Any], key_prefix: str = "") -> Scenario:

@@ -87,7 +87,9 @@ def test_a_closed_pipe_is_not_a_traceback():
 def test_memory_takes_the_default_model_name(capsys):
     argv = ["memory", "--config", "smollm2-135m-instruct", "--method", "lora", "--json"]
     assert main(argv) == 0
-    assert '"params": 1345' in capsys.readouterr().out
+    import json
+
+    assert json.loads(capsys.readouterr().out)["params"] > 100_000_000  # SmolLM2-135M
     assert main(["memory", "--config", "no-such-model", "--method", "lora"]) == 2
 
 
