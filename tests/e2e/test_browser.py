@@ -117,7 +117,7 @@ def test_decide_cost_pilot_export(page, tmp_path_factory):
 def test_closed_tab_reopened_shows_the_finished_run_and_cancel_is_no_error(page, server):
     """Issue 13: a new tab (a new session) on Pilot shows the latest run, finished, with its
     results and the button to use them; cancelling a run is an outcome, not an error."""
-    tab = page.context.new_page()
+    tab = page.context.browser.new_page(viewport={"width": 1500, "height": 1100})  # a new tab
     tab.set_default_timeout(60_000)
     tab.goto(server + "/pilot")
     tab.get_by_text("holdout accuracy").first.wait_for()
