@@ -55,8 +55,7 @@ def _trained_rule(method: str, run: str, q: QualityMeasure, bar: float, m) -> Ru
     gaps = evidence_gaps(m)
     if gaps:
         text += (
-            f". This is not complete evidence, so it does not change the advice: "
-            f"{'; '.join(gaps)}."
+            f". This is not complete evidence, so it does not change the advice: {'; '.join(gaps)}."
         )
     elif q.ci_high < bar:
         text += ": below the bar even at the top of its interval."

@@ -67,9 +67,7 @@ def add_parsers(sub, handlers) -> None:
         help="start from a config file (a run's config.yaml re-runs it); flags override it",
     )
     _field_flags(p)
-    p.add_argument(
-        "--run-dir", help="directory for this run (default: a new one under ADAPT_RUNS)"
-    )
+    p.add_argument("--run-dir", help="directory for this run (default: a new one under ADAPT_RUNS)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a crashed or killed run")
     p.add_argument("--detach", action="store_true", help="start it and return at once")
     p.add_argument(

@@ -79,12 +79,13 @@ def _training(ctx, recipe, model) -> tuple[dict, object]:
     lengths = [len(ids) for ids, _ in encoded]
     order = length_grouped_batches(lengths, tcfg.batch_size, tcfg.seed, longest_first=True)
     model.train()
+    loss_fn = AnswerLoss(model)
     timed_tokens, timed_s = 0, 0.0
     with training_attention(model, ctx.device, tcfg.batch_size, max(lengths)):
         for k, idx in enumerate(order[: 1 + TIMED_STEPS]):
             batch = to_device([encoded[i] for i in idx], ctx.tok.pad_token_id, ctx.device)
             t0 = time.perf_counter()
-            train_step(AnswerLoss(model), batch, opt, None, params, ctx.device, ctx.bf16)
+            train_step(loss_fn, batch, opt, None, params, ctx.device, ctx.bf16)
             if k > 0 or len(order) == 1:  # the first step also pays one-time warm-up costs
                 timed_tokens += int(batch["attention_mask"].sum())
                 timed_s += time.perf_counter() - t0

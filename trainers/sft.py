@@ -19,27 +19,31 @@ from trainers.data import Example
 from trainers.loop import IGNORE, TrainResult, fit
 
 
+def answer_logits(causal, input_ids, attention_mask, keep):
+    """(N, V) logits at the N answer positions only: the projection onto a 49k vocabulary
+    is a fifth of a small model's FLOPs, and for classification the answer is a few of
+    ~45 positions. keep: (B, T-1), True where position t predicts an answer token."""
+    hidden = causal.model(
+        input_ids=input_ids,
+        attention_mask=attention_mask,
+        use_cache=False,  # no KV cache in training
+    ).last_hidden_state  # (B, T, D)
+    return causal.lm_head(hidden[:, :-1][keep])
+
+
 class AnswerLoss(torch.nn.Module):
-    """Cross-entropy on the answer tokens only, computing the vocabulary projection just
-    where a label exists: for classification that is a few of ~45 positions, and the
-    projection onto a 49k vocabulary is a fifth of the model's FLOPs. Wrapped as one
-    module so DistributedDataParallel sees the whole forward."""
+    """Cross-entropy on the answer tokens only (see answer_logits). Wrapped as one module
+    so DistributedDataParallel sees the whole forward."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
-        causal = model.get_base_model() if hasattr(model, "get_base_model") else model
-        self.body, self.head = causal.model, causal.lm_head
+        self.causal = model.get_base_model() if hasattr(model, "get_base_model") else model
 
     def forward(self, input_ids, attention_mask, labels):
-        hidden = self.body(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            use_cache=False,  # no KV cache in training
-        ).last_hidden_state
         target = labels[:, 1:]  # (B, T-1): position t predicts token t+1
         keep = target != IGNORE
-        logits = self.head(hidden[:, :-1][keep])  # (N, V), N = answer tokens in the batch
+        logits = answer_logits(self.causal, input_ids, attention_mask, keep)  # (N, V)
         return torch.nn.functional.cross_entropy(logits.float(), target[keep])
 
 

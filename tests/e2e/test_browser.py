@@ -48,6 +48,14 @@ def _go(page, title: str) -> None:
     page.get_by_role("heading", name=title).first.wait_for()
 
 
+def _fill(page, values: dict[str, str]) -> None:
+    """Type into number inputs by their labels, as a user does (Enter commits each)."""
+    for label, value in values.items():
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+
+
 def _metric(page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]', has_text=label).first
     return box.locator('[data-testid="stMetricValue"]').inner_text()
@@ -83,10 +91,7 @@ def test_decide_cost_pilot_export(page, tmp_path_factory):
     # launch a tiny pilot on the demo data and watch it reach done
     _go(page, "Pilot")
     page.get_by_text("Preflight").first.wait_for()
-    for label, value in (("max steps", "2"), ("holdout rows to score (at most)", "8")):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
+    _fill(page, {"max steps": "2", "holdout rows to score (at most)": "8"})
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Launch pilot").click()
     page.wait_for_function("document.body.innerText.includes(': finished')", timeout=300_000)
@@ -125,10 +130,7 @@ def test_closed_tab_reopened_shows_the_finished_run_and_cancel_is_no_error(page,
     tab.get_by_role(
         "button", name="Use this run's measurements in the advice and costs"
     ).first.wait_for()
-    for label, value in (("max steps", "100000"), ("max minutes", "600")):
-        box = tab.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Enter")
+    _fill(tab, {"max steps": "100000", "max minutes": "600"})
     tab.wait_for_timeout(1500)
     tab.get_by_role("button", name="Launch pilot").click()
     tab.get_by_role("button", name="Cancel run").click(timeout=120_000)

@@ -177,6 +177,16 @@ def test_config_file_reruns_a_pilot_on_the_same_holdout(tiny_model, runs_dir, ca
     assert cfg.train.learning_rate == 0.01 and cfg.train.max_steps == 4
 
 
+def test_a_broken_config_file_is_named_with_exit_2(tmp_path, capsys):
+    bad = tmp_path / "config.yaml"
+    bad.write_text(f"method: lora\ndata: {DEMO_CSV}\ntrain: {{epochs: -1}}\n")
+    assert main(["pilot", "--config", str(bad), "--preflight", "--no-probe"]) == 2
+    assert "epochs" in capsys.readouterr().err
+    missing = tmp_path / "nope.yaml"
+    assert main(["pilot", "--config", str(missing), "--preflight", "--no-probe"]) == 2
+    assert "nope.yaml: cannot read the config" in capsys.readouterr().err
+
+
 def test_configs_written_before_nesting_still_load(tmp_path):
     from trainers.config import load_config
 

@@ -14,7 +14,7 @@ from core.scenario import InputError
 from trainers.data import Dataset
 from trainers.loop import IGNORE, fit
 from trainers.recipe import Fitted, save_model
-from trainers.sft import encode, training_attention
+from trainers.sft import answer_logits, encode, training_attention
 
 
 def kd_loss(
@@ -28,15 +28,6 @@ def kd_loss(
     kl = (p_teacher * (torch.log(p_teacher.clamp_min(1e-12)) - log_p_student)).sum(-1).mean()
     ce = F.cross_entropy(student_logits.float(), hard_labels)
     return alpha * t * t * kl + (1 - alpha) * ce
-
-
-def _answer_logits(causal, input_ids, attention_mask, keep):
-    """(N, V) logits at the answer positions only (the vocabulary projection is a fifth of
-    a small model's FLOPs; classification answers are a few of ~45 positions)."""
-    hidden = causal.model(
-        input_ids=input_ids, attention_mask=attention_mask, use_cache=False
-    ).last_hidden_state  # (B, T, D)
-    return causal.lm_head(hidden[:, :-1][keep])
 
 
 class KDLoss(torch.nn.Module):
@@ -53,8 +44,8 @@ class KDLoss(torch.nn.Module):
         target = labels[:, 1:]  # (B, T-1): position t predicts token t+1
         keep = target != IGNORE
         with torch.no_grad():
-            t_logits = _answer_logits(self._teacher[0], input_ids, attention_mask, keep)
-        s_logits = _answer_logits(self.student, input_ids, attention_mask, keep)
+            t_logits = answer_logits(self._teacher[0], input_ids, attention_mask, keep)
+        s_logits = answer_logits(self.student, input_ids, attention_mask, keep)
         return kd_loss(s_logits, t_logits, target[keep])
 
 
