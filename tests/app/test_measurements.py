@@ -14,22 +14,10 @@ def q(v, lo, hi):
     return QualityMeasure(metric="accuracy", value=v, ci_low=lo, ci_high=hi, n=64)
 
 
-@pytest.fixture
-def finished_run(tmp_path, monkeypatch):
-    """A run directory as a finished lora pilot leaves it (metrics.json and the index)."""
-    monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "runs"))
-    run_dir = runs.new_run_dir("lora")
-    (run_dir / "config.yaml").write_text("method: lora\n")
-    curve = learning_curve(
-        [
-            CurvePoint(examples=n, quality=q(v, v - 0.1, v + 0.1))
-            for n, v in ((64, 0.3), (128, 0.42), (256, 0.5))
-        ],
-        floor=0.0,
-        bar=0.9,
-    )
-    m = Measurement(
-        run_id=run_dir.name,
+def _measurement(run_id: str) -> Measurement:
+    """A finished lora pilot's measurement: 50% on a 64-row holdout, 256 examples."""
+    return Measurement(
+        run_id=run_id,
         method="lora",
         model="smollm2-135m-instruct",
         model_params=134_515_008,
@@ -45,6 +33,23 @@ def finished_run(tmp_path, monkeypatch):
         quality=q(0.5, 0.38, 0.62),
         baselines={"nearest_neighbour_label": q(0.8, 0.69, 0.88)},
     )
+
+
+@pytest.fixture
+def finished_run(tmp_path, monkeypatch):
+    """A run directory as a finished lora pilot leaves it (metrics.json and the index)."""
+    monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "runs"))
+    run_dir = runs.new_run_dir("lora")
+    (run_dir / "config.yaml").write_text("method: lora\n")
+    curve = learning_curve(
+        [
+            CurvePoint(examples=n, quality=q(v, v - 0.1, v + 0.1))
+            for n, v in ((64, 0.3), (128, 0.42), (256, 0.5))
+        ],
+        floor=0.0,
+        bar=0.9,
+    )
+    m = _measurement(run_dir.name)
     metrics = {
         "status": "done",
         "run_dir": str(run_dir),
@@ -114,23 +119,13 @@ def test_a_run_cut_short_does_not_overturn_decide_and_the_page_says_why(tmp_path
     monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "runs"))
     run_dir = runs.new_run_dir("lora")
     (run_dir / "config.yaml").write_text("method: lora\n")
-    m = Measurement(
-        run_id=run_dir.name,
-        method="lora",
-        model="smollm2-135m-instruct",
-        model_params=134_515_008,
-        device="cpu",
-        train_examples=256,
-        holdout_examples=64,
-        train_tokens=3_000,
-        tokens_per_second=300,
-        generation_tokens_per_second=40,
-        peak_memory_mib=2000,
-        wall_seconds=120,
-        quality=q(0.2, 0.12, 0.31),
-        train_steps=4,
-        planned_steps=60,
-        stopped_by="minutes",
+    m = _measurement(run_dir.name).model_copy(
+        update={
+            "quality": q(0.2, 0.12, 0.31),
+            "train_steps": 4,
+            "planned_steps": 60,
+            "stopped_by": "minutes",
+        }
     )
     res = TrainResult(
         steps=4,
