@@ -56,6 +56,24 @@ def _fill(page, values: dict[str, str]) -> None:
         box.press("Enter")
 
 
+def _download(page, button: str, tries: int = 3) -> str:
+    """Click a download button and read the file. A rerun of the page (the sidebar's
+    pilot choice settling) can replace the file mid-download, which the browser reports
+    as canceled; a user clicks again, and so does this."""
+    from playwright.sync_api import Error
+
+    for attempt in range(tries):
+        page.wait_for_timeout(1000)  # let a pending rerun finish first
+        try:
+            with page.expect_download() as dl:
+                page.get_by_role("button", name=button).click()
+            return Path(dl.value.path()).read_text()
+        except Error:
+            if attempt == tries - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _metric(page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]', has_text=label).first
     return box.locator('[data-testid="stMetricValue"]').inner_text()
@@ -105,14 +123,10 @@ def test_decide_cost_pilot_export(page, tmp_path_factory):
 
     # download the CSV and the HTML report and check what they hold
     _go(page, "Export")
-    with page.expect_download() as dl:
-        page.get_by_role("button", name="CSV").click()
-    csv_text = Path(dl.value.path()).read_text()
+    csv_text = _download(page, "CSV")
     assert csv_text.startswith("# strategies") and "distill" in csv_text
     assert "400000" in csv_text.replace(",", "") or "400000.0" in csv_text
-    with page.expect_download() as dl:
-        page.get_by_role("button", name="HTML report").click()
-    html = Path(dl.value.path()).read_text()
+    html = _download(page, "HTML report")
     assert html.startswith("<!doctype html>") and "Recommendation" in html
     assert "Pilot results" in html and "lora" in html and "Plotly" in html
     assert 'src="http' not in html  # plotly.js is inlined: the charts work offline
