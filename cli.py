@@ -47,23 +47,38 @@ def _scenario_and_costs(args: argparse.Namespace):
     return scenario, report, catalog
 
 
+def _estimator(report, catalog):
+    """Re-estimates a changed scenario with the same assumptions and prices (what-ifs)."""
+    from costmodels import estimate
+
+    return lambda s: estimate(s, report.assumptions, catalog)
+
+
 def cmd_recommend(args: argparse.Namespace) -> int:
     from advisor import recommend
+    from advisor.costrules import money
 
-    scenario, report, _ = _scenario_and_costs(args)
-    rec = recommend(scenario, report, measurements=args.measurements)
+    scenario, report, catalog = _scenario_and_costs(args)
+    rec = recommend(
+        scenario, report, measurements=args.measurements, estimator=_estimator(report, catalog)
+    )
     if args.json:
         _print_json(rec.model_dump(mode="json"))
         return 0
     print(rec.summary)
     print()
-    print(f"{'#':>2}  {'strategy':<24} {'verdict':<12} {'score':>6}  main reason")
+    print(f"{'#':>2}  {'strategy':<24} {'verdict':<12} {'total cost':>11}  main reason")
     for i, r in enumerate(rec.ranking, 1):
-        main = max(r.reasons, key=lambda x: abs(x.effect) + 100 * x.veto, default=None)
-        why = ("(vetoed) " if main and main.veto else "") + (
+        # the first reason is the unmet need or veto when there is one, else the cost
+        main = next((x for x in r.reasons if x.veto), None) or max(
+            (x for x in r.reasons if x.kind != "cost"), key=lambda x: x.effect, default=None
+        )
+        why = ("(ruled out) " if main and main.veto else "") + (
             main.text if main else "(no rule fired for it)"
         )
-        print(f"{i:>2}  {r.strategy:<24} {r.verdict:<12} {r.score:>6.1f}  {why[:90]}")
+        cost = money(r.tco_usd) if r.tco_usd is not None else "-"
+        verdict = r.verdict.replace("_", " ")
+        print(f"{i:>2}  {r.strategy:<24} {verdict:<12} {cost:>11}  {why[:90]}")
     if rec.caveats:
         print("\nCaveats:")
         for c in rec.caveats:
@@ -148,7 +163,12 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         text = build_report(  # the pilots named by --runs, and no others
             scenario,
-            recommend(scenario, report, measurements=args.measurements),
+            recommend(
+                scenario,
+                report,
+                measurements=args.measurements,
+                estimator=_estimator(report, catalog),
+            ),
             report,
             simulate(scenario, report.assumptions, catalog, draws=2000),
             [read_metrics(d) for d in args.run_dirs],

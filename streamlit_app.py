@@ -5,6 +5,8 @@ import time
 
 import streamlit as st
 
+from app_pages.state import persist, restore
+
 t0, cpu0 = time.perf_counter(), time.thread_time()
 
 st.set_page_config(page_title="adapt: prompt, RAG, fine-tune or distill?", layout="wide")
@@ -17,7 +19,9 @@ pages = [
     st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
 ]
 page = st.navigation(pages)
+restore()  # a reload starts from the saved scenario, assumptions and chosen runs
 page.run()
+persist()
 if log := os.environ.get("ADAPT_TIMING_LOG"):  # server time per rerun, for bench_load.py
     with open(log, "a", encoding="utf-8") as f:
         wall, cpu = time.perf_counter() - t0, time.thread_time() - cpu0  # this session's thread

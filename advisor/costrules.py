@@ -1,65 +1,67 @@
-"""Rules made from a cost report: adaptation is an investment that must pass break-even.
+"""Cost sentences of the one comparison rule: every strategy is compared with the
+recommended one, and the recommendation with the cheapest strategy that meets every need.
 
-Where prompting (or retrieval) already meets the quality bar, an adapted strategy that
-does not pay back within the horizon is ruled out, and one that does gets a nudge; the
-reasons quote the numbers. Where the frontier model is not good enough, or a vendor API
-is ruled out, cost cannot overrule quality: the numbers are quoted for information.
+Money is rounded for a reader ($12,600, not $12,575.31); the exact figures are in the
+cost report. Pure functions of a CostReport; no rules here.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from decimal import Decimal
 
-from advisor.rules import ADAPTED, STRATEGY_LABELS, Rule
-from core.scenario import Scenario
+from core.vocab import STRATEGY_LABELS
+from costmodels.amortize import CostReport
 
-if TYPE_CHECKING:  # costmodels imports advisor; keep the import one-way at run time
-    from costmodels.amortize import CostReport
-
-SOURCE = "adapt cost model: total cost of ownership over the horizon, with break-even month"
-PAYBACK_BONUS = 1.0
+SOURCE = "adapt cost model: total cost of ownership over the horizon"
 
 
-def _money(x) -> str:
-    return f"${float(x):,.0f}"
+def money(x: Decimal | float) -> str:
+    """$1,234 below ten thousand; three significant figures above ($12,600, $1.23M)."""
+    x = float(x)
+    sign, x = ("-" if x < 0 else ""), abs(x)
+    if x >= 1e6:
+        return f"{sign}${x / 1e6:,.3g}M" if x < 1e9 else f"{sign}${x / 1e9:,.3g}B"
+    if x >= 1e4:
+        return f"{sign}${float(f'{x:.3g}'):,.0f}"
+    return f"{sign}${x:,.0f}"
 
 
-def cost_rules(scenario: Scenario, report: CostReport) -> tuple[Rule, ...]:
-    binding = scenario.frontier_outputs_good and scenario.deployment in (
-        "vendor_api",
-        "own_cloud_gpu",
+def volume(x: float) -> str:
+    """Requests a month to three significant figures: 1,150,000."""
+    return f"{float(f'{x:.3g}'):,.0f}"
+
+
+def break_even_volume(report: CostReport, a: str, b: str) -> float | None:
+    return next((x.requests_per_month for x in report.break_even if {x.a, x.b} == {a, b}), None)
+
+
+def reference_sentence(report: CostReport, pick: str, reference: str, runner_up: str | None):
+    """The pick's cost against the cheapest strategy that meets the needs (its reference)."""
+    h, cost = report.horizon_months, report.cost(pick).tco_usd
+    if pick == reference:
+        text = f"It is the cheapest option that meets your needs: {money(cost)} over {h} months"
+        if runner_up is None:
+            return text + "."
+        other = report.cost(runner_up).tco_usd
+        text += f", against {money(other)} for {STRATEGY_LABELS[runner_up]}"
+        even = break_even_volume(report, pick, runner_up)
+        if even:
+            text += f" (the two cost the same at about {volume(even)} requests a month)"
+        return text + "."
+    extra = cost - report.cost(reference).tco_usd
+    return (
+        f"It costs {money(extra)} more over {h} months ({money(cost)}) than "
+        f"{STRATEGY_LABELS[reference]} ({money(report.cost(reference).tco_usd)}), the cheapest "
+        "option that meets your needs."
     )
-    v, h = f"{scenario.requests_per_month:,}", report.horizon_months
-    rules = []
-    for c in report.strategies:
-        if c.strategy not in ADAPTED or c.baseline is None:
-            continue
-        label, base = STRATEGY_LABELS[c.strategy], report.cost(c.baseline)
-        saving = base.tco_usd - c.tco_usd
-        if c.break_even_month is not None:
-            text = (
-                f"{label} pays back in {c.break_even_month:.1f} months at {v} requests/month "
-                f"(saves {_money(saving)} over {h} months against {c.baseline})."
-            )
-            effects, vetoes = {c.strategy: PAYBACK_BONUS if binding else 0.0}, frozenset()
-        else:
-            text = (
-                f"{label} does not pay back within {h} months at {v} requests/month: "
-                f"{_money(c.tco_usd)} against {_money(base.tco_usd)} for {c.baseline}."
-            )
-            if not binding:
-                text += " It would be chosen for quality or deployment, not cost."
-            effects, vetoes = {}, frozenset({c.strategy} if binding else ())
-        rules.append(
-            Rule(
-                id=f"cost_{c.strategy}",
-                kind="cost",
-                situation=f"Break-even of {c.strategy} against {c.baseline}",
-                rationale=text,
-                source=SOURCE,
-                when=lambda s: True,
-                effects=effects,
-                vetoes=vetoes,
-            )
-        )
-    return tuple(rules)
+
+
+def comparison_text(report: CostReport, strategy: str, pick: str) -> str:
+    """One strategy's total against the recommended one's."""
+    h = report.horizon_months
+    mine, theirs = report.cost(strategy).tco_usd, report.cost(pick).tco_usd
+    if strategy == pick:
+        return f"{money(mine)} over {h} months."
+    diff = mine - theirs
+    word = "more" if diff >= 0 else "less"
+    return f"{money(mine)} over {h} months, {money(abs(diff))} {word} than the recommended option."

@@ -1,26 +1,31 @@
-"""`recommend(scenario) -> Recommendation`: pure, deterministic, fast.
+"""`recommend(scenario, costs) -> Recommendation`: pure, deterministic, fast.
 
-Each strategy starts from a small prior (simplest first), every rule that fires adds
-its effects, vetoes rule strategies out, and the ranking is by score with ties going
-to the simpler strategy (the order of STRATEGIES).
+The one comparison rule. A strategy that leaves one of the scenario's needs unmet
+(advisor/needs.py) or that a rule vetoes is not advised. Among the rest, with a cost
+report, the cheapest over the horizon is recommended, unless a rule that names its
+reason (format guarantees, quality at a high bar, expertise on a device) favours a dearer
+one; every strategy is then compared with the pick, and the pick with the cheapest one
+that meets the needs. Without a cost report the decision table's points decide (each
+strategy starts from a small prior, every rule that fires adds its effects; ties go to
+the simpler strategy, the order of STRATEGIES).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from advisor.costrules import cost_rules
+from advisor.costrules import SOURCE as COST_SOURCE
+from advisor.costrules import comparison_text, money, reference_sentence
 from advisor.measured import measurement_rules
+from advisor.needs import Unmet, unmet_needs
 from advisor.rules import RULES, STRATEGIES, STRATEGY_LABELS, Rule
 from core.measurement import Measurement
 from core.scenario import Scenario
 from core.vocab import PILOTS
-
-if TYPE_CHECKING:
-    from costmodels.amortize import CostReport
+from costmodels.amortize import CostReport, estimate
 
 Verdict = Literal["recommended", "viable", "not_advised"]
 
@@ -35,7 +40,7 @@ class _Frozen(BaseModel):
 
 class Reason(_Frozen):
     rule_id: str
-    kind: Literal["table", "combination", "caveat", "cost", "measured"]
+    kind: Literal["table", "combination", "caveat", "cost", "measured", "need"]
     situation: str
     text: str
     source: str
@@ -49,6 +54,10 @@ class RankedStrategy(_Frozen):
     label: str
     verdict: Verdict
     score: float
+    """Points from the decision table's rules (how well the strategy fits the situation);
+    the order is by needs met, then cost where a cost report is given."""
+    tco_usd: float | None = None
+    """Total cost over the horizon, when a cost report was given."""
     reasons: tuple[Reason, ...]
 
 
@@ -68,6 +77,10 @@ class Recommendation(_Frozen):
     next_pilot: PilotSuggestion
     overturned: str | None = None
     """Set when pilot measurements changed the pick: what the prior said and why not."""
+    reference: str | None = None
+    """The cheapest strategy that meets every need (with a cost report)."""
+    override_reason: str | None = None
+    """Why a dearer strategy than the reference was picked ("format guarantees")."""
 
 
 def _reason(rule: Rule, effect: float = 0.0, veto: bool = False) -> Reason:
@@ -82,36 +95,102 @@ def _reason(rule: Rule, effect: float = 0.0, veto: bool = False) -> Reason:
     )
 
 
+def _need_reason(u: Unmet) -> Reason:
+    return Reason(
+        rule_id=f"need_{u.need}",
+        kind="need",
+        situation=f"A {u.kind} need it cannot meet",
+        text=u.text,
+        source="adapt needs: the scenario's answers and complete pilot measurements",
+        veto=True,
+    )
+
+
 def _score(
-    scenario: Scenario, extra: tuple[Rule, ...] = ()
-) -> tuple[list[str], dict, dict, list[Rule]]:
-    """Scores, vetoes and fired rules. Returns (order, scores, vetoed, fired)."""
+    scenario: Scenario, extra: tuple[Rule, ...], costed: bool
+) -> tuple[dict, dict, list[Rule]]:
+    """Rule points, rule vetoes and fired rules. Returns (scores, vetoed, fired)."""
     scores = {s: PRIOR.get(s, 0.0) for s in STRATEGIES}
     vetoed: dict[str, Rule] = {}
-    # with a cost report (extra cost rules), the crude volume floor gives way to real numbers
-    has_costs = any(r.kind == "cost" for r in extra)
-    rules = [r for r in RULES if not (has_costs and r.id == "below_break_even")]
+    # with a cost report the cost model answers the volume question, not the crude floor
+    rules = [r for r in RULES if not (r.id == "below_break_even" and costed)]
     fired = [r for r in (*rules, *extra) if r.when(scenario)]
     for rule in fired:
         for strategy, delta in rule.effects.items():
             scores[strategy] += delta
         for strategy in rule.vetoes:
             vetoed.setdefault(strategy, rule)
-    order = sorted(STRATEGIES, key=lambda s: (s in vetoed, -scores[s], STRATEGIES.index(s)))
-    return order, scores, vetoed, fired
+    return scores, vetoed, fired
 
 
-def pick(scenario: Scenario, extra: tuple[Rule, ...] = ()) -> str:
+class _Decision(BaseModel):
+    """The one comparison rule applied: the pick, the order, and why."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    pick: str
+    order: tuple[str, ...]
+    feasible: tuple[str, ...]
+    scores: dict[str, float]
+    vetoed: dict[str, str]
+    reference: str | None
+    """The cheapest strategy that meets every need (with a cost report)."""
+    override: tuple[str, str] | None = None
+    """(rule id, reason) when a named rule picked a dearer strategy than the reference."""
+
+
+def _decide(
+    s: Scenario, costs: CostReport | None, extra: tuple[Rule, ...], measured: Sequence
+) -> tuple[_Decision, list[Rule]]:
+    scores, vetoed, fired = _score(s, extra, costs is not None)
+    unmet = unmet_needs(s, measured)
+    fit = sorted(STRATEGIES, key=lambda k: (-scores[k], STRATEGIES.index(k)))
+    feasible = [k for k in fit if not unmet[k] and k not in vetoed]
+    tco = (lambda k: costs.cost(k).tco_usd) if costs else None
+    # with no strategy meeting every need: the one with the fewest unmet, then the best fit
+    shortfall = lambda k: len(unmet[k]) + (k in vetoed)  # noqa: E731
+    reference, override, pick = None, None, (feasible or sorted(fit, key=shortfall))[0]
+    if costs and feasible:
+        reference = min(feasible, key=lambda k: (tco(k), STRATEGIES.index(k)))
+        pick, override = reference, _override(fired, feasible[0], reference)
+        if override:
+            pick = feasible[0]
+    key = tco if costs else (lambda k: -scores[k])
+    rest = sorted((k for k in STRATEGIES if k != pick), key=lambda k: (k not in feasible, key(k)))
+    decision = _Decision(
+        pick=pick,
+        order=(pick, *rest),
+        feasible=tuple(feasible),
+        scores=scores,
+        vetoed={k: r.id for k, r in vetoed.items()},
+        reference=reference,
+        override=override,
+    )
+    return decision, fired
+
+
+def _override(fired: list[Rule], best_fit: str, cheapest: str) -> tuple[str, str] | None:
+    """A fired rule that favours the best-fitting strategy over a cheaper one it may
+    override (format guarantees, quality at a high bar, expertise on a device)."""
+    for r in fired:
+        if cheapest in r.overrides and r.effects.get(best_fit, 0) > r.effects.get(cheapest, 0):
+            return r.id, r.override_reason
+    return None
+
+
+def pick(scenario: Scenario, extra: tuple[Rule, ...] = (), costs: CostReport | None = None) -> str:
     """The winning strategy id only (cheap; used for counterfactuals and tests)."""
-    return _score(scenario, extra)[0][0]
+    return _decide(scenario, costs, extra, ())[0].pick
 
 
-def _verdict(strategy: str, rank: int, scores: dict, vetoed: dict, top: float) -> Verdict:
-    if rank == 0:
+def _verdict(k: str, d: _Decision, costs: CostReport | None) -> Verdict:
+    if k == d.pick:
         return "recommended"
-    if strategy in vetoed or scores[strategy] <= 0 or scores[strategy] < top - VIABLE_WITHIN:
+    if k not in d.feasible:
         return "not_advised"
-    return "viable"
+    if costs is not None:
+        return "viable"  # meets every need; the cost reason says by how much it costs more
+    top = d.scores[d.feasible[0]]
+    return "viable" if 0 < d.scores[k] >= top - VIABLE_WITHIN else "not_advised"
 
 
 # (description, change) pairs tried to find what would flip the decision.
@@ -158,14 +237,74 @@ def _counterfactuals(s: Scenario) -> list[tuple[str, dict]]:
 
 
 def what_would_change(
-    scenario: Scenario, current: str, extra: tuple[Rule, ...] = ()
+    scenario: Scenario,
+    current: str,
+    extra: tuple[Rule, ...] = (),
+    estimator: Callable[[Scenario], CostReport] | None = None,
 ) -> tuple[str, ...]:
+    """The usual what-ifs that flip the pick; with an estimator, costs are re-estimated
+    for each changed scenario, so the flip is the whole decision's, not the table's."""
     changes = []
     for text, patch in _counterfactuals(scenario):
-        alt = pick(scenario.model_copy(update=patch), extra)
+        changed = scenario.model_copy(update=patch)
+        alt = pick(changed, extra, estimator(changed) if estimator else None)
         if alt != current:
-            changes.append(f"If {text}, the pick would be {STRATEGY_LABELS[alt]} ({alt}).")
+            changes.append(f"If {text}, the pick would be {STRATEGY_LABELS[alt]}.")
     return tuple(changes)
+
+
+def _ranked(k: str, d: _Decision, fired: list[Rule], costs, unmet) -> RankedStrategy:
+    """One row of the ranking: unmet needs and vetoes first, then cost, then the rules."""
+    reasons = [_need_reason(u) for u in unmet[k]]
+    reasons += [_reason(r, veto=True) for r in fired if k in r.vetoes]
+    if costs is not None:
+        reasons.append(
+            Reason(
+                rule_id=f"cost_{k}",
+                kind="cost",
+                situation="Total cost over the horizon",
+                text=comparison_text(costs, k, d.pick),
+                source=COST_SOURCE,
+            )
+        )
+    reasons += [_reason(r, r.effects[k]) for r in fired if k in r.effects and r.effects[k]]
+    return RankedStrategy(
+        strategy=k,
+        label=STRATEGY_LABELS[k],
+        verdict=_verdict(k, d, costs),
+        score=round(d.scores[k], 3),
+        tco_usd=float(costs.cost(k).tco_usd) if costs else None,
+        reasons=tuple(reasons),
+    )
+
+
+def _why(d: _Decision, fired: list[Rule], costs, unmet) -> str:
+    """The summary's reasons: needs, the best-fitting rule, the cost comparison."""
+    if d.pick not in d.feasible:
+        needs = " ".join(u.text for u in unmet[d.pick])
+        return f"No strategy meets every need; this one fits best, but: {needs}"
+    best = max(
+        (r for r in fired if r.effects.get(d.pick, 0) > 0),
+        key=lambda r: r.effects[d.pick],
+        default=None,
+    )
+    if costs is None:
+        return best.rationale if best else "nothing argues for a bigger investment yet."
+    runner_up = next((k for k in d.order[1:] if k in d.feasible), None)
+    text = reference_sentence(costs, d.pick, d.reference, runner_up)
+    if d.override:
+        rule = next(r for r in fired if r.id == d.override[0])
+        text = f"Chosen for {d.override[1]}, over cost: {rule.rationale} {text}"
+    elif best is not None and best.kind != "measured":
+        text = f"{text} {best.rationale}"
+    cheapest = min(STRATEGIES, key=lambda k: costs.cost(k).tco_usd)
+    if cheapest not in d.feasible:  # quality or deployment overrides cost: say so
+        why_not = unmet[cheapest][0].text if unmet[cheapest] else "a rule rules it out."
+        text += (
+            f" {STRATEGY_LABELS[cheapest]} would cost less "
+            f"({money(costs.cost(cheapest).tco_usd)}), but it is ruled out. {why_not}"
+        )
+    return text
 
 
 def recommend(
@@ -173,60 +312,42 @@ def recommend(
     costs: CostReport | None = None,
     extra_rules: tuple[Rule, ...] = (),
     measurements: Sequence[Measurement] = (),
+    estimator: Callable[[Scenario], CostReport] | None = None,
 ) -> Recommendation:
-    """Rank every strategy for this scenario, with the reasons that fired. With a cost
-    report, adaptation must pass break-even and the reasons quote the numbers. With pilot
-    measurements, measured quality against the bar outranks the prior, and the summary
-    says when a pilot overturned it."""
-    if costs is not None:
-        extra_rules = (*extra_rules, *cost_rules(scenario, costs))
-    prior = pick(scenario, extra_rules)
+    """Rank every strategy for this scenario, with the reasons. Strategies that leave a need
+    unmet are not advised; with a cost report, the cheapest strategy that meets every need
+    is recommended unless a named rule overrides cost, and every strategy is compared with
+    the recommended one. Complete pilot measurements decide needs and add reasons; the
+    summary says when they overturned the prior pick. `estimator` re-estimates costs for
+    the what-ifs (default: the report's assumptions with the default prices)."""
+    if costs is not None and estimator is None:
+        estimator = lambda s: estimate(s, costs.assumptions)  # noqa: E731
     measured = measurement_rules(scenario, list(measurements))
-    extra_rules = (*extra_rules, *measured)
-    order, scores, vetoed, fired = _score(scenario, extra_rules)
-    top = scores[order[0]]
-    ranking = []
-    for rank, strategy in enumerate(order):
-        reasons = [
-            _reason(r, r.effects.get(strategy, 0.0), strategy in r.vetoes)
-            for r in fired
-            if strategy in r.effects or strategy in r.vetoes
-        ]
-        ranking.append(
-            RankedStrategy(
-                strategy=strategy,
-                label=STRATEGY_LABELS[strategy],
-                score=round(scores[strategy], 3),
-                verdict=_verdict(strategy, rank, scores, vetoed, top),
-                reasons=tuple(reasons),
-            )
-        )
+    prior = _decide(scenario, costs, extra_rules, ())[0].pick
+    rules = (*extra_rules, *measured)
+    d, fired = _decide(scenario, costs, rules, measurements)
+    unmet = unmet_needs(scenario, measurements)
+    ranking = [_ranked(k, d, fired, costs, unmet) for k in d.order]
     winner = ranking[0]
-    best = max(winner.reasons, key=lambda r: r.effect, default=None)
-    because = (
-        best.text if best and best.effect > 0 else "nothing argues for a bigger investment yet."
-    )
-    money = next((r.text for r in winner.reasons if r.kind == "cost"), None)
-    because = f"{because} {money}" if money else because
-    overturned = None
+    because, overturned = _why(d, fired, costs, unmet), None
     if winner.strategy != prior:
         evidence = " ".join(r.rationale for r in measured)
         overturned = f"The pilots overturned the prior pick, {STRATEGY_LABELS[prior]}: {evidence}"
-        because = (
-            overturned if best is None or best.kind == "measured" else f"{overturned} {because}"
-        )
+        because = f"{overturned} {because}"
     method, why = PILOTS[winner.strategy]
     return Recommendation(
         recommended=winner.strategy,
         summary=f"Recommended: {winner.label}. {because}",
         ranking=tuple(ranking),
         fired=tuple(_reason(r) for r in fired),
-        caveats=tuple(_reason(r) for r in fired if r.kind in ("caveat", "cost")),
-        would_change=what_would_change(scenario, winner.strategy, extra_rules),
+        caveats=tuple(_reason(r) for r in fired if r.kind == "caveat"),
+        would_change=what_would_change(scenario, winner.strategy, rules, estimator),
         next_pilot=PilotSuggestion(
             method=method,
             why=why,
-            command=f"adapt pilot --method {method} --data YOUR_DATA.jsonl",
+            command=f"adapt pilot --method {method} --data YOUR_DATA.csv",
         ),
         overturned=overturned,
+        reference=d.reference,
+        override_reason=d.override[1] if d.override else None,
     )

@@ -50,6 +50,11 @@ class Rule:
     when: Callable[[Scenario], bool]
     effects: dict[str, float] = field(default_factory=dict)
     vetoes: frozenset[str] = frozenset()
+    overrides: frozenset[str] = frozenset()
+    """Cheaper strategies this rule may override: when it favours a dearer strategy that
+    meets every need over one of these, the dearer one is picked and the text says why."""
+    override_reason: str = ""
+    """The overriding reason in a few words ("format guarantees")."""
 
 
 # ---- predicates over the scenario ------------------------------------------------
@@ -158,6 +163,12 @@ RULES: tuple[Rule, ...] = (
         source=SOURCE_TABLE,
         when=lambda s: s.strict_output_format,
         effects={"fine_tune_constrained": 4, "fine_tune": 1},
+        # a self-hosted model without constrained decoding guarantees no format; a vendor's
+        # structured outputs do, so prompt and RAG are not overridden
+        overrides=frozenset(
+            {"fine_tune", "fine_tune_rag", "distill", "distill_rag", "fine_tune_then_distill"}
+        ),
+        override_reason="format guarantees",
     ),
     # Combinations.
     Rule(
@@ -198,6 +209,8 @@ RULES: tuple[Rule, ...] = (
             and stable(s)
         ),
         effects={"fine_tune_then_distill": 5},
+        overrides=frozenset({"fine_tune", "fine_tune_constrained", "fine_tune_rag"}),
+        override_reason="domain expertise on the device",
     ),
     Rule(
         id="cascade_hard_tail",
@@ -212,6 +225,8 @@ RULES: tuple[Rule, ...] = (
             and not self_hosted(s)
         ),
         effects={"cascade": 6},
+        overrides=ADAPTED - {"cascade"},
+        override_reason="quality at a high bar",
     ),
     # Caveats.
     Rule(

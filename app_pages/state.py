@@ -5,8 +5,11 @@ The cached functions take JSON strings so that st.cache_data can hash their argu
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import streamlit as st
+from pydantic import ValidationError
 
 from advisor import Scenario, recommend
 from core.measurement import Measurement, load_measurement
@@ -19,12 +22,62 @@ from costmodels.uncertainty import simulate
 
 
 def current_scenario() -> Scenario:
-    """The scenario the Decide page built, or a neutral default before it ran."""
+    """The one scenario every page reads and writes (Decide's questionnaire, Costs' volume
+    and horizon), or a neutral default before any page set it."""
     return st.session_state.get("scenario") or Scenario()
 
 
 def current_assumptions() -> CostAssumptions:
     return st.session_state.get("assumptions") or CostAssumptions()
+
+
+def set_scenario(scenario: Scenario) -> None:
+    st.session_state["scenario"] = scenario
+
+
+def state_file() -> Path:
+    """Where the scenario and its assumptions are kept between reloads: ADAPT_STATE, else
+    the user's data folder (beside the run index). One file: the app is a local tool."""
+    if env := os.environ.get("ADAPT_STATE"):
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "adapt" / "app_state.json"
+
+
+def restore() -> None:
+    """A new browser session (a reload, a new tab) starts from the saved state. A file
+    that no longer validates (an older version, a hand edit) is ignored, not fatal."""
+    if st.session_state.get("_restored"):
+        return
+    st.session_state["_restored"] = True
+    try:
+        saved = json.loads(state_file().read_text(encoding="utf-8"))
+        st.session_state["scenario"] = Scenario.model_validate(saved["scenario"])
+        st.session_state["assumptions"] = CostAssumptions.model_validate(saved["assumptions"])
+        st.session_state["use_runs"] = list(saved.get("use_runs", []))
+    except (OSError, ValueError, KeyError, TypeError, ValidationError):
+        return
+
+
+def persist() -> None:
+    """Save the scenario, assumptions and chosen runs when they changed (atomic write)."""
+    state = {
+        "scenario": current_scenario().model_dump(mode="json"),
+        "assumptions": current_assumptions().model_dump(mode="json"),
+        "use_runs": list(st.session_state.get("use_runs", [])),
+    }
+    text = json.dumps(state, indent=1)
+    if st.session_state.get("_persisted") == text:
+        return
+    path = state_file()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+        st.session_state["_persisted"] = text
+    except OSError:
+        pass  # a read-only home loses nothing in this session; the next reload starts fresh
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -123,10 +123,15 @@ class CostAssumptions(BaseModel):
     """Share of the fixed instructions a fine-tuned or distilled model still needs."""
     cached_instruction_fraction: float = Field(0.0, ge=0, le=1)
     """Share of instruction tokens billed at the vendor's cached-input price."""
-    volume_multiplier: Uncertain = 1.0
-    """Uncertainty of the volume forecast, as a multiple of the scenario's requests."""
-    price_multiplier: Uncertain = 1.0
-    """Uncertainty of API prices over the horizon, as a multiple of today's catalog."""
+    volume_multiplier: Uncertain = Range(low=0.5, high=2.0, mode=1.0)
+    """Uncertainty of the volume forecast, as a multiple of the scenario's requests. The
+    default, half to double the forecast, is a planning convention for a feature not yet
+    at scale; narrow it when the volume is known."""
+    price_multiplier: Uncertain = Range(low=0.5, high=1.2, mode=1.0)
+    """Uncertainty of API prices over the horizon, as a multiple of today's catalog. The
+    default allows prices to halve (prices per capability have fallen several-fold a year:
+    Epoch AI, 'LLM inference prices have fallen rapidly but unequally across tasks', 2025)
+    or to rise by a fifth."""
 
     @model_validator(mode="after")
     def _in_bounds(self) -> CostAssumptions:

@@ -27,12 +27,15 @@ class StrategyDistribution(_Frozen):
     p50_tco_usd: float
     p90_tco_usd: float
     probability_cheapest: float
+    """Share of draws in which it is the cheapest of the candidates (0 for the others)."""
 
 
 class TornadoBar(_Frozen):
     input: str
     low_value: float
+    """The input at its P10 (a ranged input) or at -50% (a single value)."""
     high_value: float
+    """The input at its P90, or at +50%."""
     low_margin_usd: float
     high_margin_usd: float
     swing_usd: float
@@ -48,6 +51,9 @@ class Uncertainty(_Frozen):
     """The cheapest strategy on the other side of the adapt-or-not decision."""
     nominal_margin_usd: float
     """How much cheaper the cheapest strategy is than the alternative, at nominal inputs."""
+    margin_p10_usd: float
+    margin_p90_usd: float
+    """P10 and P90 of that margin over the draws (below 0: the alternative was cheaper)."""
     tornado: tuple[TornadoBar, ...]
 
 
@@ -85,12 +91,14 @@ def _tco(s: Scenario, a: CostAssumptions, cat: PriceCatalog, v: dict) -> np.ndar
     return np.stack(np.broadcast_arrays(*totals))
 
 
-def _decision_pair(tco: np.ndarray) -> tuple[int, int]:
-    """(cheapest, cheapest on the other side of adapt-or-not): the decision that matters."""
-    order = [int(i) for i in np.argsort(tco, kind="stable")]
+def _decision_pair(tco: np.ndarray, among: list[int]) -> tuple[int, int]:
+    """(cheapest, cheapest on the other side of adapt-or-not), both among the candidates;
+    with no candidate on the other side, the next cheapest candidate."""
+    order = [int(i) for i in np.argsort(tco, kind="stable") if int(i) in among]
     adapted = lambda i: STRATEGIES[i] in ADAPTED  # noqa: E731
     first = order[0]
-    return first, next(i for i in order if adapted(i) != adapted(first))
+    other = [i for i in order if adapted(i) != adapted(first)] or order[1:] or order
+    return first, other[0]
 
 
 def draw_inputs(a: CostAssumptions, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
@@ -103,10 +111,23 @@ def draw_inputs(a: CostAssumptions, n: int, rng: np.random.Generator) -> dict[st
     return out
 
 
+def triangular_quantile(r: Range, u: float) -> float:
+    """The u-quantile of the triangular distribution the Monte Carlo draws r from."""
+    lo, hi, mode = r.low, r.high, r.nominal
+    if hi == lo:
+        return lo
+    c = (mode - lo) / (hi - lo)
+    if u < c:
+        return lo + ((u * (hi - lo) * (mode - lo)) ** 0.5)
+    return hi - (((1 - u) * (hi - lo) * (hi - mode)) ** 0.5)
+
+
 def _ends(a: CostAssumptions, name: str) -> tuple[float, float]:
+    """A ranged input swings between its own P10 and P90, the band the simulation reports
+    for the totals; a single-valued one by +-50% within its bounds."""
     value = getattr(a, name)
     if isinstance(value, Range):
-        return value.low, value.high
+        return triangular_quantile(value, 0.1), triangular_quantile(value, 0.9)
     lo, hi = BOUNDS[name]
     return max(lo, value * (1 - FIXED_SWING)), min(hi, value * (1 + FIXED_SWING))
 
@@ -117,14 +138,21 @@ def simulate(
     catalog: PriceCatalog | None = None,
     draws: int = 10_000,
     seed: int = 0,
+    among: tuple[str, ...] | None = None,
 ) -> Uncertainty:
+    """Monte Carlo of every strategy's total cost, and a tornado of the inputs that move the
+    decision. `among`: the strategies that meet the scenario's needs (the advisor's
+    candidates); P(cheapest) and the decision pair are counted among them only."""
     a = a or CostAssumptions()
+    candidates = [STRATEGIES.index(k) for k in (among or STRATEGIES)]
     cat = catalog or load_catalog()
     rng = np.random.default_rng(seed)
     tco = _tco(s, a, cat, draw_inputs(a, draws, rng))  # (S, D), or (S,) with no ranges
     tco = np.broadcast_to(tco, (len(STRATEGIES), draws))
     p10, p50, p90 = np.percentile(tco, [10, 50, 90], axis=1)
-    wins = np.bincount(tco.argmin(axis=0), minlength=len(STRATEGIES)) / draws
+    masked = np.full_like(tco, np.inf)
+    masked[candidates] = tco[candidates]
+    wins = np.bincount(masked.argmin(axis=0), minlength=len(STRATEGIES)) / draws
     dists = tuple(
         StrategyDistribution(
             strategy=k,
@@ -136,7 +164,7 @@ def simulate(
         for i, k in enumerate(STRATEGIES)
     )
     base = _tco(s, a, cat, {})[:, 0]
-    first, second = _decision_pair(base)
+    first, second = _decision_pair(base, candidates)
     margin = lambda t: float(t[second] - t[first])  # noqa: E731  (<0: the decision flips)
     bars = []
     for name in UNCERTAIN_FIELDS:
@@ -161,5 +189,7 @@ def simulate(
         cheapest=STRATEGIES[first],
         alternative=STRATEGIES[second],
         nominal_margin_usd=round(margin(base), 2),
+        margin_p10_usd=round(float(np.percentile(tco[second] - tco[first], 10)), 2),
+        margin_p90_usd=round(float(np.percentile(tco[second] - tco[first], 90)), 2),
         tornado=tuple(bars),
     )

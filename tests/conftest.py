@@ -19,3 +19,11 @@ def pytest_configure(config):
 
     if "ADAPT_RUNS" not in os.environ:
         os.environ["ADAPT_RUNS"] = tempfile.mkdtemp(prefix="adapt-test-runs-")
+    if "ADAPT_STATE" not in os.environ:  # subprocesses too (the browser tests' server)
+        os.environ["ADAPT_STATE"] = os.path.join(tempfile.mkdtemp(prefix="adapt-state-"), "s.json")
+
+
+@pytest.fixture(autouse=True)
+def _app_state_per_test(tmp_path, monkeypatch):
+    """The app keeps its scenario in a file between reloads; each test gets its own."""
+    monkeypatch.setenv("ADAPT_STATE", str(tmp_path / "app_state.json"))

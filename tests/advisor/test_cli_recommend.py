@@ -22,7 +22,8 @@ def test_table_output(capsys):
     assert main(["recommend", str(EXAMPLES / "chat_cascade.yaml")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("Recommended: Small model with escalation")
-    assert "cascade" in out and "not_advised" in out and "Next pilot: adapt pilot" in out
+    assert "cascade" in out and "viable" in out and "Next pilot: adapt pilot" in out
+    assert "$" in out  # each strategy's total cost
 
 
 def test_installed_console_script_runs():

@@ -57,8 +57,21 @@ VARIATIONS = [
     ),
     ("behaviour but evolving task", {"task_definition": "evolving"}, "prompt"),
     ("behaviour but one-off", {"task_definition": "one_off"}, "prompt"),
-    ("behaviour but low volume", {"requests_per_month": 3000}, "prompt"),
-    ("behaviour but 2-month horizon", {"horizon_months": 2}, "prompt"),
+    (
+        "behaviour but low volume",
+        {"requests_per_month": 3000, "frontier_outputs_good": True},
+        "prompt",
+    ),
+    (
+        "behaviour, low volume, but a capable model falls short",
+        {"requests_per_month": 3000},
+        "fine_tune",
+    ),
+    (
+        "behaviour but 2-month horizon",
+        {"horizon_months": 2, "frontier_outputs_good": True},
+        "prompt",
+    ),
     ("behaviour but 5 examples", {"labelled_examples_available": 5}, "prompt"),
     (
         "classification, 8 per class",
@@ -136,8 +149,21 @@ VARIATIONS = [
         },
         "distill",
     ),
-    ("distilled base model", {"base_model_is_distilled": True}, "prompt"),
-    ("tiny total volume", {"requests_per_month": 12_000, "horizon_months": 4}, "prompt"),
+    (
+        "distilled base model, frontier good: re-distill from the teacher",
+        {"base_model_is_distilled": True, "frontier_outputs_good": True},
+        "distill",
+    ),
+    (
+        "distilled base model: fine-tune a capable teacher, then re-distill",
+        {"base_model_is_distilled": True},
+        "fine_tune_then_distill",
+    ),
+    (
+        "tiny total volume",
+        {"requests_per_month": 12_000, "horizon_months": 4, "frontier_outputs_good": True},
+        "prompt",
+    ),
 ]
 
 
@@ -177,7 +203,7 @@ def test_recommendation_is_deterministic_and_complete():
 def test_would_change_names_a_real_flip():
     s = load_scenario(EXAMPLES / "support_tone_finetune.yaml")
     rec = recommend(s)
-    assert any("evolving" in line and "(prompt)" in line for line in rec.would_change)
+    assert any("evolving" in line and "Prompt a capable model" in line for line in rec.would_change)
     # each claimed flip really flips
     flipped = pick(s.model_copy(update={"task_definition": "evolving"}))
     assert flipped == "prompt"

@@ -103,6 +103,8 @@ def test_monte_carlo_with_point_ranges_equals_the_estimate():
             ("training_mfu", 0.35),
             ("retrieved_context_tokens", 1000.0),
             ("escalation_rate", 0.15),
+            ("volume_multiplier", 1.0),
+            ("price_multiplier", 1.0),
         )
     }
     a = CostAssumptions(**point)
@@ -152,3 +154,25 @@ def test_series_matches_the_simulation_total(volume, growth, horizon):
         assert float(np.sum(monthly_series(c, vol))) == pytest.approx(
             float(np.sum(total_cost(c, vol))), rel=1e-9, abs=1e-6
         )
+
+
+def test_volume_and_price_are_sampled_by_default_and_the_band_is_as_wide_as_the_tornado():
+    """Issue 13: the P10-P90 band of the decision margin is at least the tornado's swing of
+    volume and price, because both are drawn by default (the tornado swings each input
+    between its own P10 and P90)."""
+    from advisor import recommend
+
+    s = load_scenario(EXAMPLES / "ticket_triage_distill.yaml")
+    a = CostAssumptions()
+    assert {"volume_multiplier", "price_multiplier"} <= set(a.uncertain_fields())
+    rec = recommend(s, estimate(s, a))
+    among = tuple(r.strategy for r in rec.ranking if r.verdict != "not_advised")
+    unc = simulate(s, a, draws=5000, among=among)
+    assert unc.cheapest == rec.recommended
+    swings = {b.input: b.swing_usd for b in unc.tornado}
+    band = unc.margin_p90_usd - unc.margin_p10_usd
+    assert band >= max(swings["volume_multiplier"], swings["price_multiplier"]) > 0
+    alternative = next(d for d in unc.distributions if d.strategy == unc.alternative)
+    assert alternative.p90_tco_usd - alternative.p10_tco_usd >= swings["volume_multiplier"]
+    # P(cheapest) is counted among the strategies that meet the needs only
+    assert sum(d.probability_cheapest for d in unc.distributions if d.strategy in among) == 1
