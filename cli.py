@@ -149,28 +149,27 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from advisor import recommend
     from costmodels.export import export
 
     folder = Path(args.out).expanduser().resolve().parent
     if not folder.is_dir():
         raise InputError(f"--out: the folder {folder} does not exist; create it or pick another")
     scenario, report, catalog = _scenario_and_costs(args)
+    rec = recommend(
+        scenario, report, measurements=args.measurements, estimator=_estimator(report, catalog)
+    )
     if args.format == "html":
-        from advisor import recommend
         from costmodels import simulate
         from reports.html import build_report
         from trainers.metrics import read_metrics
 
+        among = tuple(r.strategy for r in rec.ranking if r.verdict != "not_advised")
         text = build_report(  # the pilots named by --runs, and no others
             scenario,
-            recommend(
-                scenario,
-                report,
-                measurements=args.measurements,
-                estimator=_estimator(report, catalog),
-            ),
+            rec,
             report,
-            simulate(scenario, report.assumptions, catalog, draws=2000),
+            simulate(scenario, report.assumptions, catalog, draws=2000, among=among),
             [read_metrics(d) for d in args.run_dirs],
             catalog=catalog,
         )
@@ -179,7 +178,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
     else:
-        path = export(report, args.format, args.out)
+        path = export(report, args.format, args.out, summary=rec.summary)
     print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return 0
 

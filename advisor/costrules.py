@@ -7,28 +7,11 @@ cost report. Pure functions of a CostReport; no rules here.
 
 from __future__ import annotations
 
-from decimal import Decimal
-
+from core.labels import money, volume
 from core.vocab import STRATEGY_LABELS
 from costmodels.amortize import CostReport
 
 SOURCE = "adapt cost model: total cost of ownership over the horizon"
-
-
-def money(x: Decimal | float) -> str:
-    """$1,234 below ten thousand; three significant figures above ($12,600, $1.23M)."""
-    x = float(x)
-    sign, x = ("-" if x < 0 else ""), abs(x)
-    if x >= 1e6:
-        return f"{sign}${x / 1e6:,.3g}M" if x < 1e9 else f"{sign}${x / 1e9:,.3g}B"
-    if x >= 1e4:
-        return f"{sign}${float(f'{x:.3g}'):,.0f}"
-    return f"{sign}${x:,.0f}"
-
-
-def volume(x: float) -> str:
-    """Requests a month to three significant figures: 1,150,000."""
-    return f"{float(f'{x:.3g}'):,.0f}"
 
 
 def break_even_volume(report: CostReport, a: str, b: str) -> float | None:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 import yaml
 
-from advisor import STRATEGY_LABELS, Scenario
+from advisor import Scenario
 from app_pages.state import cached_recommendation, current_assumptions, use_runs_widget
-from app_pages.widgets import example_files, field_widget, load_example, load_into_state
+from app_pages.widgets import (
+    example_files,
+    example_title,
+    field_widget,
+    load_example,
+    load_into_state,
+)
 from core.scenario import InputError, scenario_from_dict
+from core.vocab import METHODS
+from reports.tables import ranking_table
 
 GROUPS = {
     "The task": [
@@ -74,6 +81,7 @@ with st.sidebar:
         key="example_choice",
         on_change=_on_example,
         placeholder="choose an example",
+        format_func=example_title,
     )
     st.file_uploader(
         "...or load a saved scenario (YAML/JSON)",
@@ -108,23 +116,14 @@ st.divider()
 if rec.overturned:
     st.warning("A pilot measurement changed the recommendation.", icon=":material/science:")
 st.success(rec.summary, icon=":material/recommend:")
-st.markdown(f"**Next pilot:** `{rec.next_pilot.command}`: {rec.next_pilot.why}.")
-
-table = pd.DataFrame(
-    [
-        {
-            "strategy": STRATEGY_LABELS[r.strategy],
-            "id": r.strategy,
-            "verdict": r.verdict,
-            "score": r.score,
-            "reasons": "; ".join(
-                f"{x.effect:+g} {x.text}" if not x.veto else f"vetoed: {x.text}" for x in r.reasons
-            ),
-        }
-        for r in rec.ranking
-    ]
+st.markdown(
+    f"**Next pilot:** {rec.next_pilot.why}: on the Pilot page choose "
+    f"*{METHODS[rec.next_pilot.method].label}*, or run `{rec.next_pilot.command}`."
 )
-st.dataframe(table, hide_index=True, width="stretch", key="ranking_table")
+
+st.dataframe(
+    ranking_table(rec), hide_index=True, width="stretch", key="ranking_table", row_height=60
+)
 
 left, right = st.columns(2)
 with left:

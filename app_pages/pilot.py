@@ -13,6 +13,7 @@ import streamlit as st
 from app_pages.run_view import pick_run, show_log, show_results, watch
 from app_pages.state import current_scenario
 from app_pages.widgets import EXAMPLES
+from core.labels import method_label
 from core.scenario import InputError
 from core.vocab import BASELINE_METHODS, METHOD_NAMES, METHODS
 from trainers import runs
@@ -97,7 +98,7 @@ method = c1.selectbox(
     METHOD_NAMES,
     index=METHOD_NAMES.index("lora"),
     key="method",
-    format_func=lambda m: f"{m} ({METHODS[m].label})",
+    format_func=method_label,
     help=field_help("method"),
 )
 model = c2.text_input("model", DEFAULT_MODEL, key="model", help=field_help("model"))
@@ -117,7 +118,12 @@ holdout_max = c2.number_input(
     help=field_help("holdout_max"),
 )
 baselines = c3.multiselect(
-    "baselines", list(BASELINE_METHODS), ["prompt"], key="baselines", help=field_help("baselines")
+    "baselines",
+    list(BASELINE_METHODS),
+    ["prompt"],
+    key="baselines",
+    help=field_help("baselines"),
+    format_func=method_label,
 )
 bar = current_scenario().quality_bar_pct
 curve = st.checkbox(

@@ -97,11 +97,15 @@ def cached_curves(scenario_json: str, assumptions_json: str):
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def cached_simulation(scenario_json: str, assumptions_json: str, draws: int):
+def cached_simulation(
+    scenario_json: str, assumptions_json: str, draws: int, among: tuple[str, ...] | None = None
+):
+    """among: the strategies that meet the needs (P(cheapest) is counted among them)."""
     return simulate(
         Scenario.model_validate_json(scenario_json),
         CostAssumptions.model_validate_json(assumptions_json),
         draws=draws,
+        among=among,
     )
 
 

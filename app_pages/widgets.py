@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 from pydantic import BaseModel
 
+from core.labels import field_label, label
 from core.scenario import InputError, Scenario, read_document, scenario_from_dict
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -19,6 +20,14 @@ def example_files() -> list[Path]:
     return sorted(EXAMPLES.glob("*.yaml"))
 
 
+def example_title(stem: str) -> str:
+    """An example file's scenario name, for the picker ("Ticket triage at ...")."""
+    try:
+        return str(read_document(EXAMPLES / f"{stem}.yaml").get("name", stem))
+    except InputError:
+        return stem
+
+
 def field_widget(
     model: type[BaseModel], name: str, current: BaseModel | None = None, key_prefix: str = ""
 ) -> Any:
@@ -26,26 +35,27 @@ def field_widget(
     Streamlit forgets a widget's state on pages that do not draw it, so the value starts
     from `current` (the last model built) when the key is missing."""
     f = model.model_fields[name]
-    key, label, help_ = key_prefix + name, name.replace("_", " "), f.description
+    key, text, help_ = key_prefix + name, field_label(name), f.description
     ann = f.annotation
     if key not in st.session_state:
         value = getattr(current, name) if current is not None else f.default
         st.session_state[key] = list(value) if isinstance(value, tuple) else value
     if typing.get_origin(ann) is tuple:  # tuple[Literal[...], ...]: pick several
         options = list(typing.get_args(typing.get_args(ann)[0]))
-        return tuple(st.multiselect(label, options, key=key, help=help_))
+        return tuple(st.multiselect(text, options, key=key, help=help_, format_func=label))
     if typing.get_origin(ann) is typing.Literal:
-        return st.selectbox(label, list(typing.get_args(ann)), key=key, help=help_)
+        options = list(typing.get_args(ann))
+        return st.selectbox(text, options, key=key, help=help_, format_func=label)
     if ann is bool:
-        return st.checkbox(label, key=key, help=help_)
+        return st.checkbox(text, key=key, help=help_)
     if ann in (int, float):
         lo = next((m.ge for m in f.metadata if hasattr(m, "ge")), None)
         hi = next((m.le for m in f.metadata if hasattr(m, "le")), None)
         step = 1 if ann is int else None
         if lo is not None and hi is not None:  # the browser refuses values outside silently
             help_ = f"{help_} Allowed: {_number(lo)} to {_number(hi)}."
-        return st.number_input(label, min_value=lo, max_value=hi, step=step, key=key, help=help_)
-    return st.text_input(label, key=key, help=help_)
+        return st.number_input(text, min_value=lo, max_value=hi, step=step, key=key, help=help_)
+    return st.text_input(text, key=key, help=help_)
 
 
 def _number(x: float) -> str:

@@ -81,6 +81,19 @@ class CostReport(_Frozen):
     def cost(self, strategy: str) -> StrategyCost:
         return next(c for c in self.strategies if c.strategy == strategy)
 
+    def payback_month(self, a: str, b: str) -> float | None:
+        """First (fractional) month when a's cumulative cost falls to b's or below, from
+        the monthly rows; None if never within the horizon."""
+        cum = {
+            k: [float(m.cumulative_usd) for m in self.monthly if m.strategy == k] for k in (a, b)
+        }
+        gap = [x - y for x, y in zip(cum[a], cum[b], strict=True)]  # (H,) a minus b, cumulated
+        for m, g in enumerate(gap):
+            if g <= 0:
+                before = gap[m - 1] if m else None
+                return float(m) if before is None else round(m - 1 + before / (before - g), 2)
+        return None
+
 
 def volumes(s: Scenario, multiplier=1.0) -> np.ndarray:
     """Requests in each month 0..H-1, compounding the monthly growth."""

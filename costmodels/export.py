@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from core.vocab import STRATEGY_LABELS
 from costmodels.amortize import CostReport
 
 Format = Literal["csv", "json", "xlsx"]
@@ -103,12 +104,71 @@ def to_json(r: CostReport) -> str:
     return json.dumps(r.model_dump(mode="json"), indent=2)
 
 
-def to_xlsx(r: CostReport) -> bytes:
+USD_FORMAT = '"$"#,##0.00'
+UNIT_USD_FORMAT = '"$"#,##0.000000'  # per-request prices: fractions of a cent
+COUNT_FORMAT = "#,##0"
+
+
+def _number_format(column: str) -> str | None:
+    if column.startswith("per_request") or column.startswith("all_in_per_request"):
+        return UNIT_USD_FORMAT
+    if column.endswith("_usd"):
+        return USD_FORMAT
+    if column in ("requests", "requests_per_month", "from_requests_per_month"):
+        return COUNT_FORMAT
+    if column == "to_requests_per_month":
+        return COUNT_FORMAT
+    return None
+
+
+def _summary_sheet(wb, r: CostReport, summary: str) -> None:
+    """The first sheet: what a reader needs before the tables (the pick and the totals)."""
+    from openpyxl.styles import Alignment, Font
+
+    ws = wb.create_sheet("summary")
+    ws.append(["adapt cost estimate"])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append(["Requests per month", r.requests_per_month])
+    ws.append(["Horizon (months)", r.horizon_months])
+    if summary:
+        ws.append(["Recommendation", summary])
+        ws["B4"].alignment = Alignment(wrap_text=True, vertical="top")
+    ws["B2"].number_format = COUNT_FORMAT
+    ws.append([])
+    ws.append(["Strategy", "One-time", "Monthly", "Per request", "Total over the horizon"])
+    header = ws.max_row
+    for cell in ws[header]:
+        cell.font = Font(bold=True)
+    for c in r.strategies:
+        ws.append(
+            [
+                STRATEGY_LABELS[c.strategy],
+                float(c.one_time_usd),
+                float(c.monthly_usd),
+                float(c.per_request_usd),
+                float(c.tco_usd),
+            ]
+        )
+        row = ws.max_row
+        for col, fmt in zip(
+            "BCDE", (USD_FORMAT, USD_FORMAT, UNIT_USD_FORMAT, USD_FORMAT), strict=True
+        ):
+            ws[f"{col}{row}"].number_format = fmt
+    ws.column_dimensions["A"].width = 26
+    for col in "BCDE":
+        ws.column_dimensions[col].width = 18
+    ws.column_dimensions["B"].width = 60 if summary else 18
+
+
+def to_xlsx(r: CostReport, summary: str = "") -> bytes:
+    """A summary sheet first, then one sheet per table, money and counts formatted as such.
+    summary: the recommendation's text, when the caller has one."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
     wb = Workbook()
     wb.remove(wb.active)
+    _summary_sheet(wb, r, summary)
     for name, rows in tables(r).items():
         ws = wb.create_sheet(name)
         ws.append(list(rows[0]))
@@ -118,6 +178,10 @@ def to_xlsx(r: CostReport) -> bytes:
             ws.append([_plain(v) for v in row.values()])
         ws.freeze_panes = "A2"
         for col in ws.columns:
+            fmt = _number_format(str(col[0].value))
+            if fmt:
+                for cell in col[1:]:
+                    cell.number_format = fmt
             width = max(len(str(c.value or "")) for c in col[:200])
             ws.column_dimensions[col[0].column_letter].width = min(60, max(10, width + 2))
     buf = io.BytesIO()
@@ -125,13 +189,14 @@ def to_xlsx(r: CostReport) -> bytes:
     return buf.getvalue()
 
 
-def export(r: CostReport, fmt: Format, out: str | Path) -> Path:
-    """Write the report; a temporary file renamed into place, so no half-written export."""
+def export(r: CostReport, fmt: Format, out: str | Path, summary: str = "") -> Path:
+    """Write the report; a temporary file renamed into place, so no half-written export.
+    summary: the recommendation's text, for the XLSX summary sheet."""
     out = Path(out)
     data = {
         "csv": lambda: to_csv(r).encode(),
         "json": lambda: to_json(r).encode(),
-        "xlsx": lambda: to_xlsx(r),
+        "xlsx": lambda: to_xlsx(r, summary),
     }[fmt]()
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(data)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 
+from core.labels import field_label, label
 from core.measurement import QualityMeasure
 from core.vocab import STRATEGIES, STRATEGY_LABELS
 from costmodels.amortize import CostReport
@@ -33,10 +34,11 @@ COLORS = dict(
 # charts, and validating plotly_white cost 8 ms per figure (a third of a Costs-page
 # rerun's CPU). The HTML report, which has no Streamlit theme, applies REPORT_TEMPLATE.
 REPORT_TEMPLATE = "plotly_white"
+# Legends go below the plot, so a nine-strategy legend never squeezes the plot area.
 LAYOUT = dict(
-    height=420,
-    margin=dict(l=10, r=10, t=50, b=10),
-    legend=dict(font=dict(size=11)),
+    height=480,
+    margin=dict(l=10, r=10, t=60, b=10),
+    legend=dict(font=dict(size=11), orientation="h", yanchor="top", y=-0.18, x=0),
 )
 
 
@@ -69,7 +71,10 @@ def cost_per_request(
             )
     fig.add_vline(x=volume, line_dash="dot", annotation_text="your volume")
     fig.update_layout(
-        title="Cost per request against monthly volume (diamonds: break-even with prompting)",
+        title=dict(
+            text="Cost per request by monthly volume",
+            subtitle=dict(text="diamonds: where a strategy breaks even with prompting"),
+        ),
         xaxis_type="log",
         yaxis_type="log",
         yaxis_dtick=1,  # one label per decade; without it plotly crowds 2s and 5s in between
@@ -92,7 +97,7 @@ def cumulative_cost(report: CostReport, shown: tuple[str, ...] = STRATEGIES) -> 
             line=dict(color=COLORS[k]),
         )
     fig.update_layout(
-        title=f"Cumulative total cost over {report.horizon_months} months",
+        title=f"Cumulative cost over {report.horizon_months} months",
         xaxis_title="month",
         yaxis_title="USD",
         **LAYOUT,
@@ -123,7 +128,10 @@ def uncertainty_bands(unc: Uncertainty) -> go.Figure:
         name="P50",
     )
     fig.update_layout(
-        title=f"Total cost P10-P90 ({unc.draws:,} Monte Carlo draws)",
+        title=dict(
+            text="Total cost, P10 to P90",
+            subtitle=dict(text=f"{unc.draws:,} Monte Carlo draws; the tick is the median"),
+        ),
         xaxis_title="USD over the horizon",
         showlegend=False,
         **LAYOUT,
@@ -136,25 +144,28 @@ def tornado(unc: Uncertainty, top: int = 8) -> go.Figure:
     base = unc.nominal_margin_usd
     fig = go.Figure()
     fig.add_bar(
-        y=[b.input for b in bars],
+        y=[field_label(b.input) for b in bars],
         x=[b.low_margin_usd - base for b in bars],
         base=base,
         orientation="h",
-        name="input at low",
+        name="input at its P10 (or -50%)",
         marker_color="#636efa",
     )
     fig.add_bar(
-        y=[b.input for b in bars],
+        y=[field_label(b.input) for b in bars],
         x=[b.high_margin_usd - base for b in bars],
         base=base,
         orientation="h",
-        name="input at high",
+        name="input at its P90 (or +50%)",
         marker_color="#ef553b",
     )
     fig.add_vline(x=0, line_color="black", annotation_text="decision flips")
     fig.update_layout(
         barmode="overlay",
-        title=f"What moves {unc.cheapest} vs {unc.alternative} (margin in USD)",
+        title=dict(
+            text="What moves the decision",
+            subtitle=dict(text=f"{label(unc.cheapest)} against {label(unc.alternative)}"),
+        ),
         xaxis_title="USD saved by the cheaper choice",
         **LAYOUT,
     )

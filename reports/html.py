@@ -6,20 +6,30 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from pathlib import Path
 
-from advisor import STRATEGY_LABELS, Scenario
+from advisor import Scenario
 from advisor.recommend import Recommendation
+from core.labels import field_label, label
+from core.vocab import METHODS
 from costmodels.amortize import CostReport, per_request_curves
-from costmodels.export import assumption_rows, strategy_rows
+from costmodels.export import assumption_rows
 from costmodels.prices import PriceCatalog
 from costmodels.uncertainty import Uncertainty
 from reports import figures
+from reports.tables import cost_table, ranking_table
 from trainers.curve import LearningCurve
 from trainers.metrics import PilotMetrics
 
-CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:1em 0;font-size:14px}td,th{border:1px solid #ccc;
-padding:4px 8px;text-align:left}th{background:#f3f3f3}h1{margin-bottom:0}.muted{color:#666}"""
+# The page fits a laptop screen or an A4 page: long cells wrap instead of widening tables.
+CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;
+color:#222}table{border-collapse:collapse;margin:1em 0;font-size:13px;width:100%}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;overflow-wrap:anywhere;
+vertical-align:top}th{background:#f3f3f3}h1{margin-bottom:0}.muted{color:#666}
+.chart{width:100%;margin:1em 0}@media print{.chart{break-inside:avoid}}"""
+# plotly.js's basic bundle (scatter and bar, MIT), inlined once: 1.2 MB instead of the
+# full bundle's 4.8 MB, so the report stays one small file that opens with no network.
+PLOTLY_JS = Path(__file__).resolve().parent / "assets" / "plotly-basic.min.js"
 
 
 def _table(rows: list[dict]) -> str:
@@ -57,38 +67,21 @@ def build_report(
     ]
     if unc is not None:
         charts += [figures.uncertainty_bands(unc), figures.tornado(unc)]
-    chart_html = "".join(_html(fig, include_plotlyjs=i == 0) for i, fig in enumerate(charts))
-    ranking = [
-        {
-            "strategy": STRATEGY_LABELS[r.strategy],
-            "verdict": r.verdict,
-            "score": r.score,
-            "reasons": "; ".join(x.text for x in r.reasons),
-        }
-        for r in rec.ranking
-    ]
+    chart_html = "".join(_html(fig) for fig in charts)
+    ranking = ranking_table(rec).to_dict("records")
     reasons = "".join(
         f"<li><b>{html.escape(r.situation)}</b>: {html.escape(r.text)} "
         f"<span class=muted>({html.escape(r.source)})</span></li>"
         for r in rec.fired
     )
-    pilot_rows = [
-        {
-            "run": p.measurement.run_id,
-            "method": p.measurement.method,
-            "metric": p.quality.metric,
-            "value": p.quality.value,
-            "95% CI": f"{p.quality.ci_low:.3f}-{p.quality.ci_high:.3f}",
-            "zero-shot": p.measurement.baseline.value if p.measurement.baseline else None,
-            "tokens/s": p.measurement.tokens_per_second,
-            "training": p.training.stopped_by if p.training else "none",
-            "forgetting": p.forgetting.pattern if p.forgetting else None,
-        }
-        for p in pilots or []
+    pilot_rows = [_pilot_row(p) for p in pilots or []]
+    scen = [
+        {"Question": field_label(k), "Answer": _answer(v)}
+        for k, v in scenario.model_dump(mode="json").items()
     ]
-    scen = [{"field": k, "value": v} for k, v in scenario.model_dump(mode="json").items()]
     return f"""<!doctype html><html><head><meta charset="utf-8">
-<title>adapt report: {html.escape(scenario.name)}</title><style>{CSS}</style></head><body>
+<title>adapt report: {html.escape(scenario.name)}</title><style>{CSS}</style>
+<script>{PLOTLY_JS.read_text(encoding="utf-8")}</script></head><body>
 <h1>{html.escape(scenario.name)}</h1><p class=muted>adapt report, {dt.date.today()}</p>
 <h2>Recommendation</h2><p><b>{html.escape(rec.summary)}</b></p>
 <p>Next pilot: <code>{html.escape(rec.next_pilot.command)}</code></p>{_table(ranking)}
@@ -96,30 +89,79 @@ def build_report(
 <h3>What would change the decision</h3><ul>{
         "".join(f"<li>{html.escape(x)}</li>" for x in rec.would_change)
     }</ul>
-<h2>Costs</h2>{_table(strategy_rows(report))}{chart_html}
+<h2>Costs</h2>{_table(cost_table(report).to_dict("records"))}{chart_html}
 <h2>Pilot results</h2>{_table(pilot_rows) or "<p>No pilot run yet.</p>"}
 {_learning(learning_curve)}
 <h2>Scenario</h2>{_table(scen)}
-<h2>Assumptions and sources</h2>{_table(assumption_rows(report))}
+<h2>Assumptions and sources</h2>{_table(_assumptions(report))}
 </body></html>"""
 
 
-def _html(fig, include_plotlyjs: bool) -> str:
+def _html(fig) -> str:
     fig.update_layout(template=figures.REPORT_TEMPLATE)
-    return fig.to_html(full_html=False, include_plotlyjs=include_plotlyjs)
+    div = fig.to_html(full_html=False, include_plotlyjs=False, config={"responsive": True})
+    return f"<div class=chart>{div}</div>"
 
 
 def _learning(curve: LearningCurve | None) -> str:
     if not curve:
         return ""
     needed = curve.examples_needed
-    fig = _html(figures.learning_curve(curve), include_plotlyjs=False)
+    fig = _html(figures.learning_curve(curve))
     return (
         "<h3>How much data is enough</h3>"
         f"<p><b>Examples needed for the bar: "
         f"{f'{needed:,}' if needed is not None else 'not reachable with this model'}</b>. "
         f"{html.escape(curve.summary)}</p>{fig}"
     )
+
+
+STOPPED = {"done": "ran its plan", "steps": "step limit", "minutes": "time limit"}
+
+
+def _pilot_row(p: PilotMetrics) -> dict:
+    q, m = p.quality, p.measurement
+    return {
+        "Run": m.run_id,
+        "Method": METHODS[m.method].label,
+        "Holdout quality": f"{q.value:.1%} ({q.metric})",
+        "95% interval": f"{q.ci_low:.1%} to {q.ci_high:.1%}",
+        "Zero-shot": f"{m.baseline.value:.1%}" if m.baseline else "",
+        "Training tokens/s": f"{m.tokens_per_second:,.0f}" if m.tokens_per_second else "",
+        "Training": STOPPED.get(p.training.stopped_by, p.training.stopped_by)
+        if p.training
+        else "none",
+        "Forgetting": p.forgetting.pattern if p.forgetting else "",
+    }
+
+
+def _assumptions(report: CostReport) -> list[dict]:
+    """The assumption rows with human names ("engineering_hours.rag" -> "Engineering hours:
+    Retrieval-augmented generation (RAG)")."""
+    rows = []
+    for r in assumption_rows(report):
+        name, _, strategy = str(r["assumption"]).partition(".")
+        shown = field_label(name) + (f": {label(strategy)}" if strategy else "")
+        rows.append(
+            {
+                "Assumption": shown[0].upper() + shown[1:],
+                "Value": _answer(r["value"]) if r["value"] != "" else "",
+                "Low": _answer(r["low"]) if r["low"] != "" else "",
+                "High": _answer(r["high"]) if r["high"] != "" else "",
+                "Source": r["source"],
+            }
+        )
+    return rows
+
+
+def _answer(v) -> str:
+    if isinstance(v, list):
+        return ", ".join(label(x) for x in v)
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, int | float):
+        return f"{v:,}" if float(v).is_integer() else f"{v:,.2f}"
+    return label(v)
 
 
 def latest_curve(pilots: list[PilotMetrics] | None) -> LearningCurve | None:

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from cli import main
+from core.labels import method_label
 from core.measurement import Measurement, QualityMeasure
 from core.scenario import Scenario
 from core.vocab import METHOD_NAMES, METHODS, PILOTS
@@ -81,7 +82,7 @@ def test_the_app_method_picker_offers_every_method(runs_dir):
     at.switch_page("app_pages/pilot.py").run()
     assert not at.exception
     assert tuple(at.selectbox(key="method").options) == tuple(
-        f"{m} ({METHODS[m].label})" for m in METHOD_NAMES
+        method_label(m) for m in METHOD_NAMES
     )
 
 
