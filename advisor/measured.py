@@ -67,7 +67,7 @@ def _trained_rule(method: str, run: str, q: QualityMeasure, bar: float, m) -> Ru
         effects = dict.fromkeys(family, MET_BONUS)
     else:
         text += ": the interval straddles the bar; a larger holdout would decide."
-    return _rule(f"measured_{method}", f"Measured quality of {method}", text, effects, vetoes)
+    return _rule(f"measured_{method}", f"Measured quality of {label}", text, effects, vetoes)
 
 
 def _baseline_rule(
@@ -89,7 +89,7 @@ def _baseline_rule(
         if trained is not None and q.ci_low > trained.ci_high:
             text += f" It beats the trained pilot ({trained.value:.1%}) outright."
             effects = {strategy: BEATS_TRAINED_BONUS}
-    return _rule(f"measured_{name}", f"Measured {name.replace('_', ' ')}", text, effects)
+    return _rule(f"measured_{name}", f"Measured: {what}", text, effects)
 
 
 def _rule(id_: str, situation: str, text: str, effects, vetoes=frozenset()) -> Rule:

@@ -197,8 +197,14 @@ def _verdict(k: str, d: _Decision, costs: CostReport | None) -> Verdict:
 def _counterfactuals(s: Scenario) -> list[tuple[str, dict]]:
     n, v = s.examples_total, s.requests_per_month
     out = [
-        (f"requests_per_month were {v * 10:,} instead of {v:,}", {"requests_per_month": v * 10}),
-        (f"requests_per_month were {v // 10:,} instead of {v:,}", {"requests_per_month": v // 10}),
+        (
+            f"the volume were {v * 10:,} requests a month instead of {v:,}",
+            {"requests_per_month": v * 10},
+        ),
+        (
+            f"the volume were {v // 10:,} requests a month instead of {v:,}",
+            {"requests_per_month": v // 10},
+        ),
     ]
     if n < 1000:
         out.append(
@@ -247,9 +253,10 @@ def what_would_change(
     changes = []
     for text, patch in _counterfactuals(scenario):
         changed = scenario.model_copy(update=patch)
-        alt = pick(changed, extra, estimator(changed) if estimator else None)
-        if alt != current:
-            changes.append(f"If {text}, the pick would be {STRATEGY_LABELS[alt]}.")
+        d = _decide(changed, estimator(changed) if estimator else None, extra, ())[0]
+        if d.pick != current:
+            short = "" if d.pick in d.feasible else " (though no strategy would meet every need)"
+            changes.append(f"If {text}, the pick would be {STRATEGY_LABELS[d.pick]}{short}.")
     return tuple(changes)
 
 

@@ -210,7 +210,9 @@ left.plotly_chart(figures.uncertainty_bands(unc), key="chart_bands")
 right.plotly_chart(figures.tornado(unc), key="chart_tornado")
 
 st.subheader("Strategies")
-st.dataframe(cost_table(report), hide_index=True, width="stretch", key="strategy_table")
+st.dataframe(
+    cost_table(report, rec.recommended), hide_index=True, width="stretch", key="strategy_table"
+)
 with st.expander("Price sources and dates"):
     for src in report.price_sources:
         st.markdown(f"- {src}")

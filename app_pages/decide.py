@@ -121,9 +121,7 @@ st.markdown(
     f"*{METHODS[rec.next_pilot.method].label}*, or run `{rec.next_pilot.command}`."
 )
 
-st.dataframe(
-    ranking_table(rec), hide_index=True, width="stretch", key="ranking_table", row_height=60
-)
+st.table(ranking_table(rec).set_index("Strategy"))  # a static table: long reasons wrap
 
 left, right = st.columns(2)
 with left:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from core.labels import label, method_label
 from core.scenario import InputError
 from reports import figures
 from trainers import runs
@@ -51,7 +52,7 @@ def pick_run() -> Path | None:
         ids,
         index=ids.index(wanted) if wanted in ids else 0,
         key="run_choice",
-        format_func=lambda i: f"{i} ({OUTCOMES.get(rows[ids.index(i)]['status'], '')})",
+        # no status in the label: a picker drawn while a run is queued would keep saying so
         help="the latest run first; pick an earlier one to see its results",
     )
     try:
@@ -141,8 +142,8 @@ def show_results(run_dir: Path) -> None:
         st.error(str(e))
         return
     meas, h = m.measurement, m.quality
-    scores = {f"baseline: {k}": v for k, v in meas.baselines.items()}
-    scores[f"{meas.method} (this run)"] = h
+    scores = {f"{label(k)} (baseline)": v for k, v in meas.baselines.items()}
+    scores[f"{method_label(meas.method)} (this run)"] = h
     st.plotly_chart(figures.quality_bars(scores), key=f"quality_bars_{run_dir.name}")
     if m.stopped_early:
         st.warning(

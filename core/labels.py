@@ -35,6 +35,11 @@ VALUE_LABELS: dict[str, str] = {
     "none": "None",
     "some": "Some",
     "strong": "Strong",
+    # pilot baselines
+    "zero_shot": "Zero-shot",
+    "few_shot": "Few-shot prompting",
+    "retrieval_few_shot": "Retrieval + few-shot",
+    "nearest_neighbour_label": "Nearest example's label",
     # verdicts
     "recommended": "Recommended",
     "viable": "Meets your needs",
@@ -70,7 +75,15 @@ FIELD_LABELS: dict[str, str] = {
     "retrieved_context_tokens": "Retrieved context tokens",
     "train.lr": "Learning rate",
 }
-UNITS = {"pct": "%", "ms": "ms", "usd": "USD", "days": "days", "months": "months", "mib": "MiB"}
+UNITS = {
+    "pct": "%",
+    "ms": "ms",
+    "days": "days",
+    "months": "months",
+    "mib": "MiB",
+    "billions": "billions",
+    "seconds": "s",
+}
 
 
 def label(value: object) -> str:
@@ -84,15 +97,23 @@ def method_label(method: str) -> str:
     return text[0].upper() + text[1:]
 
 
+WORDS = {"gpus": "GPUs", "gpu": "GPU", "api": "API", "mfu": "MFU", "usd": "USD", "lr": "LR"}
+
+
 def field_label(name: str) -> str:
-    """A field name in words, unit in brackets ("max_minutes" -> "Max minutes")."""
+    """A field name in words, unit in brackets ("max_minutes" -> "Max minutes",
+    "labelling_usd_per_example" -> "Labelling (USD per example)")."""
     if name in FIELD_LABELS:
         return FIELD_LABELS[name]
     words = name.split(".")[-1].split("_")
-    unit = UNITS.get(words[-1]) if len(words) > 1 else None
-    if unit:
-        words = words[:-1]
-    text = " ".join(words).capitalize()
+    unit = None
+    if "usd" in words[1:]:
+        at = words.index("usd")
+        words, unit = words[:at], " ".join(["USD", *words[at + 1 :]])
+    elif len(words) > 1 and words[-1] in UNITS:
+        words, unit = words[:-1], UNITS[words[-1]]
+    text = " ".join(WORDS.get(w, w) for w in words)
+    text = text[0].upper() + text[1:]
     return f"{text} ({unit})" if unit else text
 
 

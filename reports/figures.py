@@ -36,10 +36,12 @@ COLORS = dict(
 REPORT_TEMPLATE = "plotly_white"
 # Legends go below the plot, so a nine-strategy legend never squeezes the plot area.
 LAYOUT = dict(
-    height=480,
-    margin=dict(l=10, r=10, t=60, b=10),
-    legend=dict(font=dict(size=11), orientation="h", yanchor="top", y=-0.18, x=0),
+    height=600,
+    margin=dict(l=10, r=10, t=70, b=200),
+    legend=dict(font=dict(size=11), orientation="h", yref="container", yanchor="bottom", y=0, x=0),
 )
+NO_LEGEND = dict(margin=dict(l=10, r=10, t=70, b=10), height=420)
+SHORT_LEGEND = dict(margin=dict(l=10, r=10, t=70, b=90), height=480)  # two or three entries
 
 
 def cost_per_request(
@@ -134,7 +136,7 @@ def uncertainty_bands(unc: Uncertainty) -> go.Figure:
         ),
         xaxis_title="USD over the horizon",
         showlegend=False,
-        **LAYOUT,
+        **(LAYOUT | NO_LEGEND),
     )
     return fig
 
@@ -167,7 +169,7 @@ def tornado(unc: Uncertainty, top: int = 8) -> go.Figure:
             subtitle=dict(text=f"{label(unc.cheapest)} against {label(unc.alternative)}"),
         ),
         xaxis_title="USD saved by the cheaper choice",
-        **LAYOUT,
+        **(LAYOUT | SHORT_LEGEND),
     )
     return fig
 
@@ -177,7 +179,10 @@ def loss_curve(steps: list[dict]) -> go.Figure:
         go.Scatter(x=[s["step"] for s in steps], y=[s["loss"] for s in steps], mode="lines")
     )
     fig.update_layout(
-        title="Training loss", xaxis_title="step", yaxis_title="loss", **(LAYOUT | {"height": 300})
+        title="Training loss",
+        xaxis_title="step",
+        yaxis_title="loss",
+        **(LAYOUT | NO_LEGEND | {"height": 300}),
     )
     return fig
 
@@ -199,7 +204,9 @@ def quality_bars(scores: dict[str, QualityMeasure]) -> go.Figure:
         )
     )
     fig.update_layout(
-        title="Holdout quality with 95% intervals", yaxis_range=[0, 1], **(LAYOUT | {"height": 340})
+        title="Holdout quality with 95% intervals",
+        yaxis_range=[0, 1],
+        **(LAYOUT | NO_LEGEND | {"height": 340}),
     )
     return fig
 
@@ -238,6 +245,6 @@ def learning_curve(c: LearningCurve) -> go.Figure:
         xaxis_title="training examples",
         yaxis_title=f"holdout {metric}",
         yaxis_range=[0, 1],
-        **(LAYOUT | {"height": 360}),
+        **(LAYOUT | SHORT_LEGEND),
     )
     return fig

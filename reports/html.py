@@ -24,7 +24,7 @@ from trainers.metrics import PilotMetrics
 # The page fits a laptop screen or an A4 page: long cells wrap instead of widening tables.
 CSS = """body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;padding:0 1em;
 color:#222}table{border-collapse:collapse;margin:1em 0;font-size:13px;width:100%}
-td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;overflow-wrap:anywhere;
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;overflow-wrap:break-word;
 vertical-align:top}th{background:#f3f3f3}h1{margin-bottom:0}.muted{color:#666}
 .chart{width:100%;margin:1em 0}@media print{.chart{break-inside:avoid}}"""
 # plotly.js's basic bundle (scatter and bar, MIT), inlined once: 1.2 MB instead of the
@@ -89,7 +89,7 @@ def build_report(
 <h3>What would change the decision</h3><ul>{
         "".join(f"<li>{html.escape(x)}</li>" for x in rec.would_change)
     }</ul>
-<h2>Costs</h2>{_table(cost_table(report).to_dict("records"))}{chart_html}
+<h2>Costs</h2>{_table(cost_table(report, rec.recommended).to_dict("records"))}{chart_html}
 <h2>Pilot results</h2>{_table(pilot_rows) or "<p>No pilot run yet.</p>"}
 {_learning(learning_curve)}
 <h2>Scenario</h2>{_table(scen)}
@@ -160,7 +160,7 @@ def _answer(v) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int | float):
-        return f"{v:,}" if float(v).is_integer() else f"{v:,.2f}"
+        return f"{int(v):,}" if float(v).is_integer() else f"{v:,.2f}"
     return label(v)
 
 

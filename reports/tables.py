@@ -27,25 +27,23 @@ def ranking_table(rec: Recommendation) -> pd.DataFrame:
     )
 
 
-def cost_table(report: CostReport) -> pd.DataFrame:
+def cost_table(report: CostReport, pick: str | None = None) -> pd.DataFrame:
+    """Each strategy's costs; with the recommended strategy, each one's total against it
+    (the one comparison the advice makes, not a per-strategy baseline)."""
     h = report.horizon_months
-    return pd.DataFrame(
-        [
-            {
-                "Strategy": STRATEGY_LABELS[c.strategy],
-                "One-time": money(c.one_time_usd),
-                "Monthly": money(c.monthly_usd),
-                "Per request": unit_price(c.per_request_usd),
-                f"Total over {h} months": money(c.tco_usd),
-                "Pays back against": "" if c.baseline is None else label(c.baseline),
-                "Pays back in": _payback(c.break_even_month, c.baseline),
-            }
-            for c in report.strategies
-        ]
-    )
-
-
-def _payback(month: float | None, baseline: str | None) -> str:
-    if baseline is None:
-        return ""
-    return "never" if month is None else f"month {month:.1f}"
+    rows = []
+    for c in report.strategies:
+        row = {
+            "Strategy": STRATEGY_LABELS[c.strategy],
+            "One-time": money(c.one_time_usd),
+            "Monthly": money(c.monthly_usd),
+            "Per request": unit_price(c.per_request_usd),
+            f"Total over {h} months": money(c.tco_usd),
+        }
+        if pick is not None:
+            diff = float(c.tco_usd - report.cost(pick).tco_usd)
+            row["Against the recommended"] = (
+                "recommended" if c.strategy == pick else ("+" if diff >= 0 else "") + money(diff)
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -2,6 +2,7 @@
 `streamlit run` on a free loopback port."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (make setup installs it)")
-    with streamlit_server({"ADAPT_RUNS": str(tmp_path_factory.mktemp("runs"))}) as url:
+    env = {
+        "ADAPT_RUNS": str(tmp_path_factory.mktemp("runs")),
+        "ADAPT_STATE": str(tmp_path_factory.mktemp("state") / "app_state.json"),
+    }
+    with streamlit_server(env) as url:
         yield url
 
 
@@ -66,12 +71,26 @@ def _download(page, button: str, tries: int = 3) -> str:
         page.wait_for_timeout(1000)  # let a pending rerun finish first
         try:
             with page.expect_download() as dl:
-                page.get_by_role("button", name=button).click()
+                page.get_by_role("button", name=button, exact=True).click()
             return Path(dl.value.path()).read_text()
         except Error:
             if attempt == tries - 1:
                 raise
     raise AssertionError("unreachable")
+
+
+def _shot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its own container, so a full-page
+    screenshot needs a window as tall as the content."""
+    page.wait_for_timeout(800)
+    tall = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('[data-testid=stMain], section')]"
+        ".map(e => e.scrollHeight), 1100)"
+    )
+    page.set_viewport_size({"width": 1500, "height": min(int(tall) + 50, 8000)})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(path))
+    page.set_viewport_size({"width": 1500, "height": 1100})
 
 
 def _metric(page, label: str) -> str:
@@ -84,16 +103,16 @@ def test_decide_cost_pilot_export(page, tmp_path_factory):
     page.get_by_text("Recommended:").first.wait_for()
     # load an example scenario from the sidebar and read the recommendation
     page.locator('[data-testid="stSelectbox"]', has_text="Load an example scenario").click()
-    page.get_by_role("option", name="ticket_triage_distill").click()
+    page.get_by_role("option", name="Ticket triage at two million tickets a month").click()
     page.get_by_text("Recommended: Distill").first.wait_for()
-    page.screenshot(path=str(shots / "decide.png"), full_page=True)
+    _shot(page, shots / "decide.png")
 
     # change the volume and see the break-even and the chart follow
     _go(page, "Costs")
     page.get_by_text("Break-even month").first.wait_for()
     before = _metric(page, "Break-even month")
     chart_before = page.locator(".js-plotly-plot").first.inner_html()
-    volume = page.get_by_label("requests per month", exact=True)
+    volume = page.get_by_label("Requests per month", exact=True)
     volume.fill("400000")
     volume.press("Enter")
     page.wait_for_function(
@@ -104,7 +123,7 @@ def test_decide_cost_pilot_export(page, tmp_path_factory):
     assert _metric(page, "Break-even month") != before
     page.wait_for_timeout(1000)
     assert page.locator(".js-plotly-plot").first.inner_html() != chart_before
-    page.screenshot(path=str(shots / "costs.png"), full_page=True)
+    _shot(page, shots / "costs.png")
 
     # launch a tiny pilot on the demo data and watch it reach done
     _go(page, "Pilot")
@@ -114,23 +133,39 @@ def test_decide_cost_pilot_export(page, tmp_path_factory):
     page.get_by_role("button", name="Launch pilot").click()
     page.wait_for_function("document.body.innerText.includes(': finished')", timeout=300_000)
     page.get_by_text("holdout accuracy").first.wait_for()
-    page.screenshot(path=str(shots / "pilot.png"), full_page=True)
+    _shot(page, shots / "pilot.png")
     page.get_by_role("button", name="Use this run's measurements in the advice and costs").click()
     page.get_by_text("Added: the Decide, Costs and Export pages now use this run.").wait_for()
 
     _go(page, "Runs")
-    page.screenshot(path=str(shots / "runs.png"), full_page=True)
+    _shot(page, shots / "runs.png")
 
-    # download the CSV and the HTML report and check what they hold
+    # the what-if on Costs is the scenario: Export states the volume it writes
     _go(page, "Export")
+    page.get_by_text("400,000 requests a month").first.wait_for()
     csv_text = _download(page, "CSV")
     assert csv_text.startswith("# strategies") and "distill" in csv_text
     assert "400000" in csv_text.replace(",", "") or "400000.0" in csv_text
     html = _download(page, "HTML report")
     assert html.startswith("<!doctype html>") and "Recommendation" in html
-    assert "Pilot results" in html and "lora" in html and "Plotly" in html
+    assert "Pilot results" in html and "LoRA" in html and "Plotly" in html
     assert 'src="http' not in html  # plotly.js is inlined: the charts work offline
-    page.screenshot(path=str(shots / "export.png"), full_page=True)
+    assert len(html.encode()) < 1.5e6 and html.count("plotly.js (basic") == 1
+    _shot(page, shots / "export.png")
+    _report_fits_a_page(page, html, shots)
+
+
+def _report_fits_a_page(page, html: str, shots: Path) -> None:
+    """The report opened in a 1,100-pixel-wide window scrolls down, never sideways, and
+    draws every chart."""
+    path = shots / "report.html"
+    path.write_text(html, encoding="utf-8")
+    tab = page.context.browser.new_page(viewport={"width": 1100, "height": 900})
+    tab.goto(path.as_uri())
+    tab.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 4")
+    assert tab.evaluate("document.documentElement.scrollWidth") <= 1100
+    tab.screenshot(path=str(shots / "report.png"), full_page=True)
+    tab.close()
 
 
 def test_closed_tab_reopened_shows_the_finished_run_and_cancel_is_no_error(page, server):
@@ -141,9 +176,8 @@ def test_closed_tab_reopened_shows_the_finished_run_and_cancel_is_no_error(page,
     tab.goto(server + "/pilot")
     tab.get_by_text("holdout accuracy").first.wait_for()
     assert tab.get_by_text("finished").count() >= 1
-    tab.get_by_role(
-        "button", name="Use this run's measurements in the advice and costs"
-    ).first.wait_for()
+    # the button, or (the first test pressed it, and the choice is kept) the note saying so
+    tab.get_by_text(re.compile("(U|u)se this run's measurements")).first.wait_for()
     _fill(tab, {"max steps": "100000", "max minutes": "600"})
     tab.wait_for_timeout(1500)
     tab.get_by_role("button", name="Launch pilot").click()

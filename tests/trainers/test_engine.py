@@ -81,9 +81,7 @@ def test_the_app_method_picker_offers_every_method(runs_dir):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     at.switch_page("app_pages/pilot.py").run()
     assert not at.exception
-    assert tuple(at.selectbox(key="method").options) == tuple(
-        method_label(m) for m in METHOD_NAMES
-    )
+    assert tuple(at.selectbox(key="method").options) == tuple(method_label(m) for m in METHOD_NAMES)
 
 
 def test_every_next_pilot_is_a_method():
