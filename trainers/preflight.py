@@ -19,6 +19,7 @@ from costmodels.compute import ModelShape, estimate_memory, load_shape, shape_fr
 from trainers import runs
 from trainers.data import load_dataset
 from trainers.models import DEFAULT_MODEL, cache_dir
+from trainers.probing import ProbeResult, last_probe_s, remember_probe, run_probe
 
 # SmolLM2-135M-Instruct's shape, so a preflight needs no model conversion.
 DEFAULT_SHAPE = {
@@ -33,30 +34,10 @@ DEFAULT_SHAPE = {
 }
 PROCESS_BASELINE_MIB = 900.0  # python, torch, transformers and tokenizers loaded
 CHARS_PER_TOKEN = 3.5
-
-
-class ProbeResult(BaseModel):
-    """What the probe measured, in seconds and tokens/s; the preflight scales it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    ok: bool = True
-    error: str | None = None
-    device: str | None = None
-    load_s: float = 0.0
-    holdout: int = 0
-    zero_shot_batch_s: float = 0.0
-    few_shot_batch_s: float = 0.0
-    retriever_s: float = 0.0
-    retrieval_batch_s: float = 0.0
-    forgetting_probe_s: float = 0.0
-    tuned_batch_s: float = 0.0
-    train_tokens_per_second: float | None = None
-    """None: the method trains nothing."""
-    train_tokens_per_epoch: int = 0
-    steps_per_epoch: int = 0
-    longest_batch_tokens: int = 0
-    peak_memory_mib: float | None = None
-    probe_s: float = 0.0
+STARTUP_S = 5.0  # a fresh Python importing torch and transformers, before any work
+LOAD_S = {True: 5.0, False: 20.0}  # the model converted and cached already, or not yet
+GEN_S_PER_ROW = 0.12  # greedy generation of a short answer, per holdout row, on CPU
+PROBE_TIMED_STEPS = 3  # trainers.probe: TIMED_STEPS
 
 
 class Preflight(BaseModel):
@@ -74,6 +55,8 @@ class Preflight(BaseModel):
     summary: str
     probed: bool = False
     """True when a probe ran a few real steps; False: the estimator alone."""
+    probe_seconds: float = 0.0
+    """How long a probe of this configuration is expected to take."""
     phases_seconds: dict[str, float] = {}
     """Predicted seconds of each phase (load, generation, train)."""
 
@@ -86,6 +69,13 @@ def model_shape(model: str) -> ModelShape | None:
         return load_shape(path)
     cached = cache_dir() / "models" / model
     return load_shape(cached) if (cached / "config.json").exists() else None
+
+
+def _cached(model: str) -> bool:
+    """The model is a local folder, or was converted into the cache by an earlier run."""
+    if model == DEFAULT_MODEL:
+        return (cache_dir() / "models" / "SmolLM2-135M-Instruct" / "model.safetensors").exists()
+    return (Path(model).expanduser() / "config.json").exists()
 
 
 def available_memory_mib(device: str) -> float:
@@ -140,10 +130,15 @@ def _estimator(cfg, device: str) -> dict:
     tps = measured or METHODS[cfg.method].cpu_tokens_per_second or 400.0
     train_s = min(train_tokens / tps, (t.max_minutes or 1e9) * 60)
     hold = min(cfg.holdout_max, len(ds.examples) - train_n)
-    gen_s = hold * 0.12 * (2 if cfg.method in TRAINING else 1) * (2 if cfg.baselines else 1)
+    gen_s = hold * GEN_S_PER_ROW * (2 if cfg.method in TRAINING else 1) * (1 + len(cfg.baselines))
     return {
         "peak": PROCESS_BASELINE_MIB + _model_mib(cfg, cfg.method, t.batch_size, per_example),
-        "phases": {"load": 15.0, "generation": gen_s, "train": train_s},
+        "phases": {
+            "start": STARTUP_S,
+            "load": LOAD_S[_cached(cfg.model)],
+            "generation": gen_s,
+            "train": train_s,
+        },
         "train_tokens": train_tokens,
         "tps": tps,
         "source": "measured by an earlier run" if measured else "default for this CPU class",
@@ -170,42 +165,33 @@ def _model_mib(cfg, method: str, batch: int, per_example: float, seq_scale=1.5) 
     return (est.total_gib - est.overhead_gib) * 1024
 
 
-def run_probe(cfg, timeout_s: float = 600) -> ProbeResult:
-    """Run trainers.probe in a fresh process (its peak memory is then the pilot's own)."""
-    import subprocess
-    import sys
-    import tempfile
+def probe_seconds(cfg, device: str | None = None) -> float:
+    """How long the probe will take: the last probe of this method and model on this
+    device when there is one (a probe's cost hardly depends on the data), else from the
+    estimator: start-up and load, one batch of each generation, 1 + TIMED_STEPS steps."""
+    from trainers.config import pick_device
 
-    import yaml
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "config.yaml"
-        path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-        try:
-            proc = subprocess.run(
-                [sys.executable, "-m", "trainers.probe", str(path)],
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                cwd=Path(__file__).resolve().parent.parent,
-            )
-        except subprocess.TimeoutExpired:
-            return ProbeResult(ok=False, error=f"the probe took longer than {timeout_s:.0f} s")
-    if proc.returncode in (-9, 137):  # the kernel's out-of-memory killer
-        return ProbeResult(ok=False, error="out of memory (the probe was killed)")
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        return ProbeResult(ok=False, error=f"the probe failed: {tail[:300]}")
-    return ProbeResult.model_validate_json(lines[-1])
+    device = device or pick_device(cfg.device)
+    if (last := last_probe_s(cfg.method, cfg.model, device)) is not None:
+        return last
+    est = _estimator(cfg, device)
+    kinds = 1 + len(set(cfg.baselines) | ({cfg.method} & {"prompt", "retrieval"}))
+    gen = kinds * cfg.eval_batch_size * GEN_S_PER_ROW
+    train = 0.0
+    if cfg.method in TRAINING:
+        gen += 2 * cfg.eval_batch_size * GEN_S_PER_ROW  # the tuned answers, the forgetting probe
+        batch_tokens = cfg.train.batch_size * min(est["per_example"], cfg.train.max_seq_len)
+        train = (1 + 2 * PROBE_TIMED_STEPS) * batch_tokens / est["tps"]  # longest batch: ~2x
+    return STARTUP_S + est["phases"]["load"] + gen + train
 
 
 def _from_probe(cfg, r: ProbeResult) -> tuple[dict, int, float]:
     """(phase seconds, training tokens, tokens/s) of the whole pilot, scaled from the probe."""
-    batches = math.ceil(r.holdout / cfg.eval_batch_size)
+    holdout = min(cfg.holdout_max, r.holdout_available or r.holdout)
+    batches = math.ceil(holdout / cfg.eval_batch_size)
     gen = batches * (r.zero_shot_batch_s + r.few_shot_batch_s + r.retrieval_batch_s)
     gen += r.retriever_s
-    phases = {"load": r.load_s, "generation": gen}
+    phases = {"start": r.startup_s, "load": r.load_s, "generation": gen}
     tokens, tps = 0, r.train_tokens_per_second or 0.0
     if r.train_tokens_per_second is not None:
         t = cfg.train
@@ -243,9 +229,12 @@ def _advice(cfg, per_example: float, avail: float, peak: float) -> str:
     return "will not fit: try " + ", or ".join([*options, need])
 
 
-def estimate_pilot(cfg, device: str | None = None, probe: bool = False) -> Preflight:
+def estimate_pilot(
+    cfg, device: str | None = None, probe: bool = False, probed: ProbeResult | None = None
+) -> Preflight:
     """Predict peak memory, wall time and cost of the pilot on its device. probe=True runs
-    a few real steps in a fresh process (trainers.probe) and scales them to the run."""
+    a few real steps in a fresh process (trainers.probe) and scales them to the run;
+    probed: a probe already run for this configuration (see probe_key), rescaled."""
     from trainers.config import pick_device
     from trainers.metrics import device_name
 
@@ -259,8 +248,11 @@ def estimate_pilot(cfg, device: str | None = None, probe: bool = False) -> Prefl
         est["source"],
     )
     failure = None
-    if probe:
-        r = run_probe(cfg)
+    if probe or probed is not None:
+        probe = True
+        r = probed or run_probe(cfg)
+        if probed is None:
+            remember_probe(cfg, r)
         if r.ok:
             phases, tokens, tps = _from_probe(cfg, r)
             peak, source = r.peak_memory_mib or peak, "measured by the probe"
@@ -295,6 +287,7 @@ def estimate_pilot(cfg, device: str | None = None, probe: bool = False) -> Prefl
         advice=advice,
         summary=summary,
         probed=probe and failure is None,
+        probe_seconds=round(probe_seconds(cfg, device), 1),
         phases_seconds={k: round(v, 1) for k, v in phases.items()},
     )
 

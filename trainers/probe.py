@@ -21,10 +21,15 @@ import torch
 from trainers.device import is_out_of_memory, peak_memory_mib
 from trainers.evaluate import generate, probe
 from trainers.loop import length_grouped_batches, to_device, train_step
-from trainers.preflight import ProbeResult
+from trainers.probing import ProbeResult
 from trainers.sft import encode
 
 TIMED_STEPS = 3
+
+
+def say(what: str) -> None:
+    """A progress line for whoever waits (the app's probe panel reads stderr)."""
+    print(f"probe: {what}", file=sys.stderr, flush=True)
 
 
 def _timed(fn) -> float:
@@ -41,6 +46,7 @@ def _generation(ctx, model) -> dict:
     rng = random.Random(cfg.seed)
     batch = rng.sample(list(hold.examples), min(cfg.eval_batch_size, len(hold.examples)))
     kw = dict(device=device, bf16=bf16, batch_size=cfg.eval_batch_size)
+    say(f"timing generation: a batch of {len(batch)} holdout rows")
     out = {
         "zero_shot_batch_s": _timed(
             lambda: generate(model, tok, [e.messages for e in batch], max_new_tokens=budget, **kw)
@@ -83,6 +89,7 @@ def _training(ctx, recipe, model) -> tuple[dict, object]:
     timed_tokens, timed_s = 0, 0.0
     with training_attention(model, ctx.device, tcfg.batch_size, max(lengths)):
         for k, idx in enumerate(order[: 1 + TIMED_STEPS]):
+            say(f"training step {k + 1} of {min(len(order), 1 + TIMED_STEPS)}")
             batch = to_device([encoded[i] for i in idx], ctx.tok.pad_token_id, ctx.device)
             t0 = time.perf_counter()
             train_step(loss_fn, batch, opt, None, params, ctx.device, ctx.bf16)
@@ -99,21 +106,26 @@ def _training(ctx, recipe, model) -> tuple[dict, object]:
 
 def run_probe(cfg) -> ProbeResult:
     from core.vocab import METHODS
+    from trainers.config import make_splits
     from trainers.pilot import context
     from trainers.recipe import recipe_for
 
     t0 = time.perf_counter()
+    say("loading the data and the model")
     with tempfile.TemporaryDirectory() as tmp:  # the splits, frozen somewhere disposable
         ctx = context(cfg, Path(tmp))
     recipe = recipe_for(cfg.method)
     model = recipe.load(ctx)
+    uncapped = make_splits(cfg.model_copy(update={"holdout_max": 10**9}))[1]
     out = {
         "device": ctx.device,
         "load_s": time.perf_counter() - t0,
         "holdout": len(ctx.hold.examples),
+        "holdout_available": len(uncapped.examples),
     }
     out |= _generation(ctx, model)
     if METHODS[cfg.method].trains:
+        say("timing the forgetting probe and the tuned model's answers")
         out["forgetting_probe_s"] = _timed(lambda: probe(model, ctx.tok, ctx.device, ctx.bf16))
         # a tuned model answers in about the training answers' length, then stops
         answer = sorted(len(ctx.tok(e.target)["input_ids"]) for e in ctx.train_ds.examples)
