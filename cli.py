@@ -96,11 +96,18 @@ def _usd(x) -> str:
 
 
 def cmd_estimate(args: argparse.Namespace) -> int:
+    from advisor import recommend
     from costmodels import simulate
 
     scenario, report, catalog = _scenario_and_costs(args)
+    rec = recommend(
+        scenario, report, measurements=args.measurements, estimator=_estimator(report, catalog)
+    )
+    among = tuple(r.strategy for r in rec.ranking if r.verdict != "not_advised")
     unc = (
-        simulate(scenario, report.assumptions, catalog, draws=args.draws, seed=args.seed)
+        simulate(
+            scenario, report.assumptions, catalog, draws=args.draws, seed=args.seed, among=among
+        )
         if args.draws
         else None
     )
@@ -113,7 +120,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         print(f"warning: {w}", file=sys.stderr)
     print(
         f"{scenario.name}: {scenario.requests_per_month:,} requests/month, "
-        f"{report.horizon_months}-month horizon\n"
+        f"{report.horizon_months}-month horizon\n\n{rec.summary}\n"
     )
     print(
         f"{'strategy':<24} {'one-time':>12} {'monthly':>12} {'per request':>12} "
@@ -134,7 +141,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         hi = f"{r.to_requests_per_month:,.0f}" if r.to_requests_per_month else "and up"
         print(f"  {r.from_requests_per_month:>14,.0f} .. {hi:<14} {r.strategy}")
     if unc:
-        print(f"\nMonte Carlo ({unc.draws:,} draws): P10 / P50 / P90 of TCO, P(cheapest)")
+        print(
+            f"\nMonte Carlo ({unc.draws:,} draws): P10 / P50 / P90 of TCO, P(cheapest among "
+            "the strategies that meet the needs)"
+        )
         for d in unc.distributions:
             print(
                 f"  {d.strategy:<24} {_usd(d.p10_tco_usd):>14} {_usd(d.p50_tco_usd):>14} "

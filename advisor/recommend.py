@@ -18,20 +18,19 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from advisor.costrules import SOURCE as COST_SOURCE
-from advisor.costrules import comparison_text, money, reference_sentence
+from advisor.costrules import comparison_text, reference_sentence
+from advisor.decision import VIABLE_WITHIN, Decision, decide, pick  # noqa: F401 (pick: re-exported)
 from advisor.measured import measurement_rules
 from advisor.needs import Unmet, unmet_needs
-from advisor.rules import RULES, STRATEGIES, STRATEGY_LABELS, Rule
+from advisor.rules import STRATEGIES, STRATEGY_LABELS, Rule
+from advisor.whatif import what_would_change
+from core.labels import money
 from core.measurement import Measurement
 from core.scenario import Scenario
 from core.vocab import PILOTS
 from costmodels.amortize import CostReport, estimate
 
 Verdict = Literal["recommended", "viable", "not_advised"]
-
-# Prior scores: with no evidence at all, prompting a capable model is the right start.
-PRIOR: dict[str, float] = {"prompt": 1.0, "rag": 0.5}
-VIABLE_WITHIN = 4.0  # a strategy within this many points of the winner is still viable
 
 
 class _Frozen(BaseModel):
@@ -106,83 +105,7 @@ def _need_reason(u: Unmet) -> Reason:
     )
 
 
-def _score(
-    scenario: Scenario, extra: tuple[Rule, ...], costed: bool
-) -> tuple[dict, dict, list[Rule]]:
-    """Rule points, rule vetoes and fired rules. Returns (scores, vetoed, fired)."""
-    scores = {s: PRIOR.get(s, 0.0) for s in STRATEGIES}
-    vetoed: dict[str, Rule] = {}
-    # with a cost report the cost model answers the volume question, not the crude floor
-    rules = [r for r in RULES if not (r.id == "below_break_even" and costed)]
-    fired = [r for r in (*rules, *extra) if r.when(scenario)]
-    for rule in fired:
-        for strategy, delta in rule.effects.items():
-            scores[strategy] += delta
-        for strategy in rule.vetoes:
-            vetoed.setdefault(strategy, rule)
-    return scores, vetoed, fired
-
-
-class _Decision(BaseModel):
-    """The one comparison rule applied: the pick, the order, and why."""
-
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
-    pick: str
-    order: tuple[str, ...]
-    feasible: tuple[str, ...]
-    scores: dict[str, float]
-    vetoed: dict[str, str]
-    reference: str | None
-    """The cheapest strategy that meets every need (with a cost report)."""
-    override: tuple[str, str] | None = None
-    """(rule id, reason) when a named rule picked a dearer strategy than the reference."""
-
-
-def _decide(
-    s: Scenario, costs: CostReport | None, extra: tuple[Rule, ...], measured: Sequence
-) -> tuple[_Decision, list[Rule]]:
-    scores, vetoed, fired = _score(s, extra, costs is not None)
-    unmet = unmet_needs(s, measured)
-    fit = sorted(STRATEGIES, key=lambda k: (-scores[k], STRATEGIES.index(k)))
-    feasible = [k for k in fit if not unmet[k] and k not in vetoed]
-    tco = (lambda k: costs.cost(k).tco_usd) if costs else None
-    # with no strategy meeting every need: the one with the fewest unmet, then the best fit
-    shortfall = lambda k: len(unmet[k]) + (k in vetoed)  # noqa: E731
-    reference, override, pick = None, None, (feasible or sorted(fit, key=shortfall))[0]
-    if costs and feasible:
-        reference = min(feasible, key=lambda k: (tco(k), STRATEGIES.index(k)))
-        pick, override = reference, _override(fired, feasible[0], reference)
-        if override:
-            pick = feasible[0]
-    key = tco if costs else (lambda k: -scores[k])
-    rest = sorted((k for k in STRATEGIES if k != pick), key=lambda k: (k not in feasible, key(k)))
-    decision = _Decision(
-        pick=pick,
-        order=(pick, *rest),
-        feasible=tuple(feasible),
-        scores=scores,
-        vetoed={k: r.id for k, r in vetoed.items()},
-        reference=reference,
-        override=override,
-    )
-    return decision, fired
-
-
-def _override(fired: list[Rule], best_fit: str, cheapest: str) -> tuple[str, str] | None:
-    """A fired rule that favours the best-fitting strategy over a cheaper one it may
-    override (format guarantees, quality at a high bar, expertise on a device)."""
-    for r in fired:
-        if cheapest in r.overrides and r.effects.get(best_fit, 0) > r.effects.get(cheapest, 0):
-            return r.id, r.override_reason
-    return None
-
-
-def pick(scenario: Scenario, extra: tuple[Rule, ...] = (), costs: CostReport | None = None) -> str:
-    """The winning strategy id only (cheap; used for counterfactuals and tests)."""
-    return _decide(scenario, costs, extra, ())[0].pick
-
-
-def _verdict(k: str, d: _Decision, costs: CostReport | None) -> Verdict:
+def _verdict(k: str, d: Decision, costs: CostReport | None) -> Verdict:
     if k == d.pick:
         return "recommended"
     if k not in d.feasible:
@@ -193,74 +116,7 @@ def _verdict(k: str, d: _Decision, costs: CostReport | None) -> Verdict:
     return "viable" if 0 < d.scores[k] >= top - VIABLE_WITHIN else "not_advised"
 
 
-# (description, change) pairs tried to find what would flip the decision.
-def _counterfactuals(s: Scenario) -> list[tuple[str, dict]]:
-    n, v = s.examples_total, s.requests_per_month
-    out = [
-        (
-            f"the volume were {v * 10:,} requests a month instead of {v:,}",
-            {"requests_per_month": v * 10},
-        ),
-        (
-            f"the volume were {v // 10:,} requests a month instead of {v:,}",
-            {"requests_per_month": v // 10},
-        ),
-    ]
-    if n < 1000:
-        out.append(
-            (
-                f"you had 1,000 labelled examples instead of {n:,}",
-                {"labelled_examples_available": 1000, "labelled_examples_obtainable": 0},
-            )
-        )
-    else:
-        out.append(
-            (
-                f"you had 20 labelled examples instead of {n:,}",
-                {"labelled_examples_available": 20, "labelled_examples_obtainable": 0},
-            )
-        )
-    days = 30.0 if s.facts_change_interval_days > 90 else 3650.0
-    out.append((f"the facts changed every {days:g} days", {"facts_change_interval_days": days}))
-    out.append(
-        (
-            f"a frontier model {'did not give' if s.frontier_outputs_good else 'gave'} "
-            "good outputs",
-            {"frontier_outputs_good": not s.frontier_outputs_good},
-        )
-    )
-    other = "evolving" if s.task_definition == "stable" else "stable"
-    out.append((f"the task were {other}", {"task_definition": other}))
-    out.append(
-        (
-            f"strict output format were {'not ' if s.strict_output_format else ''}required",
-            {"strict_output_format": not s.strict_output_format},
-        )
-    )
-    if "missing_knowledge" not in s.gaps:
-        out.append(("knowledge were missing too", {"gaps": (*s.gaps, "missing_knowledge")}))
-    return out
-
-
-def what_would_change(
-    scenario: Scenario,
-    current: str,
-    extra: tuple[Rule, ...] = (),
-    estimator: Callable[[Scenario], CostReport] | None = None,
-) -> tuple[str, ...]:
-    """The usual what-ifs that flip the pick; with an estimator, costs are re-estimated
-    for each changed scenario, so the flip is the whole decision's, not the table's."""
-    changes = []
-    for text, patch in _counterfactuals(scenario):
-        changed = scenario.model_copy(update=patch)
-        d = _decide(changed, estimator(changed) if estimator else None, extra, ())[0]
-        if d.pick != current:
-            short = "" if d.pick in d.feasible else " (though no strategy would meet every need)"
-            changes.append(f"If {text}, the pick would be {STRATEGY_LABELS[d.pick]}{short}.")
-    return tuple(changes)
-
-
-def _ranked(k: str, d: _Decision, fired: list[Rule], costs, unmet) -> RankedStrategy:
+def _ranked(k: str, d: Decision, fired: list[Rule], costs, unmet) -> RankedStrategy:
     """One row of the ranking: unmet needs and vetoes first, then cost, then the rules."""
     reasons = [_need_reason(u) for u in unmet[k]]
     reasons += [_reason(r, veto=True) for r in fired if k in r.vetoes]
@@ -285,7 +141,7 @@ def _ranked(k: str, d: _Decision, fired: list[Rule], costs, unmet) -> RankedStra
     )
 
 
-def _why(d: _Decision, fired: list[Rule], costs, unmet) -> str:
+def _why(d: Decision, fired: list[Rule], costs, unmet) -> str:
     """The summary's reasons: needs, the best-fitting rule, the cost comparison."""
     if d.pick not in d.feasible:
         needs = " ".join(u.text for u in unmet[d.pick])
@@ -330,9 +186,9 @@ def recommend(
     if costs is not None and estimator is None:
         estimator = lambda s: estimate(s, costs.assumptions)  # noqa: E731
     measured = measurement_rules(scenario, list(measurements))
-    prior = _decide(scenario, costs, extra_rules, ())[0].pick
+    prior = decide(scenario, costs, extra_rules, ())[0].pick
     rules = (*extra_rules, *measured)
-    d, fired = _decide(scenario, costs, rules, measurements)
+    d, fired = decide(scenario, costs, rules, measurements)
     unmet = unmet_needs(scenario, measurements)
     ranking = [_ranked(k, d, fired, costs, unmet) for k in d.order]
     winner = ranking[0]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from app_pages.probe_view import preflight
 from app_pages.run_view import pick_run, show_log, show_results, watch
 from app_pages.state import current_scenario
 from app_pages.widgets import EXAMPLES
@@ -21,7 +22,6 @@ from trainers.config import PilotConfig, TrainSettings, field_help
 from trainers.data import data_warnings, validate
 from trainers.launch import start_pilot
 from trainers.models import DEFAULT_MODEL
-from trainers.preflight import estimate_pilot
 
 DEMOS = {
     "support intents (classification, CSV)": EXAMPLES / "data" / "support_intents.csv",
@@ -167,14 +167,7 @@ if ok:
             curve=(0.25, 0.5) if curve and METHODS[method].curve else (),
             quality_bar_pct=bar or None,  # a bar of 0% asks for no bar
         )
-        pre = estimate_pilot(cfg)
-        probed = st.session_state.get("probe")
-        if probed and probed[0] == cfg.model_dump_json():
-            pre = probed[1]  # a probe of this very configuration outranks the estimator
-        elif st.button("Probe first (a few real steps, about a minute)", key="probe_btn"):
-            with st.spinner("probing: loading the model and training a few steps..."):
-                pre = estimate_pilot(cfg, probe=True)
-            st.session_state["probe"] = (cfg.model_dump_json(), pre)
+        pre = preflight(cfg)
         (st.info if pre.fits else st.error)(pre.summary)
         if st.button("Launch pilot", type="primary", key="launch", disabled=not pre.fits):
             run_dir = launch(cfg, key, pre)

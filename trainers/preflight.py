@@ -269,8 +269,9 @@ def estimate_pilot(
     usd = _usd_per_hour(device_name(device)) * wall / 3600
     summary = (
         f"Preflight on {device} ({'probed' if probe and not failure else 'estimated'}): peak "
-        f"memory about {peak:,.0f} MiB of {avail:,.0f} MiB available; about {wall:,.0f} s"
-        + (f" ({tokens:,} training tokens at {tps:,.0f} tokens/s, {source})" if tokens else "")
+        f"memory about {peak:,.0f} MiB of {avail:,.0f} MiB available; about {wall:,.0f} s "
+        f"({_phase_words(phases)})"
+        + (f"; {tokens:,} training tokens at {tps:,.0f} tokens/s, {source}" if tokens else "")
         + f"; cost ${usd:,.2f}."
         + (f" {advice}" if advice else "")
     )
@@ -289,6 +290,23 @@ def estimate_pilot(
         probed=probe and failure is None,
         probe_seconds=round(probe_seconds(cfg, device), 1),
         phases_seconds={k: round(v, 1) for k, v in phases.items()},
+    )
+
+
+PHASE_WORDS = {
+    "start": "start-up",
+    "load": "loading",
+    "generation": "baselines and evaluation",
+    "train": "training",
+    "curve": "learning curve",
+    "save": "saving",
+}
+
+
+def _phase_words(phases: dict[str, float]) -> str:
+    """ "start-up 4 s, loading 3 s, baselines and evaluation 22 s, training 21 s"."""
+    return ", ".join(
+        f"{PHASE_WORDS.get(k, k)} {v:,.0f} s" for k, v in phases.items() if round(v) > 0
     )
 
 

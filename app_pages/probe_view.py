@@ -1,0 +1,55 @@
+"""The preflight on the Pilot page: the estimator's at once, the probe's once a probe of
+this configuration has run. The probe runs in the background (trainers.probing.ProbeJob)
+and a polling fragment shows where it is against the time it announced; a probe is kept
+when only the time cap, the holdout size, the steps or the learning curve change."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from trainers.config import PilotConfig
+from trainers.preflight import Preflight, estimate_pilot
+from trainers.probing import ProbeJob, probe_key, remember_probe
+
+
+def preflight(cfg: PilotConfig) -> Preflight:
+    key = probe_key(cfg)
+    finished = st.session_state.get("probe_result")
+    if finished and finished[0] == key:
+        return estimate_pilot(cfg, probed=finished[1])  # rescaled to today's settings
+    pre = estimate_pilot(cfg)
+    job: ProbeJob | None = st.session_state.get("probe_job")
+    if job is not None and job.key != key:  # the configuration changed under it
+        job.cancel()
+        st.session_state.pop("probe_job")
+        job = None
+    if job is not None:
+        _watch(cfg)
+    elif st.button(
+        f"Probe first (a few real steps, about {pre.probe_seconds:,.0f} s)", key="probe_btn"
+    ):
+        st.session_state["probe_job"] = ProbeJob(cfg, pre.probe_seconds)
+        st.rerun()
+    return pre
+
+
+@st.fragment(run_every=1.0)
+def _watch(cfg: PilotConfig) -> None:
+    job: ProbeJob | None = st.session_state.get("probe_job")
+    if job is None:
+        return
+    if job.done():
+        result = job.result()
+        remember_probe(cfg, result)  # the next probe is announced from this one
+        st.session_state["probe_result"] = (job.key, result)
+        st.session_state.pop("probe_job")
+        st.rerun(scope="app")
+    elapsed, announced = job.elapsed_s(), max(job.announced_s, 1.0)
+    st.progress(
+        min(0.99, elapsed / announced),
+        text=f"Probing: {job.progress()} ({elapsed:,.0f} s of about {announced:,.0f} s)",
+    )
+    if st.button("Cancel the probe", key="probe_cancel"):
+        job.cancel()
+        st.session_state.pop("probe_job")
+        st.rerun(scope="app")
