@@ -7,7 +7,9 @@ import datetime as dt
 import pandas as pd
 import streamlit as st
 
-from app_pages.run_view import use_button
+from app_pages.run_view import OUTCOMES, use_button
+from core.labels import STOPPED_WORDS, method_label
+from core.vocab import METHODS
 from reports import figures
 from trainers import runs
 from trainers.metrics import PilotMetrics, from_index
@@ -25,23 +27,41 @@ def _row(r: dict) -> dict:
     meas = m.measurement if m else None
     return {
         "run": r["run_id"],
-        "method": r["method"],
+        "method": method_label(r["method"]) if r["method"] in METHODS else r["method"],
         "model": r["model"],
-        "status": r["status"],
+        "status": OUTCOMES.get(r["status"], r["status"]),
         "started": dt.datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M"),
         "metric": q.metric if q else None,
         "holdout": q.value if q else None,
-        "ci low": q.ci_low if q else None,
-        "ci high": q.ci_high if q else None,
+        "95% low": q.ci_low if q else None,
+        "95% high": q.ci_high if q else None,
         "zero-shot": meas.baseline.value if meas and meas.baseline else None,
-        "training ended": m.training.stopped_by if m and m.training else None,
+        "training ended": STOPPED_WORDS.get(m.training.stopped_by, m.training.stopped_by)
+        if m and m.training
+        else None,
         "train tokens/s": meas.tokens_per_second if meas else None,
         "wall s": meas.wall_seconds if meas else None,
         "peak MiB": meas.peak_memory_mib if meas else None,
         "forgetting": m.forgetting.pattern if m and m.forgetting else None,
-        "preflight wall err %": _err(m, "wall_seconds"),
-        "preflight peak err %": _err(m, "peak_memory_mib"),
+        "preflight wall error": _err(m, "wall_seconds"),
+        "preflight peak error": _err(m, "peak_memory_mib"),
     }
+
+
+PERCENT = st.column_config.NumberColumn(format="percent")
+WHOLE = st.column_config.NumberColumn(format="%.0f")
+ERROR = st.column_config.NumberColumn(format="%+.1f%%")
+COLUMNS = {
+    "holdout": PERCENT,
+    "95% low": PERCENT,
+    "95% high": PERCENT,
+    "zero-shot": PERCENT,
+    "train tokens/s": WHOLE,
+    "wall s": WHOLE,
+    "peak MiB": WHOLE,
+    "preflight wall error": ERROR,
+    "preflight peak error": ERROR,
+}
 
 
 def _err(m: PilotMetrics | None, key: str) -> float | None:
@@ -51,7 +71,7 @@ def _err(m: PilotMetrics | None, key: str) -> float | None:
 
 
 table = pd.DataFrame([_row(r) for r in rows])
-st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
+st.dataframe(table, hide_index=True, width="stretch", key="runs_table", column_config=COLUMNS)
 done = {r["run_id"]: m for r in rows if (m := from_index(r)) is not None}
 if done:
     chosen = st.selectbox(
@@ -65,7 +85,10 @@ picked = st.multiselect("compare runs", list(done), default=list(done)[:2], key=
 if len(picked) >= 2:
     st.plotly_chart(
         figures.quality_bars(
-            {f"{done[r].measurement.method} {r[-6:]}": done[r].quality for r in picked}
+            {
+                f"{method_label(done[r].measurement.method)} {r[-6:]}": done[r].quality
+                for r in picked
+            }
         ),
         key="compare_chart",
     )

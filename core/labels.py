@@ -86,6 +86,10 @@ UNITS = {
 }
 
 
+STOPPED_WORDS = {"done": "ran its plan", "steps": "step limit", "minutes": "time limit"}
+"""Why a pilot's training ended, in words."""
+
+
 def label(value: object) -> str:
     """A choice value in words ("own_cloud_gpu" -> "Our own cloud GPUs")."""
     return VALUE_LABELS.get(str(value), str(value).replace("_", " "))

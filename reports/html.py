@@ -10,7 +10,7 @@ from pathlib import Path
 
 from advisor import Scenario
 from advisor.recommend import Recommendation
-from core.labels import field_label, label
+from core.labels import STOPPED_WORDS, field_label, label
 from core.vocab import METHODS
 from costmodels.amortize import CostReport, per_request_curves
 from costmodels.export import assumption_rows
@@ -116,9 +116,6 @@ def _learning(curve: LearningCurve | None) -> str:
     )
 
 
-STOPPED = {"done": "ran its plan", "steps": "step limit", "minutes": "time limit"}
-
-
 def _pilot_row(p: PilotMetrics) -> dict:
     q, m = p.quality, p.measurement
     return {
@@ -128,7 +125,7 @@ def _pilot_row(p: PilotMetrics) -> dict:
         "95% interval": f"{q.ci_low:.1%} to {q.ci_high:.1%}",
         "Zero-shot": f"{m.baseline.value:.1%}" if m.baseline else "",
         "Training tokens/s": f"{m.tokens_per_second:,.0f}" if m.tokens_per_second else "",
-        "Training": STOPPED.get(p.training.stopped_by, p.training.stopped_by)
+        "Training": STOPPED_WORDS.get(p.training.stopped_by, p.training.stopped_by)
         if p.training
         else "none",
         "Forgetting": p.forgetting.pattern if p.forgetting else "",
