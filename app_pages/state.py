@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -13,12 +14,14 @@ from pydantic import ValidationError
 
 from advisor import Scenario, recommend
 from core.measurement import Measurement, load_measurement
-from core.scenario import InputError
+from core.scenario import InputError, read_document, scenario_from_dict
 from costmodels.amortize import estimate, per_request_curves
 from costmodels.assumptions import CostAssumptions
 from costmodels.calibrate import Calibration, calibrate
 from costmodels.prices import load_catalog
 from costmodels.uncertainty import simulate
+
+STARTER = Path(__file__).resolve().parent.parent / "examples" / "prototype_prompt.yaml"
 
 
 def current_scenario() -> Scenario:
@@ -50,6 +53,11 @@ def restore() -> None:
     if st.session_state.get("_restored"):
         return
     st.session_state["_restored"] = True
+    if not state_file().exists():  # a first visit starts from a named example, not blanks
+        st.session_state["scenario"] = scenario_from_dict(
+            {k: v for k, v in read_document(STARTER).items() if k != "costs"}
+        )
+        return
     try:
         saved = json.loads(state_file().read_text(encoding="utf-8"))
         st.session_state["scenario"] = Scenario.model_validate(saved["scenario"])
@@ -72,7 +80,8 @@ def persist() -> None:
     path = state_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        # one temporary name per thread: sessions of one server save concurrently
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(path)
         st.session_state["_persisted"] = text

@@ -46,7 +46,9 @@ def main() -> int:
     )
     at.switch_page("app_pages/costs.py").run()
     costs = time_reruns(
-        at, lambda a, i: a.number_input(key="volume").set_value(500_000 + 1000 * i), args.reruns
+        at,
+        lambda a, i: a.number_input(key="costs_requests_per_month").set_value(500_000 + 1000 * i),
+        args.reruns,
     )
     ok = True
     for name, t in (("Decide", decide), ("Costs", costs)):

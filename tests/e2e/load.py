@@ -23,7 +23,7 @@ async def _session(browser, url: str, changes: int, think_s: float, seed: int) -
     page.set_default_timeout(120_000)
     await page.goto(f"{url}/costs")
     await page.get_by_text("Break-even month").first.wait_for()
-    volume = page.get_by_label("requests per month", exact=True)
+    volume = page.get_by_label("Requests per month", exact=True)
     for _ in range(changes):
         await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
         await volume.fill(str(rng.randrange(1_000, 5_000_000)))
@@ -41,7 +41,7 @@ async def _protocol_session(url: str, changes: int, think_s: float, seed: int) -
     session = await Session.connect(url, "costs")
     for _ in range(changes):
         await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
-        await session.set_number("requests per month", rng.randrange(1_000, 5_000_000))
+        await session.set_number("Requests per month", rng.randrange(1_000, 5_000_000))
     await session.close()
     return len(session.exceptions)
 
