@@ -58,6 +58,7 @@ class Decision(BaseModel):
 def decide(
     s: Scenario, costs: CostReport | None, extra: tuple[Rule, ...], measured: Sequence
 ) -> tuple[Decision, list[Rule]]:
+    """The pick, the order and why, and the rules that fired (see the module's docstring)."""
     scores, vetoed, fired = _score(s, extra, costs is not None)
     unmet = unmet_needs(s, measured)
     fit = sorted(STRATEGIES, key=lambda k: (-scores[k], STRATEGIES.index(k)))
@@ -68,9 +69,9 @@ def decide(
     reference, override, pick = None, None, (feasible or sorted(fit, key=shortfall))[0]
     if costs and feasible:
         reference = min(feasible, key=lambda k: (tco(k), STRATEGIES.index(k)))
-        pick, override = reference, _override(fired, feasible[0], reference)
-        if override:
-            pick = feasible[0]
+        pick, found = reference, _override(fired, feasible, reference)
+        if found:
+            pick, override = found[0], found[1:]
     key = tco if costs else (lambda k: -scores[k])
     rest = sorted((k for k in STRATEGIES if k != pick), key=lambda k: (k not in feasible, key(k)))
     decision = Decision(
@@ -85,12 +86,16 @@ def decide(
     return decision, fired
 
 
-def _override(fired: list[Rule], best_fit: str, cheapest: str) -> tuple[str, str] | None:
-    """A fired rule that favours the best-fitting strategy over a cheaper one it may
-    override (format guarantees, quality at a high bar, expertise on a device)."""
+def _override(fired: list[Rule], feasible: list[str], cheapest: str) -> tuple[str, str, str] | None:
+    """(strategy, rule id, reason): a fired rule that may override the cheapest strategy
+    (format guarantees, quality at a high bar, expertise on a device) picks the strategy
+    it favours most among those that meet every need, when it favours it over the cheapest."""
     for r in fired:
-        if cheapest in r.overrides and r.effects.get(best_fit, 0) > r.effects.get(cheapest, 0):
-            return r.id, r.override_reason
+        if cheapest not in r.overrides:
+            continue
+        favourite = max(feasible, key=lambda k: r.effects.get(k, 0))
+        if r.effects.get(favourite, 0) > r.effects.get(cheapest, 0):
+            return favourite, r.id, r.override_reason
     return None
 
 

@@ -25,6 +25,11 @@ TICKETS = Scenario(
     deployment="own_cloud_gpu",
     quality_bar_pct=92,
 )
+OVERRIDE_PICKS = {
+    "format guarantees": "fine_tune_constrained",
+    "quality at a high bar": "cascade",
+    "domain expertise on the device": "fine_tune_then_distill",
+}
 SWEEP = [1_000, 10_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000, 100_000_000]
 VARIANTS = {
     "behaviour gap, frontier falls short": {"gaps": ("behaviour_format_style",)},
@@ -45,6 +50,11 @@ VARIANTS = {
     },
     "high bar on a vendor API": {"quality_bar_pct": 98, "deployment": "vendor_api"},
     "distilled base": {"base_model_is_distilled": True, "requests_per_month": 5_000_000},
+    "strict format, frontier good, self-hosted at volume": {
+        "strict_output_format": True,
+        "deployment": "on_prem_private",
+        "requests_per_month": 10**7,
+    },
     "vendor API, 2-year horizon": {"deployment": "vendor_api", "horizon_months": 24},
 }
 CASES = (
@@ -74,6 +84,7 @@ def test_the_pick_meets_the_needs_and_nothing_cheaper_does(name, scenario):
     if report.cost(cheapest).tco_usd < report.cost(pick).tco_usd:
         assert rec.override_reason and f"Chosen for {rec.override_reason}" in rec.summary
         assert STRATEGY_LABELS[cheapest] in rec.summary  # and it names what it passed over
+        assert pick == OVERRIDE_PICKS[rec.override_reason]  # the strategy the reason is about
     # verdicts and order agree: the pick, then those that meet every need, then the rest
     verdicts = [r.verdict for r in rec.ranking]
     assert verdicts[0] == "recommended"
