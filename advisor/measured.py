@@ -6,7 +6,8 @@ for information (a larger holdout would decide). Incomplete evidence (a pilot th
 less than a quarter of its planned steps, or was scored on fewer than MIN_HOLDOUT rows)
 is quoted with what a complete pilot would need and never changes the advice by itself.
 Prompt and retrieval baselines are measured on the small pilot model, a lower bound for
-a capable model: meeting the bar counts for them, missing it is only quoted. Every
+a capable model: meeting the bar counts for them, missing it is only quoted. The linear
+probe on frozen embeddings is a small classifier, so it speaks for fine-tuning. Every
 reason quotes the numbers.
 """
 
@@ -78,12 +79,22 @@ def _baseline_rule(
         "few_shot": f"Few-shot prompting of the small pilot model ({model})",
         "retrieval_few_shot": f"Retrieval with the small pilot model ({model})",
         "nearest_neighbour_label": "The nearest training example's label (retrieval alone)",
+        "linear_probe": "A linear probe on frozen sentence embeddings (a small classifier "
+        "trained in seconds)",
     }[name]
     text = f"{what} reached {q.text()} {q.metric}"
     effects: dict[str, float] = {}
     if q.ci_low >= bar:
-        text += f", meeting the bar of {bar:.0%} even before a capable model is used."
+        text += f", meeting the bar of {bar:.0%}" + (
+            ": a small classifier is enough."
+            if strategy == "fine_tune"
+            else " even before a capable model is used."
+        )
         effects = {strategy: MET_BONUS}
+    elif strategy == "fine_tune":  # a small classifier is a fine-tune: no stronger stand-in
+        text += f" (bar {bar:.0%})."
+        if trained is not None and q.ci_low > trained.ci_high:
+            text += f" It beats the trained pilot ({trained.value:.1%}): train a classifier."
     else:
         text += f" (bar {bar:.0%}); a capable model would do at least as well."
         if trained is not None and q.ci_low > trained.ci_high:
@@ -118,7 +129,7 @@ def measurement_rules(scenario: Scenario, measurements: list[Measurement]) -> tu
             complete = not evidence_gaps(best)
             if complete and (trained is None or best.quality.ci_high > trained.ci_high):
                 trained = best.quality
-    for strategy in ("prompt", "rag"):
+    for strategy in ("prompt", "rag", "fine_tune"):
         found = [
             (q.value, name, q, m.model)
             for m in measurements

@@ -40,6 +40,7 @@ VALUE_LABELS: dict[str, str] = {
     "few_shot": "Few-shot prompting",
     "retrieval_few_shot": "Retrieval + few-shot",
     "nearest_neighbour_label": "Nearest example's label",
+    "linear_probe": "Linear probe on embeddings",
     # verdicts
     "recommended": "Recommended",
     "viable": "Meets your needs",

@@ -137,6 +137,7 @@ BASELINE_FOR: dict[str, str] = {
     "few_shot": "prompt",
     "retrieval_few_shot": "rag",
     "nearest_neighbour_label": "rag",
+    "linear_probe": "fine_tune",  # a small classifier trained on frozen embeddings
 }
 # The baseline that stands for a baseline method's own result.
 BASELINE_RESULT: dict[str, str] = {"prompt": "few_shot", "retrieval": "retrieval_few_shot"}

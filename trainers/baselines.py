@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import random
+import warnings
+from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
@@ -72,10 +74,43 @@ class Retriever:
             show_progress_bar=False,
         )
 
-    def nearest(self, queries: Sequence[Example], k: int) -> list[list[Example]]:
-        sims = self._embed([query_text(q) for q in queries]) @ self.matrix.T  # (Q, N)
-        top = np.argsort(-sims, axis=1, kind="stable")[:, :k]
+    def embed(self, examples: Sequence[Example]) -> np.ndarray:
+        """(N, D) unit-norm embeddings of the examples' inputs."""
+        return self._embed([query_text(q) for q in examples])
+
+    def nearest(
+        self, queries: Sequence[Example], k: int, embedded: np.ndarray | None = None
+    ) -> list[list[Example]]:
+        q = self.embed(queries) if embedded is None else embedded  # (Q, D)
+        top = np.argsort(-(q @ self.matrix.T), axis=1, kind="stable")[:, :k]  # (Q, k)
         return [[self.train[j] for j in row] for row in top]
+
+
+PROBE_CS = (1.0, 10.0, 100.0)  # inverse regularisation strengths tried by cross-validation
+
+
+def linear_probe(
+    train_x: np.ndarray, train_y: list[str], test_x: np.ndarray, seed: int = 0
+) -> list[str]:
+    """A logistic regression on frozen embeddings (train_x: (N, D), test_x: (Q, D)): the
+    strongest cheap classifier to beat. Its regularisation is chosen by stratified
+    cross-validation on the training split only, never on the holdout."""
+    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+
+    classes = Counter(train_y)
+    if len(classes) < 2:
+        return [train_y[0]] * len(test_x)
+    folds = min(5, min(classes.values()))
+    if folds >= 2:
+        clf = LogisticRegressionCV(
+            Cs=list(PROBE_CS), cv=folds, scoring="accuracy", max_iter=2000, random_state=seed
+        )
+    else:  # a label seen once: no stratified folds; the middle strength
+        clf = LogisticRegression(C=PROBE_CS[1], max_iter=2000)
+    with warnings.catch_warnings():  # scikit-learn's notices of defaults changing in 1.10
+        warnings.simplefilter("ignore", FutureWarning)
+        clf.fit(train_x, train_y)
+    return [str(x) for x in clf.predict(test_x)]
 
 
 def prompt_baseline(
@@ -118,7 +153,8 @@ def retrieval_baseline(
     retriever: Retriever | None = None,
 ) -> dict[str, tuple[QualityMeasure, list[str]]]:
     retriever = retriever or Retriever(train)
-    near = retriever.nearest(holdout, FEW_SHOT_K)
+    embedded = retriever.embed(holdout)  # (Q, D), shared by the neighbours and the probe
+    near = retriever.nearest(holdout, FEW_SHOT_K, embedded)
     gold = [e.target for e in holdout]
     preds = generate(
         model,
@@ -133,4 +169,6 @@ def retrieval_baseline(
     if task == "classify":
         knn = [n[0].target for n in near]
         out["nearest_neighbour_label"] = (accuracy(knn, gold), knn)
+        probe = linear_probe(retriever.matrix, [e.target for e in retriever.train], embedded)
+        out["linear_probe"] = (accuracy(probe, gold), probe)
     return out

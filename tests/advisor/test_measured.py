@@ -105,3 +105,17 @@ def test_a_tiny_holdout_is_quoted_not_acted_on():
     small = measurement(quality=q(0.2, 0.05, 0.5, n=8)).model_copy(update={"holdout_examples": 8})
     (rule,) = measurement_rules(s, [small])
     assert not rule.vetoes and "8 holdout rows" in rule.rationale
+
+
+def test_a_linear_probe_meeting_the_bar_speaks_for_fine_tuning():
+    """Issue 14, item 2: the probe is a small classifier; meeting the bar answers the
+    fine-tune's quality and data needs, and the reason quotes it."""
+    from advisor.needs import unmet_needs
+
+    s = load_scenario(ROUTING).model_copy(update={"labelled_examples_available": 40})
+    assert unmet_needs(s)["fine_tune"]  # 40 examples for 8 labels: too few to fine-tune
+    m = measurement("retrieval", quality=q(0.9, 0.85, 0.94), linear_probe=q(0.95, 0.92, 0.97))
+    assert not unmet_needs(s, [m])["fine_tune"]
+    (rule,) = [r for r in measurement_rules(s, [m]) if r.id == "measured_linear_probe"]
+    assert "linear probe" in rule.rationale and "a small classifier is enough" in rule.rationale
+    assert rule.effects == {"fine_tune": 3.0}

@@ -126,3 +126,21 @@ def test_cli_reports_bad_rows_exit_2(tmp_path, capsys):
     assert main(["pilot", "--method", "lora", "--data", str(path)]) == 2
     err = capsys.readouterr().err
     assert "line 3: 'text' is empty" in err and "\n" not in err.strip()
+
+
+def test_the_linear_probe_learns_separable_labels_and_picks_its_strength_on_training_data():
+    """Issue 14, item 2: logistic regression on frozen embeddings; a label seen once
+    falls back to a fixed strength instead of failing the stratified folds."""
+    import numpy as np
+
+    from trainers.baselines import linear_probe
+
+    rng = np.random.default_rng(0)
+    centers = rng.normal(size=(3, 8))
+    labels = ["a", "b", "c"]
+    x = np.concatenate([c + 0.1 * rng.normal(size=(6, 8)) for c in centers])
+    y = [lab for lab in labels for _ in range(6)]
+    test = centers + 0.1 * rng.normal(size=(3, 8))
+    assert linear_probe(x, y, test) == labels
+    assert linear_probe(x[:13], y[:13], test)[:2] == ["a", "b"]  # "c" seen once
+    assert linear_probe(x[:6], y[:6], test) == ["a"] * 3  # one label: nothing to learn

@@ -47,6 +47,10 @@ def test_method_on_default_model(method, runs_dir, capsys):
         )
     if method == "retrieval":
         assert m["baselines"]["nearest_neighbour_label"]["value"] > 0.5  # MiniLM 1-NN works
+        # the strongest cheap classifier, on the same embeddings, scored on the same rows
+        probe = m["baselines"]["linear_probe"]
+        assert probe["n"] == m["baselines"]["nearest_neighbour_label"]["n"]
+        assert probe["value"] > 0.5
     if method == "qlora":
         cfg = (Path(out["run_dir"]) / "config.yaml").read_text()
         assert "method: qlora" in cfg
