@@ -103,7 +103,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     rec = recommend(
         scenario, report, measurements=args.measurements, estimator=_estimator(report, catalog)
     )
-    among = tuple(r.strategy for r in rec.ranking if r.verdict != "not_advised")
+    among = rec.candidates
     unc = (
         simulate(
             scenario, report.assumptions, catalog, draws=args.draws, seed=args.seed, among=among
@@ -174,7 +174,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         from reports.html import build_report
         from trainers.metrics import read_metrics
 
-        among = tuple(r.strategy for r in rec.ranking if r.verdict != "not_advised")
+        among = rec.candidates
         text = build_report(  # the pilots named by --runs, and no others
             scenario,
             rec,

@@ -14,10 +14,6 @@ from costmodels.amortize import CostReport
 SOURCE = "adapt cost model: total cost of ownership over the horizon"
 
 
-def break_even_volume(report: CostReport, a: str, b: str) -> float | None:
-    return next((x.requests_per_month for x in report.break_even if {x.a, x.b} == {a, b}), None)
-
-
 def reference_sentence(report: CostReport, pick: str, reference: str, runner_up: str | None):
     """The pick's cost against the cheapest strategy that meets the needs (its reference)."""
     h, cost = report.horizon_months, report.cost(pick).tco_usd
@@ -27,7 +23,7 @@ def reference_sentence(report: CostReport, pick: str, reference: str, runner_up:
             return text + "."
         other = report.cost(runner_up).tco_usd
         text += f", against {money(other)} for {STRATEGY_LABELS[runner_up]}"
-        even = break_even_volume(report, pick, runner_up)
+        even = report.break_even_volume(pick, runner_up)
         if even:
             text += f" (the two cost the same at about {volume(even)} requests a month)"
         return text + "."

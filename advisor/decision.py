@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from advisor.needs import unmet_needs
+from advisor.needs import Unmet, unmet_needs
 from advisor.rules import RULES, STRATEGIES, Rule
 from core.scenario import Scenario
 from costmodels.amortize import CostReport
@@ -48,7 +48,8 @@ class Decision(BaseModel):
     order: tuple[str, ...]
     feasible: tuple[str, ...]
     scores: dict[str, float]
-    vetoed: dict[str, str]
+    unmet: dict[str, tuple[Unmet, ...]]
+    """Each strategy's unmet needs (empty: it meets them all)."""
     reference: str | None
     """The cheapest strategy that meets every need (with a cost report)."""
     override: tuple[str, str] | None = None
@@ -79,7 +80,7 @@ def decide(
         order=(pick, *rest),
         feasible=tuple(feasible),
         scores=scores,
-        vetoed={k: r.id for k, r in vetoed.items()},
+        unmet=unmet,
         reference=reference,
         override=override,
     )

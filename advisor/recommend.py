@@ -21,7 +21,7 @@ from advisor.costrules import SOURCE as COST_SOURCE
 from advisor.costrules import comparison_text, reference_sentence
 from advisor.decision import VIABLE_WITHIN, Decision, decide, pick  # noqa: F401 (pick: re-exported)
 from advisor.measured import measurement_rules
-from advisor.needs import Unmet, unmet_needs
+from advisor.needs import Unmet
 from advisor.rules import STRATEGIES, STRATEGY_LABELS, Rule
 from advisor.whatif import what_would_change
 from core.labels import money
@@ -81,6 +81,12 @@ class Recommendation(_Frozen):
     override_reason: str | None = None
     """Why a dearer strategy than the reference was picked ("format guarantees")."""
 
+    @property
+    def candidates(self) -> tuple[str, ...]:
+        """The strategies that meet every need (the Monte Carlo counts P(cheapest) among
+        them)."""
+        return tuple(r.strategy for r in self.ranking if r.verdict != "not_advised")
+
 
 def _reason(rule: Rule, effect: float = 0.0, veto: bool = False) -> Reason:
     return Reason(
@@ -116,9 +122,9 @@ def _verdict(k: str, d: Decision, costs: CostReport | None) -> Verdict:
     return "viable" if 0 < d.scores[k] >= top - VIABLE_WITHIN else "not_advised"
 
 
-def _ranked(k: str, d: Decision, fired: list[Rule], costs, unmet) -> RankedStrategy:
+def _ranked(k: str, d: Decision, fired: list[Rule], costs) -> RankedStrategy:
     """One row of the ranking: unmet needs and vetoes first, then cost, then the rules."""
-    reasons = [_need_reason(u) for u in unmet[k]]
+    reasons = [_need_reason(u) for u in d.unmet[k]]
     reasons += [_reason(r, veto=True) for r in fired if k in r.vetoes]
     if costs is not None:
         reasons.append(
@@ -141,10 +147,10 @@ def _ranked(k: str, d: Decision, fired: list[Rule], costs, unmet) -> RankedStrat
     )
 
 
-def _why(d: Decision, fired: list[Rule], costs, unmet) -> str:
+def _why(d: Decision, fired: list[Rule], costs) -> str:
     """The summary's reasons: needs, the best-fitting rule, the cost comparison."""
     if d.pick not in d.feasible:
-        needs = " ".join(u.text for u in unmet[d.pick])
+        needs = " ".join(u.text for u in d.unmet[d.pick])
         return f"No strategy meets every need; this one fits best, but: {needs}"
     best = max(
         (r for r in fired if r.effects.get(d.pick, 0) > 0),
@@ -162,7 +168,7 @@ def _why(d: Decision, fired: list[Rule], costs, unmet) -> str:
         text = f"{text} {best.rationale}"
     cheapest = min(STRATEGIES, key=lambda k: costs.cost(k).tco_usd)
     if cheapest not in d.feasible:  # quality or deployment overrides cost: say so
-        why_not = unmet[cheapest][0].text if unmet[cheapest] else "a rule rules it out."
+        why_not = d.unmet[cheapest][0].text if d.unmet[cheapest] else "a rule rules it out."
         text += (
             f" {STRATEGY_LABELS[cheapest]} would cost less "
             f"({money(costs.cost(cheapest).tco_usd)}), but it is ruled out. {why_not}"
@@ -189,10 +195,9 @@ def recommend(
     prior = decide(scenario, costs, extra_rules, ())[0].pick
     rules = (*extra_rules, *measured)
     d, fired = decide(scenario, costs, rules, measurements)
-    unmet = unmet_needs(scenario, measurements)
-    ranking = [_ranked(k, d, fired, costs, unmet) for k in d.order]
+    ranking = [_ranked(k, d, fired, costs) for k in d.order]
     winner = ranking[0]
-    because, overturned = _why(d, fired, costs, unmet), None
+    because, overturned = _why(d, fired, costs), None
     if winner.strategy != prior:
         evidence = " ".join(r.rationale for r in measured)
         overturned = f"The pilots overturned the prior pick, {STRATEGY_LABELS[prior]}: {evidence}"

@@ -9,7 +9,6 @@ import datetime as dt
 import streamlit as st
 
 from advisor import STRATEGY_LABELS, Scenario
-from advisor.costrules import break_even_volume
 from app_pages.state import (
     cached_calibration,
     cached_curves,
@@ -159,7 +158,7 @@ if cal.measurements:
             st.markdown(f"- {note}")
 
 st.success(rec.summary, icon=":material/recommend:")
-candidates = tuple(r.strategy for r in rec.ranking if r.verdict != "not_advised")
+candidates = rec.candidates
 adapted = [k for k in candidates if k in ADAPTED]
 plain = [k for k in candidates if k not in ADAPTED]
 c1, c2, c3 = st.columns(3)
@@ -172,7 +171,7 @@ if adapted and plain:
     a_best = min(adapted, key=lambda k: report.cost(k).tco_usd)
     n_best = min(plain, key=lambda k: report.cost(k).tco_usd)
     month = report.payback_month(a_best, n_best)
-    even = break_even_volume(report, a_best, n_best)
+    even = report.break_even_volume(a_best, n_best)
     pair = f"{STRATEGY_LABELS[a_best]} against {STRATEGY_LABELS[n_best]}"
     c2.metric(
         "Break-even month",

@@ -52,7 +52,7 @@ html_report = build_report(
         s_json,
         cal.assumptions.model_dump_json(),
         2000,
-        tuple(r.strategy for r in rec.ranking if r.verdict != "not_advised"),
+        rec.candidates,
     ),
     pilots if include else None,
     catalog=load_catalog(),

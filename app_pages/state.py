@@ -48,23 +48,20 @@ def state_file() -> Path:
 
 
 def restore() -> None:
-    """A new browser session (a reload, a new tab) starts from the saved state. A file
-    that no longer validates (an older version, a hand edit) is ignored, not fatal."""
+    """A new browser session (a reload, a new tab) starts from the saved state; a first
+    visit, or a file that no longer validates (an older version, a hand edit), starts
+    from a named example instead of blank answers."""
     if st.session_state.get("_restored"):
         return
     st.session_state["_restored"] = True
-    if not state_file().exists():  # a first visit starts from a named example, not blanks
-        st.session_state["scenario"] = scenario_from_dict(
-            {k: v for k, v in read_document(STARTER).items() if k != "costs"}
-        )
-        return
     try:
         saved = json.loads(state_file().read_text(encoding="utf-8"))
         st.session_state["scenario"] = Scenario.model_validate(saved["scenario"])
         st.session_state["assumptions"] = CostAssumptions.model_validate(saved["assumptions"])
         st.session_state["use_runs"] = list(saved.get("use_runs", []))
     except (OSError, ValueError, KeyError, TypeError, ValidationError):
-        return
+        starter = {k: v for k, v in read_document(STARTER).items() if k != "costs"}
+        st.session_state["scenario"] = scenario_from_dict(starter)
 
 
 def persist() -> None:

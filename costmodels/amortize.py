@@ -81,6 +81,10 @@ class CostReport(_Frozen):
     def cost(self, strategy: str) -> StrategyCost:
         return next(c for c in self.strategies if c.strategy == strategy)
 
+    def break_even_volume(self, a: str, b: str) -> float | None:
+        """The monthly volume where a and b cost the same (one of the break_even rows)."""
+        return next((x.requests_per_month for x in self.break_even if {x.a, x.b} == {a, b}), None)
+
     def payback_month(self, a: str, b: str) -> float | None:
         """First (fractional) month when a's cumulative cost falls to b's or below, from
         the monthly rows; None if never within the horizon."""

@@ -114,9 +114,7 @@ def _number_format(column: str) -> str | None:
         return UNIT_USD_FORMAT
     if column.endswith("_usd"):
         return USD_FORMAT
-    if column in ("requests", "requests_per_month", "from_requests_per_month"):
-        return COUNT_FORMAT
-    if column == "to_requests_per_month":
+    if column == "requests" or column.endswith("requests_per_month"):
         return COUNT_FORMAT
     return None
 

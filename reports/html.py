@@ -5,6 +5,7 @@ the file opens in a browser with no network. No streamlit here."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 from pathlib import Path
 
@@ -81,7 +82,7 @@ def build_report(
     ]
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>adapt report: {html.escape(scenario.name)}</title><style>{CSS}</style>
-<script>{PLOTLY_JS.read_text(encoding="utf-8")}</script></head><body>
+<script>{_plotly_js()}</script></head><body>
 <h1>{html.escape(scenario.name)}</h1><p class=muted>adapt report, {dt.date.today()}</p>
 <h2>Recommendation</h2><p><b>{html.escape(rec.summary)}</b></p>
 <p>Next pilot: <code>{html.escape(rec.next_pilot.command)}</code></p>{_table(ranking)}
@@ -95,6 +96,12 @@ def build_report(
 <h2>Scenario</h2>{_table(scen)}
 <h2>Assumptions and sources</h2>{_table(_assumptions(report))}
 </body></html>"""
+
+
+@functools.cache
+def _plotly_js() -> str:
+    """Read once per process: the Export page builds a report on every rerun."""
+    return PLOTLY_JS.read_text(encoding="utf-8")
 
 
 def _html(fig) -> str:

@@ -165,16 +165,17 @@ def _model_mib(cfg, method: str, batch: int, per_example: float, seq_scale=1.5) 
     return (est.total_gib - est.overhead_gib) * 1024
 
 
-def probe_seconds(cfg, device: str | None = None) -> float:
+def probe_seconds(cfg, device: str | None = None, est: dict | None = None) -> float:
     """How long the probe will take: the last probe of this method and model on this
     device when there is one (a probe's cost hardly depends on the data), else from the
-    estimator: start-up and load, one batch of each generation, 1 + TIMED_STEPS steps."""
+    estimator (`est`, when the caller has it already): start-up and load, one batch of
+    each generation, 1 + TIMED_STEPS steps."""
     from trainers.config import pick_device
 
     device = device or pick_device(cfg.device)
     if (last := last_probe_s(cfg.method, cfg.model, device)) is not None:
         return last
-    est = _estimator(cfg, device)
+    est = est or _estimator(cfg, device)
     kinds = 1 + len(set(cfg.baselines) | ({cfg.method} & {"prompt", "retrieval"}))
     gen = kinds * cfg.eval_batch_size * GEN_S_PER_ROW
     train = 0.0
@@ -288,7 +289,7 @@ def estimate_pilot(
         advice=advice,
         summary=summary,
         probed=probe and failure is None,
-        probe_seconds=round(probe_seconds(cfg, device), 1),
+        probe_seconds=round(probe_seconds(cfg, device, est), 1),
         phases_seconds={k: round(v, 1) for k, v in phases.items()},
     )
 

@@ -74,12 +74,14 @@ class ProbeJob:
         self.key, self.announced_s, self.started = probe_key(cfg), announced_s, time.time()
         self.dir = Path(tempfile.mkdtemp(prefix="adapt-probe-"))
         (self.dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "trainers.probe", str(self.dir / "config.yaml")],
-            stdout=open(self.dir / "out.txt", "wb"),  # noqa: SIM115 (the child owns it)
-            stderr=open(self.dir / "err.txt", "wb"),  # noqa: SIM115
-            cwd=Path(__file__).resolve().parent.parent,
-        )
+        # the child keeps its own copies of the two files; ours close at once
+        with open(self.dir / "out.txt", "wb") as out, open(self.dir / "err.txt", "wb") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "trainers.probe", str(self.dir / "config.yaml")],
+                stdout=out,
+                stderr=err,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
 
     def elapsed_s(self) -> float:
         import time

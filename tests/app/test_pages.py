@@ -146,3 +146,13 @@ def test_a_run_named_in_the_url_is_an_id_never_a_path(tmp_path, monkeypatch):
     at.switch_page("app_pages/pilot.py").run()
     assert not at.exception
     assert not any("Run" in m.value and "etc" in m.value for m in at.markdown)
+
+
+def test_a_broken_saved_state_starts_from_the_example_and_is_replaced(tmp_path, monkeypatch):
+    state = tmp_path / "broken.json"
+    state.write_text('{"scenario": {"requests_per_month": -5}, "assumptions": {}}')
+    monkeypatch.setenv("ADAPT_STATE", str(state))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    assert not at.exception and not at.error
+    assert at.text_input(key="name").value == "Meeting-notes summariser prototype"
+    assert '"requests_per_month": 2000' in state.read_text()  # rewritten with what is shown

@@ -166,7 +166,7 @@ def test_volume_and_price_are_sampled_by_default_and_the_band_is_as_wide_as_the_
     a = CostAssumptions()
     assert {"volume_multiplier", "price_multiplier"} <= set(a.uncertain_fields())
     rec = recommend(s, estimate(s, a))
-    among = tuple(r.strategy for r in rec.ranking if r.verdict != "not_advised")
+    among = rec.candidates
     unc = simulate(s, a, draws=5000, among=among)
     assert unc.cheapest == rec.recommended
     swings = {b.input: b.swing_usd for b in unc.tornado}
