@@ -3,6 +3,7 @@ with the field's docstring as help text."""
 
 from __future__ import annotations
 
+import functools
 import typing
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ def example_files() -> list[Path]:
     return sorted(EXAMPLES.glob("*.yaml"))
 
 
+@functools.cache  # the picker asks on every rerun; the example files do not change
 def example_title(stem: str) -> str:
     """An example file's scenario name, for the picker ("Ticket triage at ...")."""
     try:
