@@ -27,7 +27,7 @@ from advisor.whatif import what_would_change
 from core.labels import money
 from core.measurement import Measurement
 from core.scenario import Scenario
-from core.vocab import PILOTS
+from core.vocab import pilot_for
 from costmodels.amortize import CostReport, estimate
 
 Verdict = Literal["recommended", "viable", "not_advised"]
@@ -202,7 +202,7 @@ def recommend(
         evidence = " ".join(r.rationale for r in measured)
         overturned = f"The pilots overturned the prior pick, {STRATEGY_LABELS[prior]}: {evidence}"
         because = f"{overturned} {because}"
-    method, why = PILOTS[winner.strategy]
+    method, why = pilot_for(winner.strategy, scenario.task_kind)
     return Recommendation(
         recommended=winner.strategy,
         summary=f"Recommended: {winner.label}. {because}",

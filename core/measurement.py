@@ -26,6 +26,44 @@ class QualityMeasure(BaseModel):
         return f"{self.value:.1%} [{self.ci_low:.1%}, {self.ci_high:.1%}] (n={self.n})"
 
 
+class ServingSpeed(BaseModel):
+    """How fast the trained classifier serves on this machine's CPU, timed as served
+    (tokenize, encode, softmax) on the holdout's texts."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    requests_per_second: float = Field(gt=0)
+    """Batched throughput with all `threads`."""
+    latency_p50_ms: float = Field(ge=0)
+    """Median latency of one request at batch 1."""
+    latency_p95_ms: float = Field(ge=0)
+    batch_size: int = Field(ge=1)
+    threads: int = Field(ge=1)
+    """CPU threads used (torch.get_num_threads())."""
+
+    @property
+    def requests_per_second_per_core(self) -> float:
+        return self.requests_per_second / self.threads
+
+
+class Abstention(BaseModel):
+    """A confidence threshold picked on the training split, and what it did on the holdout."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    threshold: float = Field(ge=0)
+    """Answer when the top label's probability reaches this; escalate below it."""
+    target_accuracy: float = Field(gt=0, le=1)
+    """Accuracy the answered requests had to reach on the training split's folds."""
+    answered: QualityMeasure
+    """Accuracy on the holdout rows answered (n: how many were)."""
+    escalated_share: float = Field(ge=0, le=1)
+    out_of_scope_rows: int = Field(0, ge=0)
+    """Holdout rows whose label the training data never had."""
+    out_of_scope_caught: float | None = Field(None, ge=0, le=1)
+    """Share of those escalated (None: the holdout has none)."""
+    curve: tuple[tuple[float, float], ...] = ()
+    """(answered share, accuracy on it), the most confident rows answered first."""
+
+
 class Measurement(BaseModel):
     """One pilot's measured numbers."""
 
@@ -64,6 +102,15 @@ class Measurement(BaseModel):
     examples_needed: int | None = None
     """From a learning-curve pilot: training examples predicted to reach the quality bar
     (None: not measured, or not reachable with this model)."""
+    constrained: QualityMeasure | None = None
+    """Generative methods on classification data: accuracy when the answer is the label the
+    model finds most likely (label-constrained decoding) instead of free generation."""
+    invalid_label_share: float | None = Field(None, ge=0, le=1)
+    """Share of free-generation answers that were no valid label."""
+    serving: ServingSpeed | None = None
+    """A trained classifier's measured CPU serving speed."""
+    abstention: Abstention | None = None
+    """A trained classifier's escalation threshold and what it did on the holdout."""
 
 
 def load_measurement(path: str | Path) -> Measurement:

@@ -45,8 +45,10 @@ DISTILL_FAMILY: frozenset[str] = frozenset({"distill", "distill_rag"})
 # Strategies that need a trained small model of any kind (an investment to amortize).
 ADAPTED: frozenset[str] = FINE_TUNE_FAMILY | DISTILL_FAMILY | {"cascade"}
 
-Method = Literal["prompt", "retrieval", "lora", "qlora", "full", "distill_seq", "distill_logit"]
-ComputeKind = Literal["inference", "lora", "qlora", "full"]
+Method = Literal[
+    "prompt", "retrieval", "lora", "qlora", "full", "distill_seq", "distill_logit", "classifier"
+]
+ComputeKind = Literal["inference", "lora", "qlora", "full", "encoder"]
 
 
 class MethodSpec(BaseModel):
@@ -114,6 +116,13 @@ METHODS: dict[Method, MethodSpec] = {
         measures=DISTILL_FAMILY,
         cpu_tokens_per_second=200.0,
     ),
+    "classifier": MethodSpec(
+        label="encoder classifier",
+        trains=True,
+        compute="encoder",
+        measures=frozenset({"fine_tune", "fine_tune_constrained", "cascade"}),
+        cpu_tokens_per_second=600.0,
+    ),
 }
 METHOD_NAMES: tuple[Method, ...] = Method.__args__  # type: ignore[attr-defined]
 TRAINING: tuple[str, ...] = tuple(m for m in METHOD_NAMES if METHODS[m].trains)
@@ -131,6 +140,23 @@ PILOTS: dict[str, tuple[Method, str]] = {
     "fine_tune_then_distill": ("lora", "fine-tune first; then distill with distill_logit"),
     "cascade": ("distill_seq", "measure the student's quality to size the escalation rate"),
 }
+
+# Classification and routing: a fine-tuned small encoder is the strongest small model
+# (it beat the LoRA pilot on BANKING77 by 12 points, in a fifth of the time, on a CPU).
+CLASSIFIER_PILOT: tuple[Method, str] = (
+    "classifier",
+    "fine-tune a small encoder classifier (minutes on a CPU) and compare it with the "
+    "nearest-neighbour label and the linear probe",
+)
+CLASSIFIER_TASKS = frozenset({"classify", "route"})
+
+
+def pilot_for(strategy: str, task_kind: str) -> tuple[Method, str]:
+    """The pilot to run next for a strategy on this kind of task, and why."""
+    if task_kind in CLASSIFIER_TASKS and METHODS["classifier"].measures >= {strategy}:
+        return CLASSIFIER_PILOT
+    return PILOTS[strategy]
+
 
 # Baselines a pilot scores (on its small model): the strategy each one is a lower bound for.
 BASELINE_FOR: dict[str, str] = {

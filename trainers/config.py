@@ -18,7 +18,7 @@ from core.scenario import InputError, describe_validation_error
 from core.vocab import METHODS, Method
 from costmodels.compute import LINEAR_TARGETS
 from trainers.data import Dataset, load_dataset, read_frozen, save_dataset, split
-from trainers.models import DEFAULT_MODEL
+from trainers.models import DEFAULT_ENCODER, DEFAULT_MODEL
 
 FULL_MAX_PARAMS = 2_000_000_000  # full fine-tuning is for small models only
 
@@ -75,7 +75,8 @@ class PilotConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
     method: Method
-    """The pilot to run: prompt, retrieval, lora, qlora, full, distill_seq, distill_logit."""
+    """The pilot to run: prompt, retrieval, lora, qlora, full, distill_seq, distill_logit,
+    classifier."""
     data: str
     """Examples: chat JSONL (messages), prompt/completion JSONL, alpaca JSON(L), or CSV
     text,label."""
@@ -86,7 +87,8 @@ class PilotConfig(BaseModel):
     holdout_max: int = Field(300, ge=1)
     """Score at most this many holdout rows (sampled with the seed)."""
     model: str = DEFAULT_MODEL
-    """The small model: a hub id in the local cache or a local folder (safetensors only)."""
+    """The small model: a hub id in the local cache or a local folder (safetensors only).
+    The classifier method's default is the sentence encoder all-MiniLM-L6-v2."""
     teacher: str | None = None
     """Teacher model for distillation (a local model, or a LoRA run's merged/ folder)."""
     teacher_url: str | None = None
@@ -115,6 +117,12 @@ class PilotConfig(BaseModel):
     quality_bar_pct: float | None = Field(None, gt=0, le=100)
     """The quality the task needs, in percent: the learning curve reports examples to
     reach it."""
+    abstain: bool = True
+    """Classifier: pick a confidence threshold below which requests are escalated, on the
+    training split's two folds (trains two more classifiers on half the data each)."""
+    answered_accuracy_pct: float | None = Field(None, gt=0, le=100)
+    """Accuracy the classifier must reach on the requests it answers; less confident ones
+    are escalated (empty: the quality bar, else 90%)."""
     train: TrainSettings = TrainSettings()
     """Training settings (ignored by prompt and retrieval)."""
 
@@ -125,6 +133,8 @@ class PilotConfig(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
+        if data.get("method") == "classifier" and not data.get("model"):
+            data["model"] = DEFAULT_ENCODER  # a decoder is no encoder classifier's base
         flat = {k: data.pop(k) for k in list(data) if k in TrainSettings.model_fields}
         if flat:
             data["train"] = {**flat, **dict(data.get("train") or {})}
@@ -141,6 +151,12 @@ class PilotConfig(BaseModel):
         if any(not 0 < f < 1 for f in self.curve):
             raise ValueError("curve fractions must lie between 0 and 1 (1 is the full run)")
         return self
+
+    @property
+    def answered_accuracy(self) -> float:
+        """The classifier's target on the requests it answers (0-1)."""
+        pct = self.answered_accuracy_pct or self.quality_bar_pct or 90.0
+        return pct / 100
 
     @property
     def quality_bar(self) -> float | None:

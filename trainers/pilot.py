@@ -152,6 +152,10 @@ def score_baselines(ctx: PilotContext, model) -> dict[str, QualityMeasure]:
 
 
 def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
+    if METHODS[cfg.method].compute == "encoder":  # no generation: its own short pilot
+        from trainers import classify_pilot
+
+        return classify_pilot.run(cfg, run_dir, t0)
     ctx = context(cfg, run_dir)
     recipe = recipe_for(cfg.method)
     runs.emit(

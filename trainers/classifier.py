@@ -1,0 +1,193 @@
+"""A small sentence encoder fine-tuned as a classifier: mean-pooled, unit-norm embeddings
+scored against one learned unit vector per label (a cosine head, scaled by SCALE).
+
+Chosen by measurement on BANKING77 (10 examples per intent, 300 holdout rows, 2-core AMD
+EPYC with AVX-512 BF16): this direct fine-tune of all-MiniLM-L6-v2, its head started at
+the label centroids of the frozen embeddings, reached 88.0% after 3 epochs in 70 s;
+SetFit 1.2 (contrastive pairs, 250 steps of batch 32, logistic head) reached 82.7% in
+336 s, below the 86.0% of a logistic regression on the frozen embeddings. Starting the
+head at the centroids means step 0 is already the nearest-centroid classifier (82%), so
+the few optimizer steps refine the encoder instead of learning a head from noise.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.measurement import ServingSpeed
+
+SCALE = 20.0  # cosine logits x 20: softmax confident enough to train, not saturated
+MAX_TOKENS = 128  # requests longer than this are truncated (intents sit in the start)
+LABEL_SMOOTHING = 0.1  # ten examples per label: keep the head from over-trusting them
+
+
+class EncoderClassifier(torch.nn.Module):
+    """encoder (B, T) -> mean-pooled unit embedding (B, D) -> cosine logits (B, C)."""
+
+    def __init__(self, encoder, labels: list[str], head: torch.Tensor):
+        super().__init__()
+        self.encoder = encoder
+        self.labels = list(labels)
+        self.head = torch.nn.Parameter(head.clone().float())  # (C, D)
+
+    def embed(self, input_ids, attention_mask) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)[0]  # (B,T,D)
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, T, 1)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)  # (B, D)
+        return torch.nn.functional.normalize(pooled.float(), dim=-1)
+
+    def forward(self, input_ids, attention_mask) -> torch.Tensor:
+        head = torch.nn.functional.normalize(self.head, dim=-1)  # (C, D)
+        return SCALE * self.embed(input_ids, attention_mask) @ head.T  # (B, C)
+
+
+class ClassifierLoss(torch.nn.Module):
+    """The shared loop's loss interface: labels (B, T) carry the class id in column 0."""
+
+    def __init__(self, model: EncoderClassifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, labels):
+        logits = self.model(input_ids, attention_mask)  # (B, C)
+        return torch.nn.functional.cross_entropy(
+            logits, labels[:, 0], label_smoothing=LABEL_SMOOTHING
+        )
+
+
+def load_encoder(where, trust_remote_code: bool = False):
+    """(tokenizer, encoder) from a sentence-transformers or transformers folder, or a hub
+    id in the local cache; safetensors only."""
+    import os
+
+    from transformers import AutoModel
+
+    from trainers.models import load_tokenizer, remote_code_refused
+
+    tok = load_tokenizer(where, trust_remote_code)
+    try:
+        enc = AutoModel.from_pretrained(
+            where,
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+            local_files_only=not os.environ.get("ADAPT_ALLOW_DOWNLOADS"),
+        )
+    except ValueError as e:
+        if "trust_remote_code" not in str(e):
+            raise
+        raise remote_code_refused(where) from None
+    return tok, enc
+
+
+def encode(tok, texts: list[str]) -> list[list[int]]:
+    return tok(list(texts), truncation=True, max_length=MAX_TOKENS)["input_ids"]
+
+
+def batches(tok, ids: list[list[int]], size: int, device: str):
+    """Padded (input_ids, attention_mask) batches in the original order."""
+    for i in range(0, len(ids), size):
+        rows = ids[i : i + size]
+        width = max(len(r) for r in rows)
+        x = torch.full((len(rows), width), tok.pad_token_id)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for j, r in enumerate(rows):
+            x[j, : len(r)], mask[j, : len(r)] = torch.tensor(r), 1
+        yield x.to(device), mask.to(device)
+
+
+@torch.no_grad()
+def embed_frozen(model: EncoderClassifier, tok, texts, device="cpu") -> torch.Tensor:
+    model.eval()
+    ids = encode(tok, texts)
+    return torch.cat([model.embed(x, m) for x, m in batches(tok, ids, 64, device)])
+
+
+def new_classifier(tok, encoder, texts: list[str], labels: list[str], device="cpu"):
+    """The classifier with its head at the label centroids of the frozen embeddings."""
+    names = sorted(set(labels))
+    model = EncoderClassifier(encoder, names, torch.zeros(len(names), 1)).to(device)
+    emb = embed_frozen(model, tok, texts, device)  # (N, D)
+    y = torch.tensor([names.index(lab) for lab in labels], device=emb.device)
+    head = torch.stack([emb[y == c].mean(0) for c in range(len(names))])  # (C, D)
+    model.head = torch.nn.Parameter(torch.nn.functional.normalize(head, dim=-1))
+    return model
+
+
+def training_rows(model: EncoderClassifier, tok, texts, labels) -> list[tuple[list, list]]:
+    """(input ids, [class id]) rows for the shared loop."""
+    return [
+        (ids, [model.labels.index(lab)]) for ids, lab in zip(encode(tok, texts), labels, strict=True)
+    ]
+
+
+@torch.no_grad()
+def predict_proba(model: EncoderClassifier, tok, texts, device="cpu", bf16=False) -> np.ndarray:
+    """(Q, C) label probabilities, in model.labels order."""
+    model.eval()
+    out = []
+    for x, m in batches(tok, encode(tok, texts), 64, device):
+        with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+            out.append(torch.softmax(model(x, m).float(), dim=-1).cpu())
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def serving_speed(model, tok, texts, device="cpu", batch=32, seconds=4.0) -> ServingSpeed:
+    """Requests/s batched and latency at batch 1 on the holdout's own texts, timed as
+    served: tokenize, encode, softmax. Each part runs for about `seconds/2`."""
+    model.eval()
+
+    def one(rows):
+        enc = tok(rows, truncation=True, max_length=MAX_TOKENS, padding=True, return_tensors="pt")
+        logits = model(enc["input_ids"].to(device), enc["attention_mask"].to(device))
+        return torch.softmax(logits, -1).argmax(-1).tolist()
+
+    one(texts[:batch])  # warm-up
+    lat, t0, i = [], time.perf_counter(), 0
+    while time.perf_counter() - t0 < seconds / 2 or len(lat) < 20:
+        s = time.perf_counter()
+        one([texts[i % len(texts)]])
+        lat.append((time.perf_counter() - s) * 1000)
+        i += 1
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds / 2 or done < 2 * batch:
+        rows = [texts[(done + j) % len(texts)] for j in range(batch)]
+        one(rows)
+        done += batch
+    q = statistics.quantiles(lat, n=20)  # 5% steps: q[9] is the median, q[18] the p95
+    return ServingSpeed(
+        requests_per_second=done / (time.perf_counter() - t0),
+        latency_p50_ms=q[9],
+        latency_p95_ms=q[18],
+        batch_size=batch,
+        threads=torch.get_num_threads(),
+    )
+
+
+def save_classifier(model: EncoderClassifier, tok, out: Path) -> None:
+    """The encoder and tokenizer (safetensors), the head and the label map."""
+    from safetensors.torch import save_file
+
+    out.mkdir(parents=True, exist_ok=True)
+    model.encoder.save_pretrained(out, safe_serialization=True)
+    tok.save_pretrained(out)
+    save_file({"head": model.head.detach().cpu().contiguous()}, str(out / "head.safetensors"))
+    (out / "labels.json").write_text(
+        json.dumps({"labels": model.labels, "scale": SCALE, "pooling": "mean"}, indent=1),
+        encoding="utf-8",
+    )
+
+
+def load_classifier(folder: Path, device="cpu") -> tuple[EncoderClassifier, object]:
+    from safetensors.torch import load_file
+
+    tok, enc = load_encoder(folder)
+    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))["labels"]
+    head = load_file(str(folder / "head.safetensors"))["head"]
+    return EncoderClassifier(enc, labels, head).to(device).eval(), tok
