@@ -122,7 +122,8 @@ def new_classifier(tok, encoder, texts: list[str], labels: list[str], device="cp
 def training_rows(model: EncoderClassifier, tok, texts, labels) -> list[tuple[list, list]]:
     """(input ids, [class id]) rows for the shared loop."""
     return [
-        (ids, [model.labels.index(lab)]) for ids, lab in zip(encode(tok, texts), labels, strict=True)
+        (ids, [model.labels.index(lab)])
+        for ids, lab in zip(encode(tok, texts), labels, strict=True)
     ]
 
 

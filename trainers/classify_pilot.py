@@ -20,7 +20,7 @@ from trainers.baselines import Retriever, linear_probe, query_text
 from trainers.config import PilotConfig, freeze_splits, pick_device
 from trainers.data import fingerprint
 from trainers.device import peak_memory_mib, use_bf16
-from trainers.evaluate import accuracy, normalize_label
+from trainers.evaluate import accuracy, hits
 from trainers.metrics import PilotMetrics, Sample, device_name, fidelity
 from trainers.recipe import PilotContext, recipe_for
 
@@ -47,14 +47,6 @@ def context(cfg: PilotConfig, run_dir: Path) -> PilotContext:
         train_ds=train_ds,
         hold=hold,
         budget=0,
-    )
-
-
-def hits(preds: list[str], gold: list[str]) -> str:
-    """'1'/'0' per row: the record a paired test reads."""
-    return "".join(
-        "1" if normalize_label(p) == normalize_label(g) else "0"
-        for p, g in zip(preds, gold, strict=True)
     )
 
 
@@ -89,7 +81,9 @@ def _folds_confidence(ctx: PilotContext, recipe) -> tuple[np.ndarray, np.ndarray
         clf = recipe.fit(ctx, recipe.load(ctx), part, None).model
         probs = predict_proba(clf, ctx.tok, [query_text(examples[i]) for i in rows], ctx.device)
         conf[rows] = probs.max(1)
-        right[rows] = [clf.labels[j] == examples[i].target for i, j in zip(rows, probs.argmax(1))]
+        right[rows] = [
+            clf.labels[j] == examples[i].target for i, j in zip(rows, probs.argmax(1), strict=True)
+        ]
     return conf, right
 
 
@@ -170,7 +164,11 @@ def _metrics(ctx, fitted, params, scored, tuned, preds, abst, speed, phases, t0)
         serving=speed,
         abstention=abst,
     )
-    measured = {"wall_seconds": wall, "peak_memory_mib": peak, "tokens_per_second": res.tokens_per_second}
+    measured = {
+        "wall_seconds": wall,
+        "peak_memory_mib": peak,
+        "tokens_per_second": res.tokens_per_second,
+    }
     return PilotMetrics(
         run_dir=str(run_dir),
         measurement=measurement,
@@ -182,6 +180,6 @@ def _metrics(ctx, fitted, params, scored, tuned, preds, abst, speed, phases, t0)
             for e, p in list(zip(hold, preds, strict=True))[:20]
         ),
         holdout_fingerprint=fingerprint(ctx.hold),
-        correct={cfg.method: hits(preds, gold)} | {k: hits(p, gold) for k, (_, p) in scored.items()},
+        correct={cfg.method: hits(preds, gold)}
+        | {k: hits(p, gold) for k, (_, p) in scored.items()},
     )
-

@@ -12,7 +12,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import torch
 
@@ -78,6 +78,37 @@ def token_f1(pred: str, ref: str) -> float:
         return 0.0
     prec, rec = overlap / sum(p.values()), overlap / sum(r.values())
     return 2 * prec * rec / (prec + rec)
+
+
+def hits(preds: list[str], gold: list[str]) -> str:
+    """'1'/'0' per row: the record a paired test reads."""
+    return "".join(
+        "1" if normalize_label(p) == normalize_label(g) else "0"
+        for p, g in zip(preds, gold, strict=True)
+    )
+
+
+class Paired(NamedTuple):
+    """McNemar's exact test of two methods scored on the same holdout rows."""
+
+    only_a: int
+    """Rows A got right and B got wrong."""
+    only_b: int
+    p_value: float
+    """Two-sided: the chance of a split at least this uneven if A and B were equally good."""
+
+
+def mcnemar(a: str, b: str) -> Paired:
+    """Exact McNemar test on two per-row '1'/'0' records of the same holdout (see hits):
+    only the rows where they disagree count, and under "no difference" each such row is
+    a fair coin flip, so p = P(Binomial(n, 1/2) at least as far from n/2)."""
+    if len(a) != len(b):
+        raise ValueError(f"not the same holdout: {len(a)} rows against {len(b)}")
+    only_a = sum(x == "1" and y == "0" for x, y in zip(a, b, strict=True))
+    only_b = sum(x == "0" and y == "1" for x, y in zip(a, b, strict=True))
+    n, k = only_a + only_b, min(only_a, only_b)
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n if n else 1.0
+    return Paired(only_a=only_a, only_b=only_b, p_value=min(1.0, 2 * tail))
 
 
 def mean_score(values: Sequence[float], metric: str) -> QualityMeasure:

@@ -22,9 +22,10 @@ from core.scenario import InputError
 from core.vocab import BASELINE_METHODS, METHODS
 from trainers import runs
 from trainers.config import FULL_MAX_PARAMS, PilotConfig, freeze_splits, load_config, pick_device
-from trainers.data import Dataset, split
+from trainers.constrained import score_labels
+from trainers.data import Dataset, fingerprint, split
 from trainers.device import is_out_of_memory, peak_memory_mib, use_bf16
-from trainers.evaluate import forgetting_pattern, generate, probe, score
+from trainers.evaluate import forgetting_pattern, generate, hits, probe, score
 from trainers.metrics import PilotMetrics, Sample, device_name, fidelity
 from trainers.recipe import Fitted, PilotContext, baseline_quality, recipe_for
 
@@ -126,8 +127,11 @@ def context(cfg: PilotConfig, run_dir: Path) -> PilotContext:
     )
 
 
-def score_baselines(ctx: PilotContext, model) -> dict[str, QualityMeasure]:
-    """Few-shot and retrieval baselines of the frozen model, as the config asks."""
+def score_baselines(
+    ctx: PilotContext, model
+) -> tuple[dict[str, QualityMeasure], dict[str, list[str]]]:
+    """Few-shot and retrieval baselines of the frozen model, as the config asks: their
+    scores and their answers."""
     from trainers import baselines
 
     cfg, out = ctx.cfg, {}
@@ -141,14 +145,11 @@ def score_baselines(ctx: PilotContext, model) -> dict[str, QualityMeasure]:
         res = baselines.prompt_baseline(
             model, ctx.tok, task, train, hold, seed=cfg.seed, zero_shot=False, **kw
         )
-        out["few_shot"] = res["few_shot"][0]
+        out["few_shot"] = res["few_shot"]
     if "retrieval" in wanted:
         ctx.emit("eval", phase="retrieval baseline")
-        for name, (s, _) in baselines.retrieval_baseline(
-            model, ctx.tok, task, train, hold, **kw
-        ).items():
-            out[name] = s
-    return out
+        out |= baselines.retrieval_baseline(model, ctx.tok, task, train, hold, **kw)
+    return {k: q for k, (q, _) in out.items()}, {k: p for k, (_, p) in out.items()}
 
 
 def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
@@ -185,9 +186,11 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
     lap("load")
     runs.emit(run_dir, "eval", phase="baseline")
     zero, preds, gen_tps = evaluate_holdout(ctx, model, "baseline")
-    scored = {"zero_shot": zero, **score_baselines(ctx, model)}
+    scored, answers = score_baselines(ctx, model)
+    scored, answers = {"zero_shot": zero, **scored}, {"zero_shot": preds, **answers}
     lap("baselines")
     tuned, fitted, forgetting, curve = zero, Fitted(model=model), None, None
+    constrained = None
     if not METHODS[cfg.method].trains:
         fitted = recipe.fit(ctx, model, ctx.train_ds, "ckpt")
         tuned = baseline_quality(fitted, scored)
@@ -200,7 +203,7 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
         del model
         lap("train")
         runs.emit(run_dir, "eval", phase="tuned")
-        tuned, preds, gen_tps, probe_after = _evaluate_tuned(ctx, fitted.model)
+        tuned, preds, gen_tps, probe_after, constrained = _evaluate_tuned(ctx, fitted.model)
         lap("eval")
         if cfg.curve:
             curve = _fit_curve(cfg, points, len(ctx.train_ds.examples), tuned, zero)
@@ -237,7 +240,14 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
         train_steps=res.steps if res else 0,
         planned_steps=res.planned_steps if res else 0,
         stopped_by=res.stopped_by if res else None,
+        constrained=constrained.quality if constrained else None,
+        invalid_label_share=constrained.invalid_share if constrained else None,
     )
+    gold = [e.target for e in ctx.hold.examples]
+    if METHODS[cfg.method].trains:
+        answers[cfg.method] = preds
+    if constrained:
+        answers[f"{cfg.method}_constrained"] = constrained.predictions
     measured = {
         "wall_seconds": wall,
         "peak_memory_mib": peak,
@@ -258,21 +268,30 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
             Sample(input=e.messages[-1].content, gold=e.target, predicted=p)
             for e, p in list(zip(ctx.hold.examples, preds, strict=True))[:20]
         ),
+        holdout_fingerprint=fingerprint(ctx.hold),
+        correct={k: hits(p, gold) for k, p in answers.items()}
+        if ctx.hold.task == "classify"
+        else {},
     )
 
 
 def _evaluate_tuned(ctx: PilotContext, model, with_probe: bool = True):
     """Score as deployed: adapters merged into the weights (W = W0 + BA), so decoding runs
     at the base model's speed (measured 2x faster than through the adapters); QLoRA
-    scores through its adapters on the 4-bit base. Then the forgetting probe."""
+    scores through its adapters on the 4-bit base. Then, for the full run, the forgetting
+    probe and (classification) label-constrained decoding."""
     merged = hasattr(model, "merge_adapter") and ctx.cfg.method != "qlora"
     if merged:
         model.merge_adapter()
     tuned, preds, gen_tps = evaluate_holdout(ctx, model, "tuned")
-    probe_after = probe(model, ctx.tok, ctx.device, ctx.bf16) if with_probe else None
+    probe_after, constrained = None, None
+    if with_probe:
+        probe_after = probe(model, ctx.tok, ctx.device, ctx.bf16)
+        if ctx.hold.task == "classify":
+            constrained = score_labels(ctx, model, preds)
     if merged:
         model.unmerge_adapter()  # saved as an adapter
-    return tuned, preds, gen_tps, probe_after
+    return tuned, preds, gen_tps, probe_after, constrained
 
 
 def _agreement(ctx: PilotContext, fitted: Fitted, preds, gen_tps):

@@ -18,8 +18,8 @@ class ClassifierRecipe:
     def fit(self, ctx, model, train_ds, ckpt_name: str | None = "ckpt") -> Fitted:
         """ckpt_name None: no checkpoints (a short side training, redone on resume)."""
         from trainers import loop
-        from trainers.classifier import ClassifierLoss, new_classifier, training_rows
         from trainers.baselines import query_text
+        from trainers.classifier import ClassifierLoss, new_classifier, training_rows
 
         texts = [query_text(e) for e in train_ds.examples]
         labels = [e.target for e in train_ds.examples]
