@@ -40,8 +40,9 @@ def _scenario_and_costs(args: argparse.Namespace):
     args.run_dirs = _run_dirs(args.runs)
     args.measurements = [load_measurement(d) for d in args.run_dirs]
     cal = calibrate(scenario, load_assumptions(args.file), args.measurements, catalog)
-    if args.measurements:
-        for note in cal.notes:
+    args.calibration = cal.notes if args.measurements else ()
+    if args.command != "recommend":  # recommend quotes them in its answer
+        for note in args.calibration:
             print(f"calibration: {note}", file=sys.stderr)
     report = estimate(scenario, cal.assumptions, catalog)
     return scenario, report, catalog
@@ -63,7 +64,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         scenario, report, measurements=args.measurements, estimator=_estimator(report, catalog)
     )
     if args.json:
-        _print_json(rec.model_dump(mode="json"))
+        _print_json(rec.model_dump(mode="json") | {"calibration": list(args.calibration)})
         return 0
     print(rec.summary)
     print()
@@ -79,6 +80,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         cost = money(r.tco_usd) if r.tco_usd is not None else "-"
         verdict = r.verdict.replace("_", " ")
         print(f"{i:>2}  {r.strategy:<24} {verdict:<12} {cost:>11}  {why[:90]}")
+    if args.calibration:
+        print("\nWhat your pilots measured, and what it changed in the costs:")
+        for note in args.calibration:
+            print(f"  - {note}")
     if rec.caveats:
         print("\nCaveats:")
         for c in rec.caveats:

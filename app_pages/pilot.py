@@ -21,7 +21,7 @@ from trainers import runs
 from trainers.config import PilotConfig, TrainSettings, field_help
 from trainers.data import data_warnings, validate
 from trainers.launch import start_pilot
-from trainers.models import DEFAULT_MODEL
+from trainers.models import DEFAULT_ENCODER, DEFAULT_MODEL
 
 DEMOS = {
     "support intents (classification, CSV)": EXAMPLES / "data" / "support_intents.csv",
@@ -101,7 +101,12 @@ method = c1.selectbox(
     format_func=method_label,
     help=field_help("method"),
 )
-model = c2.text_input("model", DEFAULT_MODEL, key="model", help=field_help("model"))
+model = c2.text_input(
+    "model (empty: the method's default)",
+    key="model",
+    placeholder=DEFAULT_ENCODER if METHODS[method].compute == "encoder" else DEFAULT_MODEL,
+    help=field_help("model"),
+)
 max_steps = c3.number_input(
     "max steps", 1, 100_000, 60, key="max_steps", help=field_help("max_steps")
 )
@@ -124,7 +129,13 @@ baselines = c3.multiselect(
     key="baselines",
     help=field_help("baselines"),
     format_func=method_label,
+    disabled=METHODS[method].compute == "encoder",
 )
+if METHODS[method].compute == "encoder":
+    st.caption(
+        "The classifier is compared with the nearest training example's label and a linear "
+        "probe on frozen embeddings, and picks the confidence below which it escalates."
+    )
 bar = current_scenario().quality_bar_pct
 curve = st.checkbox(
     f"learning curve: also train on 25% and 50% of the data, and predict how many examples "
@@ -155,7 +166,7 @@ if ok:
         cfg = PilotConfig(
             method=method,
             data=str(path.resolve()),
-            model=model,
+            **({"model": model.strip()} if model.strip() else {}),
             train=TrainSettings(max_steps=int(max_steps), max_minutes=float(max_minutes)),
             holdout_max=int(holdout_max),
             baselines=tuple(baselines),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import streamlit as st
 
 from trainers.config import PilotConfig
-from trainers.preflight import Preflight, estimate_pilot
+from trainers.preflight import Preflight, can_probe, estimate_pilot
 from trainers.probing import ProbeJob, probe_key, remember_probe
 
 
@@ -25,7 +25,7 @@ def preflight(cfg: PilotConfig) -> Preflight:
         job = None
     if job is not None:
         _watch(cfg)
-    elif st.button(
+    elif can_probe(cfg) and st.button(
         f"Probe first (a few real steps, about {pre.probe_seconds:,.0f} s)", key="probe_btn"
     ):
         st.session_state["probe_job"] = ProbeJob(cfg, pre.probe_seconds)

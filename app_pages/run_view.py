@@ -152,8 +152,18 @@ def show_results(run_dir: Path) -> None:
             "lower bound, not what the method reaches."
         )
     c1, c2, c3 = st.columns(3)
-    zero = meas.baseline.value if meas.baseline else 0.0
-    c1.metric(f"holdout {h.metric}", f"{h.value:.1%}", f"{h.value - zero:+.1%} vs zero-shot")
+    # against zero-shot; a classifier, which cannot answer zero-shot, against its best baseline
+    ref, ref_q = (
+        ("zero-shot", meas.baseline)
+        if meas.baseline
+        else max(
+            ((label(k), q) for k, q in meas.baselines.items()),
+            key=lambda x: x[1].value,
+            default=("nothing", None),
+        )
+    )
+    delta = f"{h.value - ref_q.value:+.1%} vs {ref.lower()}" if ref_q else None
+    c1.metric(f"holdout {h.metric}", f"{h.value:.1%}", delta)
     c2.metric(
         "training tokens/s",
         f"{meas.tokens_per_second:,.0f}",
@@ -167,11 +177,48 @@ def show_results(run_dir: Path) -> None:
             f"probe {f.probe_before:.0%} -> {f.probe_after:.0%}",
             delta_color="off",
         )
+    show_classifier(meas)
     if m.learning_curve:
         show_curve(m.learning_curve)
     use_button(run_dir.name)
     samples = pd.DataFrame([x.model_dump() for x in m.samples])
     st.dataframe(samples, hide_index=True, key=f"samples_{run_dir.name}")
+
+
+def show_classifier(meas) -> None:
+    """Label-constrained decoding, CPU serving speed and the escalation threshold."""
+    c1, c2, c3 = st.columns(3)
+    if meas.constrained:
+        c1.metric(
+            "label-constrained accuracy",
+            f"{meas.constrained.value:.1%}",
+            f"{meas.invalid_label_share:.1%} of free answers were no label",
+            delta_color="off",
+        )
+    if meas.serving:
+        s = meas.serving
+        c2.metric(
+            "CPU serving",
+            f"{s.requests_per_second:,.0f} requests/s",
+            f"p95 {s.latency_p95_ms:.1f} ms at batch 1",
+            delta_color="off",
+            help=f"{s.threads} CPU threads, batches of {s.batch_size}",
+        )
+    if meas.abstention:
+        a = meas.abstention
+        caught = (
+            f"; {a.out_of_scope_caught:.0%} of {a.out_of_scope_rows} out-of-scope rows caught"
+            if a.out_of_scope_caught is not None
+            else ""
+        )
+        c3.metric(
+            "escalated to the capable model",
+            f"{a.escalated_share:.1%}",
+            f"{a.answered.value:.1%} right on the rest",
+            delta_color="off",
+            help=f"confidence below {a.threshold:.2f}, picked on the training split for "
+            f"{a.target_accuracy:.0%} accuracy{caught}",
+        )
 
 
 def use_button(run_id: str) -> None:

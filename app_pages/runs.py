@@ -11,6 +11,7 @@ from app_pages.run_view import OUTCOMES, use_button
 from core.labels import STOPPED_WORDS, method_label
 from core.vocab import METHODS
 from reports import figures
+from reports.compare import comparison_rows, holdout_comparison
 from trainers import runs
 from trainers.metrics import PilotMetrics, from_index
 
@@ -95,6 +96,14 @@ if len(picked) >= 2:
     st.dataframe(
         table[table["run"].isin(picked)].set_index("run").T, width="stretch", key="compare_table"
     )
+
+for i, same in enumerate(holdout_comparison([done[r] for r in picked])):
+    st.subheader("Methods and baselines on one holdout")
+    st.caption(
+        f"{same[0].accuracy.n} holdout rows scored by every entry below; McNemar's exact "
+        "test on the rows where two entries disagree says whether they really differ."
+    )
+    st.dataframe(comparison_rows(same), hide_index=True, key=f"same_holdout_{i}")
 
 curves = {r: m.learning_curve for r, m in done.items() if m.learning_curve}
 if curves:

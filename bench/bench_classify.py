@@ -76,7 +76,7 @@ def line(name, q, train_s, total_s) -> str:
 
 
 def main(argv=None) -> int:
-    from trainers.evaluate import mcnemar
+    from core.measurement import mcnemar
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(SHARED))

@@ -55,6 +55,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "training_mfu": (0.01, 1.0),
     "escalation_rate": (0.0, 1.0),
     "serving_tokens_per_second": (0.1, 1e7),
+    "classifier_requests_per_second_per_core": (0.01, 1e7),
     "engineering_usd_per_hour": (0.0, 10_000.0),
     "retrain_hours": (0.0, 10_000.0),
     "retrieved_context_tokens": (0.0, 1e7),
@@ -82,6 +83,15 @@ class CostAssumptions(BaseModel):
     """Size of the self-hosted teacher fine-tuned first in fine-tune-then-distill."""
     serving_tokens_per_second: Uncertain = Range(low=800, high=3000, mode=1500)
     """Output tokens per second one GPU serves for the student, batched (a pilot measures it)."""
+    classifier_requests_per_second_per_core: Uncertain | None = None
+    """Classification and routing: requests per second one CPU core serves when the
+    student is a small encoder classifier; a classifier pilot measures it. Empty: the
+    student is a decoder served on GPUs."""
+    cpu_core_usd_per_hour: float = Field(0.045, ge=0, le=100)
+    """Price of one CPU core (vCPU) an hour, for a classifier student (on-demand
+    compute-optimized instances list about $0.04-0.05 per vCPU-hour)."""
+    min_cpu_cores_serving: int = Field(2, ge=0, le=100_000)
+    """CPU cores kept running around the clock for a classifier student (two: one can fail)."""
     prefill_speedup: float = Field(10.0, ge=1, le=1000)
     """How many times faster input tokens are processed than output tokens are generated."""
     gpu_utilization: Uncertain = Range(low=0.3, high=0.7, mode=0.5)
@@ -137,6 +147,8 @@ class CostAssumptions(BaseModel):
     def _in_bounds(self) -> CostAssumptions:
         for name, (lo, hi) in BOUNDS.items():
             value = getattr(self, name)
+            if value is None:  # optional, not set
+                continue
             ends = (value.low, value.high) if isinstance(value, Range) else (value,)
             if any(not (lo <= x <= hi) for x in ends):
                 raise ValueError(f"{name} must lie between {lo:g} and {hi:g} (got {value})")

@@ -9,20 +9,24 @@ note per change, each quoting the measured number:
 - serving: measured batched decoding tokens/s on that GPU, scaled from the pilot model's
   size to the student's (decoding is memory-bound: time per token grows with the bytes of
   weights read), replaces the assumed serving throughput;
-- cascade: 1 - measured accuracy of the best trained student (with its interval) is the
-  share of requests it must escalate.
+- classifier serving: a classifier pilot's measured CPU requests/s per core prices the
+  student of a classification or routing task on CPU cores instead of GPUs;
+- cascade: a classifier's measured escalated share at its threshold (picked on the
+  training split), else 1 - measured accuracy of the best trained student (with its
+  interval), is the share of requests it must escalate.
 """
 
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from core.measurement import Measurement
+from core.measurement import Measurement, wilson
 from core.scenario import Scenario
-from core.vocab import METHODS, TRAINING
-from costmodels.assumptions import BOUNDS, CostAssumptions, Range
+from core.vocab import CLASSIFIER_TASKS, METHODS, TRAINING
+from costmodels.assumptions import BOUNDS, CostAssumptions, Range, nominal
 from costmodels.compute import training_flops
 from costmodels.prices import PriceCatalog
+from costmodels.strategies import HOURS_PER_MONTH
 
 SPREAD = 0.15  # a single measured rate becomes a +-15% range (run-to-run variation)
 
@@ -87,7 +91,38 @@ def _serving(a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
     return {"serving_tokens_per_second": _around(scaled, "serving_tokens_per_second")}, note
 
 
+def _classifier_serving(s: Scenario, a: CostAssumptions, m: Measurement) -> tuple:
+    """A classifier pilot's CPU throughput prices the student on CPU cores."""
+    if m.serving is None:
+        return {}, None
+    sp = m.serving
+    if s.task_kind not in CLASSIFIER_TASKS:
+        return {}, (
+            f"Serving: the classifier pilot {m.run_id} serves {sp.requests_per_second:,.0f} "
+            f"requests/s on a CPU, but this scenario's task is {s.task_kind}, which a "
+            "classifier cannot do; the student stays a decoder on GPUs."
+        )
+    per_core = sp.requests_per_second_per_core
+    rate = _around(per_core, "classifier_requests_per_second_per_core")
+    usd_per_1m = a.cpu_core_usd_per_hour / 3600 / per_core / nominal(a.gpu_utilization) * 1e6
+    floor = a.min_cpu_cores_serving * a.cpu_core_usd_per_hour * HOURS_PER_MONTH
+    note = (
+        f"Serving: the classifier pilot {m.run_id} served {sp.requests_per_second:,.0f} "
+        f"requests/s with {sp.threads} CPU threads on {m.device_name or m.device} "
+        f"({per_core:,.0f} per core; {sp.latency_p50_ms:,.1f} ms median, "
+        f"{sp.latency_p95_ms:,.1f} ms p95 at batch 1). The fine-tuned and distilled "
+        f"students are priced as that classifier on CPU cores at "
+        f"${a.cpu_core_usd_per_hour:g} per core-hour: ${usd_per_1m:,.2f} per million "
+        f"requests, at least {a.min_cpu_cores_serving} cores (${floor:,.0f} a month), "
+        "instead of a decoder on GPUs."
+    )
+    return {"classifier_requests_per_second_per_core": rate}, note
+
+
 def _escalation(trained: list[Measurement]) -> tuple:
+    abstaining = [m for m in trained if m.abstention is not None]
+    if abstaining:  # a measured threshold beats "every error is escalated"
+        return _measured_escalation(max(abstaining, key=lambda m: m.quality.value))
     scored = [m for m in trained if m.quality.metric == "accuracy"]
     best = max(scored, key=lambda m: m.quality.value, default=None)
     if best is None:
@@ -97,6 +132,26 @@ def _escalation(trained: list[Measurement]) -> tuple:
     note = (
         f"Cascade: the {best.method} student ({best.run_id}) is right {q.text()}, so it "
         f"escalates {rate.mode:.1%} [{rate.low:.1%}, {rate.high:.1%}] of requests."
+    )
+    return {"escalation_rate": rate}, note
+
+
+def _measured_escalation(m: Measurement) -> tuple:
+    a = m.abstention
+    n = m.holdout_examples
+    lo, hi = wilson(round(a.escalated_share * n), n)
+    rate = Range(low=lo, high=hi, mode=a.escalated_share)
+    caught = (
+        f"; it caught {a.out_of_scope_caught:.0%} of the {a.out_of_scope_rows} out-of-scope "
+        "requests"
+        if a.out_of_scope_caught is not None
+        else ""
+    )
+    note = (
+        f"Cascade: the classifier pilot {m.run_id} escalates {rate.mode:.1%} [{lo:.1%}, "
+        f"{hi:.1%}] of requests below confidence {a.threshold:.2f} (picked on the training "
+        f"split for {a.target_accuracy:.0%} accuracy) and is right on {a.answered.text()} "
+        f"of those it answers{caught}."
     )
     return {"escalation_rate": rate}, note
 
@@ -115,6 +170,7 @@ def calibrate(
         for update, note in (
             _training(scenario, assumptions, m, catalog),
             _serving(assumptions, m, catalog),
+            _classifier_serving(scenario, assumptions, m),
         ):
             changes |= update
             if note:

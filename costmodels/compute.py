@@ -23,6 +23,7 @@ LINEAR_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj"
 #   lora: peft keeps adapters in fp32: weights 4, grads 4, Adam 8
 #   qlora: adapters in bf16 as in the QLoRA recipe: 2, 2, Adam 8
 TRAINABLE_BYTES = {"full": (0, 2, 12), "lora": (4, 4, 8), "qlora": (2, 2, 8)}
+TRAINABLE_BYTES["encoder"] = TRAINABLE_BYTES["full"]  # an encoder classifier trains every weight
 NF4_BYTES_PER_PARAM = 0.5
 # NF4 with double quantization: one 8-bit constant per 64 weights, plus one fp32 constant
 # per 256 of those: 8/64 + 32/(64*256) = 0.127 bits per parameter (Dettmers et al. 2023).
@@ -31,7 +32,7 @@ FRAMEWORK_OVERHEAD_BYTES = 1.0 * GIB  # CUDA context, allocator fragmentation, k
 MFU_RANGE = (0.25, 0.50)  # model FLOPs utilisation of a well-tuned fine-tuning run on GPU
 # LoRA skips the weight-gradient matmuls of the frozen base (one of the three 2N terms of
 # 6N); QLoRA also dequantizes NF4 weights on the fly, which costs throughput.
-FLOPS_FACTOR = {"full": 6.0, "lora": 4.0, "qlora": 4.0}
+FLOPS_FACTOR = {"full": 6.0, "lora": 4.0, "qlora": 4.0, "encoder": 6.0}
 QLORA_SLOWDOWN = 1.3
 
 
@@ -174,7 +175,7 @@ def estimate_memory(
     grad_checkpointing: bool = False,
 ) -> MemoryEstimate:
     n = shape.params
-    trainable = {"full": n, "inference": 0}.get(method) or lora_params(
+    trainable = {"full": n, "encoder": n, "inference": 0}.get(method) or lora_params(
         shape, lora_rank, lora_targets
     )
     weights = n * (NF4_BYTES_PER_PARAM if method == "qlora" else 2)  # bf16 otherwise

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.scenario import Scenario
-from core.vocab import STRATEGIES
+from core.vocab import CLASSIFIER_TASKS, STRATEGIES
 from costmodels.assumptions import CostAssumptions, nominal
 from costmodels.compute import training_flops, training_seconds
 from costmodels.prices import ModelPrice, PriceCatalog
@@ -79,6 +79,21 @@ def retrain_interval_months(s: Scenario, a: CostAssumptions, strategy: str) -> i
     if strategy not in RAG_STRATEGIES:
         months = min(months, s.facts_change_interval_days / 30.0)
     return max(1, round(months))
+
+
+def serve_classifier(s: Scenario, a: CostAssumptions, per_core, util) -> tuple:
+    """(api, compute per request, compute floor) of a small encoder classifier on CPU cores:
+    it answers with a label, so it needs neither GPUs nor retrieved context. Whatever the
+    deployment, it runs on the team's own cores (on the users' devices: free). Measured
+    throughput is at full load, so it is divided by the utilization, as for GPUs."""
+    if s.deployment == "edge_offline":
+        return 0.0, 0.0, 0.0
+    core_usd_per_s = a.cpu_core_usd_per_hour / 3600
+    return (
+        0.0,
+        core_usd_per_s / per_core / util,
+        a.min_cpu_cores_serving * a.cpu_core_usd_per_hour * HOURS_PER_MONTH,
+    )
 
 
 def _student_price(cat: PriceCatalog, a: CostAssumptions) -> tuple[ModelPrice, float]:
@@ -189,6 +204,9 @@ def strategy_components(
         )
 
     plain, with_ctx = serve(0.0), serve(ctx)
+    if a.classifier_requests_per_second_per_core is not None and s.task_kind in CLASSIFIER_TASKS:
+        per_core = x("classifier_requests_per_second_per_core")
+        plain = serve_classifier(s, a, per_core, x("gpu_utilization"))
     embed_req = pm * usd_per_token(embed, "input") * inp
     ft_once = {"training": train(n_ft), "labelling": labelling}
     distill_once = {"teacher": teacher, "training": train(a.distill_examples)}

@@ -18,6 +18,7 @@ from costmodels.export import assumption_rows
 from costmodels.prices import PriceCatalog
 from costmodels.uncertainty import Uncertainty
 from reports import figures
+from reports.compare import comparison_rows, holdout_comparison
 from reports.tables import cost_table, ranking_table
 from trainers.curve import LearningCurve
 from trainers.metrics import PilotMetrics
@@ -76,6 +77,10 @@ def build_report(
         for r in rec.fired
     )
     pilot_rows = [_pilot_row(p) for p in pilots or []]
+    same = "".join(
+        f"<h3>On one holdout of {t[0].accuracy.n} rows</h3>{_table(comparison_rows(t))}"
+        for t in holdout_comparison(pilots or [])
+    )
     scen = [
         {"Question": field_label(k), "Answer": _answer(v)}
         for k, v in scenario.model_dump(mode="json").items()
@@ -91,7 +96,7 @@ def build_report(
         "".join(f"<li>{html.escape(x)}</li>" for x in rec.would_change)
     }</ul>
 <h2>Costs</h2>{_table(cost_table(report, rec.recommended).to_dict("records"))}{chart_html}
-<h2>Pilot results</h2>{_table(pilot_rows) or "<p>No pilot run yet.</p>"}
+<h2>Pilot results</h2>{_table(pilot_rows) or "<p>No pilot run yet.</p>"}{same}
 {_learning(learning_curve)}
 <h2>Scenario</h2>{_table(scen)}
 <h2>Assumptions and sources</h2>{_table(_assumptions(report))}
@@ -136,6 +141,11 @@ def _pilot_row(p: PilotMetrics) -> dict:
         if p.training
         else "none",
         "Forgetting": p.forgetting.pattern if p.forgetting else "",
+        "Label-constrained": f"{m.constrained.value:.1%}" if m.constrained else "",
+        "CPU serving": f"{m.serving.requests_per_second:,.0f} requests/s" if m.serving else "",
+        "Escalated": f"{m.abstention.escalated_share:.1%} below {m.abstention.threshold:.2f}"
+        if m.abstention
+        else "",
     }
 
 

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from core.measurement import Abstention, QualityMeasure
-from trainers.evaluate import wilson
+from core.measurement import Abstention, QualityMeasure, wilson
 
 CURVE_POINTS = 11  # answered shares 0%, 10%, ..., 100% on the holdout
 

@@ -165,11 +165,11 @@ def cmd_pilot(args: argparse.Namespace) -> int:
 def preflight(cfg, args: argparse.Namespace):
     """Shown before every pilot: on stderr, or as the JSON answer of --preflight --json."""
     from trainers.launch import validate_inputs
-    from trainers.preflight import estimate_pilot, probe_seconds
+    from trainers.preflight import can_probe, estimate_pilot, probe_seconds
 
     for warning in validate_inputs(cfg):  # bad rows are reported before any probe starts
         print(f"warning: {warning}", file=sys.stderr)
-    if not args.no_probe:
+    if not args.no_probe and can_probe(cfg):
         about = probe_seconds(cfg)
         print(f"preflight: probing a few real steps (about {about:,.0f} s)...", file=sys.stderr)
     pre = estimate_pilot(cfg, probe=not args.no_probe)

@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from core.scenario import InputError, describe_validation_error
 from core.vocab import METHODS, Method
 from costmodels.compute import LINEAR_TARGETS
-from trainers.data import Dataset, load_dataset, read_frozen, save_dataset, split
+from trainers.data import (
+    Dataset,
+    check_training_labels,
+    load_dataset,
+    read_frozen,
+    save_dataset,
+    split,
+)
 from trainers.models import DEFAULT_ENCODER, DEFAULT_MODEL
 
 FULL_MAX_PARAMS = 2_000_000_000  # full fine-tuning is for small models only
@@ -224,6 +231,7 @@ def load_config(run_dir: Path) -> PilotConfig:
 def make_splits(cfg: PilotConfig) -> tuple[Dataset, Dataset]:
     """(train, holdout) from the config: deterministic from the seed, holdout capped."""
     ds = load_dataset(cfg.data)
+    check_training_labels(ds, cfg.data)
     if cfg.holdout_data:
         train_ds, hold = ds, load_dataset(cfg.holdout_data)
     else:

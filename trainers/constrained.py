@@ -10,6 +10,7 @@ the model's confidence.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -26,6 +27,19 @@ def label_token_ids(tok, labels: Sequence[str]) -> list[list[int]]:
     return [tok(lab + tok.eos_token, add_special_tokens=False)["input_ids"] for lab in labels]
 
 
+def _score_group(model, cache, P: int, ans, keep, first_logp, device):
+    """log p(answer | prompt) of G answers (G, W) that share the prompt's cache."""
+    G = ans.shape[0]
+    cache = copy.deepcopy(cache)  # the caller's cache stays (1, ...) for the next group
+    cache.batch_repeat_interleave(G)  # (1, ...) -> (G, ...) per layer
+    mask = torch.cat([torch.ones((G, P), device=device), keep], dim=1).long()
+    post = model(input_ids=ans, attention_mask=mask, past_key_values=cache)
+    # answer token 0 is predicted by the prompt's last position, token i by answer i - 1
+    logp = torch.log_softmax(post.logits[:, :-1].float(), dim=-1)  # (G, W-1, V)
+    rest = logp.gather(-1, ans[:, 1:].unsqueeze(-1)).squeeze(-1) * keep[:, 1:]  # (G, W-1)
+    return first_logp[ans[:, 0]] + rest.sum(1)  # (G,)
+
+
 @torch.no_grad()
 def label_log_likelihoods(
     model,
@@ -35,36 +49,52 @@ def label_log_likelihoods(
     *,
     device: str = "cpu",
     bf16: bool = False,
+    exhaustive: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """(Q, L) log p(label | prompt), summed over the label's tokens."""
+    """(Q, L) log p(label | prompt), summed over the label's tokens.
+
+    Labels are scored in groups that share their first token, best first token first. A
+    label's log-likelihood is at most its first token's, so once a scored label beats the
+    next group's first token, no label left can win: those are skipped (-inf). The argmax
+    is exact; `exhaustive` scores every label (for the confidences, or a test). Measured
+    on BANKING77 (77 labels, SmolLM2-135M): ~1.7 s a row exhaustive on a 2-core CPU."""
     answers = label_token_ids(tok, labels)
     width = max(len(a) for a in answers)
-    L = len(answers)
-    ans = torch.full((L, width), tok.pad_token_id, device=device)  # (L, W), right-padded
-    keep = torch.zeros((L, width), device=device)  # 1 on real answer tokens
+    ans = torch.full((len(answers), width), tok.pad_token_id, device=device)  # (L, W)
+    keep = torch.zeros((len(answers), width), device=device)  # 1 on real answer tokens
     for i, a in enumerate(answers):
         ans[i, : len(a)], keep[i, : len(a)] = torch.tensor(a), 1
-    out = np.zeros((len(prompts), L))
+    groups: dict[int, list[int]] = {}
+    for i, a in enumerate(answers):
+        groups.setdefault(a[0], []).append(i)
+    out = np.full((len(prompts), len(answers)), -np.inf)
     model.eval()
     for q, messages in enumerate(prompts):
         text = tok.apply_chat_template(
             [m.model_dump() for m in messages], tokenize=False, add_generation_prompt=True
         )
         ids = tok(text, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
-        P = ids.shape[1]
         with torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=bf16):
             pre = model(input_ids=ids, use_cache=True)
-            cache = pre.past_key_values
-            cache.batch_repeat_interleave(L)  # (1, ...) -> (L, ...) per layer
-            mask = torch.cat([torch.ones((L, P), device=device), keep], dim=1).long()
-            post = model(input_ids=ans, attention_mask=mask, past_key_values=cache)
-        # logits predicting answer token i: the prompt's last position for i = 0, else
-        # the answer's position i - 1
-        first = pre.logits[:, -1:].float().expand(L, 1, -1)  # (L, 1, V)
-        logits = torch.cat([first, post.logits[:, :-1].float()], dim=1)  # (L, W, V)
-        logp = torch.log_softmax(logits, dim=-1).gather(-1, ans.unsqueeze(-1)).squeeze(-1)
-        out[q] = (logp * keep).sum(1).cpu().numpy()  # (L,)
+            first = torch.log_softmax(pre.logits[0, -1].float(), dim=-1)  # (V,)
+            best = -np.inf
+            for token in sorted(groups, key=lambda t: -float(first[t])):
+                if not exhaustive and float(first[token]) < best:
+                    break  # every label left scores below its first token, below the best
+                rows = groups[token]
+                w = int(keep[rows].sum(1).max())  # this group's longest answer
+                scores = _score_group(
+                    model,
+                    pre.past_key_values,
+                    ids.shape[1],
+                    ans[rows, :w],
+                    keep[rows, :w],
+                    first,
+                    device,
+                )
+                out[q, rows] = scores.cpu().numpy()
+                best = max(best, float(scores.max()))
         if progress and (q + 1) % 16 == 0:
             progress(q + 1, len(prompts))
     return out
@@ -73,7 +103,7 @@ def label_log_likelihoods(
 def constrained_predictions(
     scores: np.ndarray, labels: Sequence[str]
 ) -> tuple[list[str], np.ndarray]:
-    """(the most likely label per row, its probability among the labels)."""
+    """(the most likely label per row, its probability among the labels scored)."""
     probs = np.exp(scores - scores.max(1, keepdims=True))
     probs /= probs.sum(1, keepdims=True)
     return [labels[j] for j in scores.argmax(1)], probs.max(1)

@@ -25,6 +25,7 @@ MAX_FILE_BYTES = 200 * 2**20
 MAX_FIELD_CHARS = 100_000
 CLASSIFY_SYSTEM = "Answer with the label."  # short: every token is paid for at every step
 LIST_LABELS_UP_TO = 20  # the template lists the labels when there are this few
+MAX_LABELS = 10_000  # beyond this a label column is an id, not a class
 
 
 class Message(BaseModel):
@@ -252,6 +253,11 @@ def validate(path: str | Path) -> tuple[Dataset | None, list[RowError]]:
         raise InputError(
             f"{path}: only one label ({labels[0]!r}); classification needs at least two"
         )
+    if len(labels) > MAX_LABELS:
+        raise InputError(
+            f"{path}: {len(labels):,} different labels; a pilot classifies into at most "
+            f"{MAX_LABELS:,} (is the label column an id or free text?)"
+        )
     return Dataset(task=task, format=fmt, examples=tuple(examples), labels=labels), errors
 
 
@@ -268,6 +274,24 @@ def data_warnings(ds: Dataset) -> list[str]:
             "label column, not a classification task. Check the file's columns before a pilot."
         ]
     return []
+
+
+def check_training_labels(ds: Dataset, path: str | Path) -> None:
+    """Every label of a training file must appear at least twice: once to train on and
+    once to test (and for the classifier's threshold, once in each half)."""
+    if ds.task != "classify":
+        return
+    counts = Counter(e.label for e in ds.examples)
+    once = [e for e in ds.examples if counts[e.label] == 1]
+    if not once:
+        return
+    more = f" (and {len(once) - 1} more labels)" if len(once) > 1 else ""
+    noise = len(counts) > len(ds.examples) / 2
+    raise InputError(
+        f"{path}: line {once[0].line}: label {once[0].label!r} appears only once{more}; "
+        "a pilot needs at least two examples of each label: add examples or drop the label"
+        + (" (so many labels look like free text in the label column)" if noise else "")
+    )
 
 
 def load_dataset(path: str | Path, allow_bad_rows: bool = False) -> Dataset:

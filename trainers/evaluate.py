@@ -12,26 +12,13 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import torch
 
-from core.measurement import QualityMeasure
+from core.measurement import Z95, QualityMeasure, mcnemar, wilson  # noqa: F401 (re-exported)
 from trainers.data import Message
 from trainers.metrics import Forgetting
-
-Z95 = 1.959963984540054
-
-
-def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """95% Wilson score interval of a proportion k/n (sound for small n and k near 0 or n)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def normalize_label(text: str) -> str:
@@ -86,29 +73,6 @@ def hits(preds: list[str], gold: list[str]) -> str:
         "1" if normalize_label(p) == normalize_label(g) else "0"
         for p, g in zip(preds, gold, strict=True)
     )
-
-
-class Paired(NamedTuple):
-    """McNemar's exact test of two methods scored on the same holdout rows."""
-
-    only_a: int
-    """Rows A got right and B got wrong."""
-    only_b: int
-    p_value: float
-    """Two-sided: the chance of a split at least this uneven if A and B were equally good."""
-
-
-def mcnemar(a: str, b: str) -> Paired:
-    """Exact McNemar test on two per-row '1'/'0' records of the same holdout (see hits):
-    only the rows where they disagree count, and under "no difference" each such row is
-    a fair coin flip, so p = P(Binomial(n, 1/2) at least as far from n/2)."""
-    if len(a) != len(b):
-        raise ValueError(f"not the same holdout: {len(a)} rows against {len(b)}")
-    only_a = sum(x == "1" and y == "0" for x, y in zip(a, b, strict=True))
-    only_b = sum(x == "0" and y == "1" for x, y in zip(a, b, strict=True))
-    n, k = only_a + only_b, min(only_a, only_b)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n if n else 1.0
-    return Paired(only_a=only_a, only_b=only_b, p_value=min(1.0, 2 * tail))
 
 
 def mean_score(values: Sequence[float], metric: str) -> QualityMeasure:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.scenario import InputError
+from core.vocab import METHODS
 from trainers import runs
 from trainers.config import PilotConfig, save_config
 from trainers.preflight import Preflight, estimate_pilot
@@ -26,10 +27,17 @@ class Launched:
 def validate_inputs(cfg: PilotConfig) -> list[str]:
     """Every bad data row (with its line number) and an unsafe model folder, before any
     process starts; returns warnings about data that look like noise."""
-    from trainers.data import data_warnings, load_dataset
+    from trainers.data import check_training_labels, data_warnings, load_dataset
     from trainers.models import resolve_model
 
-    warnings = data_warnings(load_dataset(cfg.data))
+    ds = load_dataset(cfg.data)
+    check_training_labels(ds, cfg.data)
+    if METHODS[cfg.method].compute == "encoder" and ds.task != "classify":
+        raise InputError(
+            f"{cfg.data}: the classifier method needs classification data (CSV text,label); "
+            "for generation use method=lora"
+        )
+    warnings = data_warnings(ds)
     if cfg.holdout_data:
         load_dataset(cfg.holdout_data)
     if Path(cfg.model).expanduser().exists():

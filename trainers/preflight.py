@@ -18,7 +18,7 @@ from core.vocab import METHODS, TRAINING
 from costmodels.compute import ModelShape, estimate_memory, load_shape, shape_from_config
 from trainers import runs
 from trainers.data import load_dataset
-from trainers.models import DEFAULT_MODEL, cache_dir
+from trainers.models import DEFAULT_ENCODER, DEFAULT_MODEL, cache_dir, embedding_model_dir
 from trainers.probing import ProbeResult, last_probe_s, remember_probe, run_probe
 
 # SmolLM2-135M-Instruct's shape, so a preflight needs no model conversion.
@@ -64,6 +64,8 @@ class Preflight(BaseModel):
 def model_shape(model: str) -> ModelShape | None:
     if model == DEFAULT_MODEL:
         return shape_from_config(DEFAULT_SHAPE)
+    if model == DEFAULT_ENCODER:
+        return load_shape(embedding_model_dir())
     path = Path(model).expanduser()
     if (path / "config.json").exists():
         return load_shape(path)
@@ -75,6 +77,8 @@ def _cached(model: str) -> bool:
     """The model is a local folder, or was converted into the cache by an earlier run."""
     if model == DEFAULT_MODEL:
         return (cache_dir() / "models" / "SmolLM2-135M-Instruct" / "model.safetensors").exists()
+    if model == DEFAULT_ENCODER:
+        return True  # ships inside a Python package
     return (Path(model).expanduser() / "config.json").exists()
 
 
@@ -111,6 +115,28 @@ def measured_throughput(method: str, model: str, device: str) -> float | None:
     return None
 
 
+def can_probe(cfg) -> bool:
+    """A probe runs a few real steps of generative pilots; the classifier's whole pilot
+    takes a few minutes on a CPU, so it is estimated, never probed."""
+    return METHODS[cfg.method].compute != "encoder"
+
+
+ENCODER_S_PER_ROW = 0.004  # embedding one short text with MiniLM on a 2-core CPU
+SERVING_TIMING_S = 5.0  # trainers.classifier.serving_speed: warm-up plus two timed parts
+
+
+def _classifier_phases(cfg, n_rows: int, train_n: int, train_s: float) -> dict:
+    """Embedding both splits for the baselines, training, the threshold's two half-size
+    trainings (together about one more), scoring and timing the holdout."""
+    hold = min(cfg.holdout_max, n_rows - train_n)
+    return {
+        "start": STARTUP_S,
+        "load": LOAD_S[True],
+        "generation": (train_n + 2 * hold) * ENCODER_S_PER_ROW + SERVING_TIMING_S,
+        "train": train_s * (2 if cfg.abstain else 1),
+    }
+
+
 def _estimator(cfg, device: str) -> dict:
     """Memory from the compute estimator, time from tokens / throughput (no model load)."""
     ds = load_dataset(cfg.data)
@@ -131,14 +157,17 @@ def _estimator(cfg, device: str) -> dict:
     train_s = min(train_tokens / tps, (t.max_minutes or 1e9) * 60)
     hold = min(cfg.holdout_max, len(ds.examples) - train_n)
     gen_s = hold * GEN_S_PER_ROW * (2 if cfg.method in TRAINING else 1) * (1 + len(cfg.baselines))
+    phases = {
+        "start": STARTUP_S,
+        "load": LOAD_S[_cached(cfg.model)],
+        "generation": gen_s,
+        "train": train_s,
+    }
+    if not can_probe(cfg):
+        phases = _classifier_phases(cfg, len(ds.examples), train_n, train_s)
     return {
         "peak": PROCESS_BASELINE_MIB + _model_mib(cfg, cfg.method, t.batch_size, per_example),
-        "phases": {
-            "start": STARTUP_S,
-            "load": LOAD_S[_cached(cfg.model)],
-            "generation": gen_s,
-            "train": train_s,
-        },
+        "phases": phases,
         "train_tokens": train_tokens,
         "tps": tps,
         "source": "measured by an earlier run" if measured else "default for this CPU class",
@@ -173,6 +202,8 @@ def probe_seconds(cfg, device: str | None = None, est: dict | None = None) -> fl
     from trainers.config import pick_device
 
     device = device or pick_device(cfg.device)
+    if not can_probe(cfg):
+        return 0.0
     if (last := last_probe_s(cfg.method, cfg.model, device)) is not None:
         return last
     est = est or _estimator(cfg, device)
@@ -249,6 +280,8 @@ def estimate_pilot(
         est["source"],
     )
     failure = None
+    probe = probe and can_probe(cfg)
+    probed = probed if can_probe(cfg) else None
     if probe or probed is not None:
         probe = True
         r = probed or run_probe(cfg)
