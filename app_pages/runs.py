@@ -65,6 +65,13 @@ COLUMNS = {
 }
 
 
+def _cell(v) -> str:
+    """A side-by-side column mixes text and numbers: show each as text."""
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    return f"{v:,.4g}" if isinstance(v, float) else str(v)
+
+
 def _err(m: PilotMetrics | None, key: str) -> float | None:
     """Preflight prediction error against the measurement, in percent."""
     predicted = getattr(m.fidelity, key) if m and m.fidelity else None
@@ -93,9 +100,8 @@ if len(picked) >= 2:
         ),
         key="compare_chart",
     )
-    st.dataframe(
-        table[table["run"].isin(picked)].set_index("run").T, width="stretch", key="compare_table"
-    )
+    side = table[table["run"].isin(picked)].set_index("run").T  # one column per run
+    st.dataframe(side.map(_cell), width="stretch", key="compare_table")
 
 for i, same in enumerate(holdout_comparison([done[r] for r in picked])):
     st.subheader("Methods and baselines on one holdout")

@@ -44,12 +44,12 @@ def cpu() -> str:
     return f"{name or platform.processor()} ({os.cpu_count()} cores; {have})"
 
 
-def pilot(method: str, train: Path, hold: Path, work: Path, **extra):
+def pilot(method: str, train_csv: Path, hold: Path, work: Path, **extra):
     from trainers.config import PilotConfig, save_config
     from trainers.pilot import run_pilot
 
     cfg = PilotConfig(
-        method=method, data=str(train), holdout_data=str(hold), holdout_max=300, **extra
+        method=method, data=str(train_csv), holdout_data=str(hold), holdout_max=300, **extra
     )
     run_dir = work / f"{method}-{len(list(work.iterdir()))}"
     run_dir.mkdir()

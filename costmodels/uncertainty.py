@@ -168,6 +168,8 @@ def simulate(
     margin = lambda t: float(t[second] - t[first])  # noqa: E731  (<0: the decision flips)
     bars = []
     for name in UNCERTAIN_FIELDS:
+        if getattr(a, name) is None:  # optional and not set (no classifier measured)
+            continue
         lo, hi = _ends(a, name)
         m_lo, m_hi = (margin(_tco(s, a, cat, {name: x})[:, 0]) for x in (lo, hi))
         bars.append(

@@ -45,8 +45,9 @@ def test_noise_labels_get_a_warning(tmp_path, capsys):
     (warning,) = data_warnings(load_dataset(noise))
     assert "60 different labels in 60 rows" in warning
     argv = ["pilot", "--method", "prompt", "--data", str(noise), "--preflight", "--no-probe"]
-    assert main(argv) == 0
-    assert "warning: 60 different labels" in capsys.readouterr().err
+    assert main(argv) == 2  # every label once: nothing to learn, nothing to test
+    err = capsys.readouterr().err
+    assert "appears only once (and 59 more labels)" in err and "free text" in err
     assert data_warnings(load_dataset(EXAMPLES / "data" / "support_intents.csv")) == []
 
 

@@ -21,7 +21,7 @@ from trainers.config import PilotConfig, freeze_splits, pick_device
 from trainers.data import fingerprint
 from trainers.device import peak_memory_mib, use_bf16
 from trainers.evaluate import accuracy, hits
-from trainers.metrics import PilotMetrics, Sample, device_name, fidelity
+from trainers.metrics import PilotMetrics, Sample, device_name, run_fidelity
 from trainers.recipe import PilotContext, recipe_for
 
 
@@ -164,16 +164,11 @@ def _metrics(ctx, fitted, params, scored, tuned, preds, abst, speed, phases, t0)
         serving=speed,
         abstention=abst,
     )
-    measured = {
-        "wall_seconds": wall,
-        "peak_memory_mib": peak,
-        "tokens_per_second": res.tokens_per_second,
-    }
     return PilotMetrics(
         run_dir=str(run_dir),
         measurement=measurement,
         training=res,
-        fidelity=fidelity(runs.read_json(run_dir / "preflight.json"), measured),
+        fidelity=run_fidelity(run_dir, wall, peak, res.tokens_per_second),
         phase_seconds=phases,
         samples=tuple(
             Sample(input=query_text(e), gold=e.target, predicted=p)

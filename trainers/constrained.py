@@ -33,7 +33,7 @@ def _score_group(model, cache, P: int, ans, keep, first_logp, device):
     cache = copy.deepcopy(cache)  # the caller's cache stays (1, ...) for the next group
     cache.batch_repeat_interleave(G)  # (1, ...) -> (G, ...) per layer
     mask = torch.cat([torch.ones((G, P), device=device), keep], dim=1).long()
-    post = model(input_ids=ans, attention_mask=mask, past_key_values=cache)
+    post = model(input_ids=ans, attention_mask=mask, cache=cache)
     # answer token 0 is predicted by the prompt's last position, token i by answer i - 1
     logp = torch.log_softmax(post.logits[:, :-1].float(), dim=-1)  # (G, W-1, V)
     rest = logp.gather(-1, ans[:, 1:].unsqueeze(-1)).squeeze(-1) * keep[:, 1:]  # (G, W-1)
@@ -86,7 +86,7 @@ def label_log_likelihoods(
                 w = int(keep[rows].sum(1).max())  # this group's longest answer
                 scores = _score_group(
                     model,
-                    pre.past_key_values,
+                    pre.cache,
                     ids.shape[1],
                     ans[rows, :w],
                     keep[rows, :w],

@@ -154,6 +154,14 @@ def device_name(device: str) -> str:
     return f"{name} ({os.cpu_count()} cores)"
 
 
+def run_fidelity(run_dir: Path, wall: float, peak: float, tps: float) -> Fidelity | None:
+    """The run's preflight.json against its measured wall time, peak and throughput."""
+    from trainers.runs import read_json
+
+    measured = {"wall_seconds": wall, "peak_memory_mib": peak, "tokens_per_second": tps}
+    return fidelity(read_json(Path(run_dir) / "preflight.json"), measured)
+
+
 def fidelity(pre: dict | None, measured: dict[str, float]) -> Fidelity | None:
     """preflight.json's predictions against what the run measured (error in percent)."""
     if not pre:

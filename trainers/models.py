@@ -101,19 +101,31 @@ def remote_code_refused(where) -> InputError:
     )
 
 
-def load_tokenizer(where: Path | str, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
-
+def safe_load(auto_class, where: Path | str, trust_remote_code: bool = False, **kwargs):
+    """auto_class.from_pretrained offline (unless ADAPT_ALLOW_DOWNLOADS), with no remote
+    code unless asked; a model's weights from safetensors only."""
     try:
-        tok = AutoTokenizer.from_pretrained(
+        return auto_class.from_pretrained(
             where,
             trust_remote_code=trust_remote_code,
             local_files_only=not os.environ.get("ADAPT_ALLOW_DOWNLOADS"),
+            **kwargs,
         )
+    except OSError as e:
+        raise InputError(
+            f"model {where}: cannot load ({str(e).splitlines()[0]}); give a local "
+            "folder with config.json and .safetensors weights"
+        ) from None
     except ValueError as e:
         if "trust_remote_code" not in str(e):
             raise
         raise remote_code_refused(where) from None
+
+
+def load_tokenizer(where: Path | str, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tok = safe_load(AutoTokenizer, where, trust_remote_code)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     return tok
@@ -131,25 +143,11 @@ def load_causal_lm(
     import torch
     from transformers import AutoModelForCausalLM
 
-    kwargs = dict(
-        use_safetensors=True,
-        trust_remote_code=trust_remote_code,
-        local_files_only=not os.environ.get("ADAPT_ALLOW_DOWNLOADS"),
-    )
+    kwargs: dict = dict(use_safetensors=True, dtype=dtype or torch.float32)
     if quantize_4bit:
         kwargs["quantization_config"] = four_bit_config()
         kwargs["device_map"] = {"": device}
-    try:
-        model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype or torch.float32, **kwargs)
-    except OSError as e:
-        raise InputError(
-            f"model {where}: cannot load ({str(e).splitlines()[0]}); give a local "
-            "folder with config.json and .safetensors weights"
-        ) from None
-    except ValueError as e:
-        if "trust_remote_code" not in str(e):
-            raise
-        raise remote_code_refused(where) from None
+    model = safe_load(AutoModelForCausalLM, where, trust_remote_code, **kwargs)
     return model if quantize_4bit else model.to(device)
 
 

@@ -26,7 +26,7 @@ from trainers.constrained import score_labels
 from trainers.data import Dataset, fingerprint, split
 from trainers.device import is_out_of_memory, peak_memory_mib, use_bf16
 from trainers.evaluate import forgetting_pattern, generate, hits, probe, score
-from trainers.metrics import PilotMetrics, Sample, device_name, fidelity
+from trainers.metrics import PilotMetrics, Sample, device_name, run_fidelity
 from trainers.recipe import Fitted, PilotContext, baseline_quality, recipe_for
 
 
@@ -248,17 +248,12 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
         answers[cfg.method] = preds
     if constrained:
         answers[f"{cfg.method}_constrained"] = constrained.predictions
-    measured = {
-        "wall_seconds": wall,
-        "peak_memory_mib": peak,
-        "tokens_per_second": measurement.tokens_per_second,
-    }
     return PilotMetrics(
         run_dir=str(run_dir),
         measurement=measurement,
         training=res,
         forgetting=forgetting,
-        fidelity=fidelity(runs.read_json(run_dir / "preflight.json"), measured),
+        fidelity=run_fidelity(run_dir, wall, peak, measurement.tokens_per_second),
         learning_curve=curve,
         phase_seconds=phases,
         teacher=fitted.teacher,

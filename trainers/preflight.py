@@ -144,6 +144,9 @@ def _estimator(cfg, device: str) -> dict:
         len(json.dumps([m.content for m in e.messages])) + len(e.target) for e in ds.examples
     ) / len(ds.examples)
     per_example = chars / CHARS_PER_TOKEN + 20  # + the chat template's own tokens
+    if not can_probe(cfg):  # an encoder reads the user's text alone, plus [CLS] and [SEP]
+        texts = [m.content for e in ds.examples for m in e.messages if m.role == "user"]
+        per_example = sum(map(len, texts)) / len(ds.examples) / CHARS_PER_TOKEN + 2
     train_n = round(len(ds.examples) * (1 - cfg.holdout_fraction))
     t = cfg.train
     steps = t.max_steps or max(1, round(train_n / t.batch_size * t.epochs))

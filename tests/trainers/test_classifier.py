@@ -3,6 +3,7 @@ and the bad label sets a pilot refuses."""
 
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +11,6 @@ import pytest
 from cli import main
 from core.measurement import mcnemar
 from tests.trainers.conftest import DEMO_CHAT, DEMO_CSV
-from trainers import runs
 from trainers.abstain import abstention, pick_threshold, two_folds
 
 
@@ -90,10 +90,10 @@ def test_constrained_scores_equal_scoring_each_label_on_its_own(tiny_model):
             assert fast[q, j] == pytest.approx(slow, abs=1e-3)
 
 
-def test_a_lora_pilot_on_labels_reports_free_and_constrained_answers(tiny_model, runs_dir):
+def test_a_lora_pilot_on_labels_reports_free_and_constrained_answers(tiny_model, runs_dir, capsys):
     argv = ["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
     assert main([*argv, "--max-steps", "2", "--holdout-max", "20", "--no-probe", "--json"]) == 0
-    m = json.loads((runs.find_run("lora") / "metrics.json").read_text())
+    m = json.loads(capsys.readouterr().out)
     meas = m["measurement"]
     assert meas["constrained"]["n"] == 20 and 0 <= meas["invalid_label_share"] <= 1
     assert set(m["correct"]) >= {"zero_shot", "few_shot", "lora", "lora_constrained"}
@@ -110,7 +110,7 @@ def test_the_classifier_pilot_trains_saves_and_serves_a_label_set(runs_dir, caps
 
     argv = ["pilot", "--method", "classifier", "--data", str(DEMO_CSV), "--no-probe"]
     assert main([*argv, "--epochs", "1", "--holdout-max", "40", "--json"]) == 0
-    run_dir = runs.find_run("classifier")
+    run_dir = Path(json.loads(capsys.readouterr().out)["run_dir"])
     m = read_metrics(run_dir)
     meas = m.measurement
     assert meas.model == "all-minilm-l6-v2" and 20e6 < meas.model_params < 25e6
