@@ -38,8 +38,8 @@ def test_a_pilot_that_misses_the_bar_changes_the_recommendation(tiny_model, runs
     quoted = f"{q['value']:.1%} [{q['ci_low']:.1%}, {q['ci_high']:.1%}] (n={q['n']})"
     assert quoted in rec["overturned"] and "quality bar of 90%" in rec["overturned"]
     assert rec["summary"].startswith("Recommended:") and quoted in rec["summary"]
-    # the costs were recalibrated from the same run, and the CLI said how
-    assert "calibration:" in captured.err and run in captured.err
+    # the costs were recalibrated from the same run, and the answer says how
+    assert any(run in note for note in rec["calibration"])
 
 
 @pytest.mark.slow
