@@ -115,7 +115,8 @@ def main(argv=None) -> int:
         print(
             f"classifier pilot wall {clf_wall:.0f} s; serving {s.requests_per_second:,.0f} req/s "
             f"(batch {s.batch_size}, {s.threads} threads), p50 {s.latency_p50_ms:.1f} ms, "
-            f"p95 {s.latency_p95_ms:.1f} ms at batch 1"
+            f"p95 {s.latency_p95_ms:.1f} ms at batch 1; p50 {s.batch_latency_p50_ms:.0f} ms, "
+            f"p95 {s.batch_latency_p95_ms:.0f} ms a batch"
         )
         best = max(
             (k for k in quality if k != "nearest_neighbour_label"), key=lambda k: quality[k].value

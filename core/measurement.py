@@ -74,6 +74,9 @@ class ServingSpeed(BaseModel):
     latency_p50_ms: float = Field(ge=0)
     """Median latency of one request at batch 1."""
     latency_p95_ms: float = Field(ge=0)
+    batch_latency_p50_ms: float = Field(ge=0)
+    """Median time to answer a whole batch of `batch_size` requests."""
+    batch_latency_p95_ms: float = Field(ge=0)
     batch_size: int = Field(ge=1)
     threads: int = Field(ge=1)
     """CPU threads used (torch.get_num_threads())."""

@@ -44,6 +44,8 @@ def classifier_run(escalated: float = 0.2, rps: float = 800.0) -> Measurement:
             requests_per_second=rps,
             latency_p50_ms=8.0,
             latency_p95_ms=11.0,
+            batch_latency_p50_ms=40.0,
+            batch_latency_p95_ms=45.0,
             batch_size=32,
             threads=2,
         ),
