@@ -131,3 +131,47 @@ def test_the_runs_page_and_the_report_show_the_one_holdout_table(two_runs, tmp_p
     assert main([*argv, "--out", str(out)]) == 0
     page = out.read_text()
     assert f"On one holdout of {N} rows" in page and "Against the best (McNemar)" in page
+
+
+def test_a_finished_classifier_run_shows_serving_and_escalation(tmp_path, monkeypatch):
+    from core.measurement import Abstention, ServingSpeed
+
+    monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "runs"))
+    run_dir = runs.new_run_dir("classifier")
+    (run_dir / "config.yaml").write_text("method: classifier\n")
+    p = PILOTS[0]
+    meas = p.measurement.model_copy(
+        update={
+            "run_id": run_dir.name,
+            "serving": ServingSpeed(
+                requests_per_second=183.0,
+                latency_p50_ms=8.9,
+                latency_p95_ms=11.3,
+                batch_latency_p50_ms=161.0,
+                batch_latency_p95_ms=409.0,
+                batch_size=32,
+                threads=2,
+            ),
+            "abstention": Abstention(
+                threshold=0.404,
+                target_accuracy=0.9,
+                answered=_q("1" * 89 + "0" * 11),
+                escalated_share=0.25,
+                out_of_scope_rows=38,
+                out_of_scope_caught=0.763,
+            ),
+        }
+    )
+    record = p.model_copy(update={"run_dir": str(run_dir), "measurement": meas}).model_dump(
+        mode="json"
+    )
+    runs.write_json_atomic(run_dir / "metrics.json", record)
+    runs.emit(run_dir, "done", wall_seconds=54)
+    runs.index_upsert(run_dir, method="classifier", model="m", status_="done", metrics=record)
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at.switch_page("app_pages/pilot.py").run()
+    assert not at.exception
+    shown = {m.label: m for m in at.metric}
+    assert shown["CPU serving"].value == "183 requests/s"
+    assert shown["escalated to the capable model"].value == "25.0%"
+    assert "vs nearest example's label" in shown["holdout accuracy"].delta  # not zero-shot
