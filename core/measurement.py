@@ -86,6 +86,29 @@ class ServingSpeed(BaseModel):
         return self.requests_per_second / self.threads
 
 
+class EndpointStats(BaseModel):
+    """What a capable model behind an endpoint cost and how fast it answered, per request
+    of the method's own prompt (tokens from the response's usage)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    model: str
+    requests: int = Field(ge=0)
+    errors: int = Field(ge=0)
+    """Requests that failed after the retries, or were not sent (the spend cap)."""
+    cached: int = Field(0, ge=0)
+    """Answers taken from the response cache (not sent again)."""
+    input_tokens_per_request: float = Field(ge=0)
+    output_tokens_per_request: float = Field(ge=0)
+    tokens_counted: bool = True
+    """False: the server sent no usage; tokens were estimated from characters."""
+    latency_ms_p50: float = Field(ge=0)
+    latency_ms_p95: float = Field(ge=0)
+    usd_per_request: float = Field(ge=0)
+    usd_per_correct: float | None = Field(None, ge=0)
+    usd_spent: float = Field(0.0, ge=0)
+    """What this run paid (cached answers cost nothing again)."""
+
+
 class Abstention(BaseModel):
     """A confidence threshold picked on the training split, and what it did on the holdout."""
 
@@ -152,6 +175,8 @@ class Measurement(BaseModel):
     """A trained classifier's measured CPU serving speed."""
     abstention: Abstention | None = None
     """A trained classifier's escalation threshold and what it did on the holdout."""
+    endpoint: EndpointStats | None = None
+    """A prompt or retrieval pilot through an endpoint: tokens, latency and price."""
 
 
 def load_measurement(path: str | Path) -> Measurement:

@@ -98,6 +98,22 @@ class PilotConfig(BaseModel):
     The classifier method's default is the sentence encoder all-MiniLM-L6-v2."""
     teacher: str | None = None
     """Teacher model for distillation (a local model, or a LoRA run's merged/ folder)."""
+    endpoint_url: str | None = None
+    """OpenAI-compatible endpoint (base URL, e.g. http://127.0.0.1:8000/v1) of the capable
+    model that the prompt and retrieval pilots ask instead of the small model."""
+    endpoint_model: str | None = None
+    """Model name at the endpoint."""
+    endpoint_key_env: str | None = None
+    """Name of the environment variable holding the endpoint's key (never the key)."""
+    usd_per_1m_input: float | None = Field(None, ge=0)
+    """Endpoint price per million input tokens (empty: the catalog's price for the model
+    name, else 0 for a model you host)."""
+    usd_per_1m_output: float | None = Field(None, ge=0)
+    """Endpoint price per million output tokens (empty: the catalog's, else 0)."""
+    max_usd: float | None = Field(None, gt=0)
+    """Spend cap of an endpoint pilot in USD: requests stop once it is reached."""
+    concurrency: int = Field(4, ge=1, le=256)
+    """Endpoint requests in flight at once."""
     teacher_url: str | None = None
     """OpenAI-compatible endpoint of the teacher (for distill_seq)."""
     teacher_model: str | None = None
@@ -149,6 +165,14 @@ class PilotConfig(BaseModel):
             bar = data.pop("quality_bar")
             data.setdefault("quality_bar_pct", None if bar is None else bar * 100)
         return data
+
+    @model_validator(mode="after")
+    def _endpoint_ok(self) -> PilotConfig:
+        if self.endpoint_url and self.method not in ("prompt", "retrieval"):
+            raise ValueError("an endpoint model serves the prompt and retrieval pilots only")
+        if self.endpoint_url and not self.endpoint_model:
+            raise ValueError("endpoint_model: name the model at the endpoint")
+        return self
 
     @model_validator(mode="after")
     def _curve_ok(self) -> PilotConfig:

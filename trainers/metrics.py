@@ -62,6 +62,14 @@ class Sample(_Frozen):
     predicted: str
 
 
+class FailedRow(_Frozen):
+    """A holdout row an endpoint never answered, and why."""
+
+    variant: str
+    line: int
+    reason: str
+
+
 class TeacherStats(_Frozen):
     kept: int
     dropped: dict[str, int]
@@ -93,6 +101,8 @@ class PilotMetrics(_Frozen):
     samples: tuple[Sample, ...] = ()
     holdout_fingerprint: str = ""
     """Hash of the frozen holdout: runs with the same one can be compared row by row."""
+    failed_rows: tuple[FailedRow, ...] = ()
+    """Endpoint pilots: rows left out of the score because no answer came."""
     correct: dict[str, str] = Field(default_factory=dict)
     """Per holdout row, in order, '1' where the method or baseline was right and '0' where
     not (classification): what a paired test between two of them needs."""

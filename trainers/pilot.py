@@ -157,6 +157,10 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
         from trainers import classify_pilot
 
         return classify_pilot.run(cfg, run_dir, t0)
+    if cfg.endpoint_url:  # a capable model behind an endpoint: no local model at all
+        from trainers import endpoint_pilot
+
+        return endpoint_pilot.run(cfg, run_dir, t0)
     ctx = context(cfg, run_dir)
     recipe = recipe_for(cfg.method)
     runs.emit(

@@ -116,9 +116,10 @@ def measured_throughput(method: str, model: str, device: str) -> float | None:
 
 
 def can_probe(cfg) -> bool:
-    """A probe runs a few real steps of generative pilots; the classifier's whole pilot
-    takes a few minutes on a CPU, so it is estimated, never probed."""
-    return METHODS[cfg.method].compute != "encoder"
+    """A probe runs a few real steps of generative pilots on the small model; the
+    classifier's whole pilot takes a minute on a CPU and an endpoint pilot loads no model,
+    so those are estimated, never probed."""
+    return METHODS[cfg.method].compute != "encoder" and not cfg.endpoint_url
 
 
 ENCODER_S_PER_ROW = 0.004  # embedding one short text with MiniLM on a 2-core CPU
@@ -144,7 +145,8 @@ def _estimator(cfg, device: str) -> dict:
         len(json.dumps([m.content for m in e.messages])) + len(e.target) for e in ds.examples
     ) / len(ds.examples)
     per_example = chars / CHARS_PER_TOKEN + 20  # + the chat template's own tokens
-    if not can_probe(cfg):  # an encoder reads the user's text alone, plus [CLS] and [SEP]
+    encoder = METHODS[cfg.method].compute == "encoder"
+    if encoder:  # an encoder reads the user's text alone, plus [CLS] and [SEP]
         texts = [m.content for e in ds.examples for m in e.messages if m.role == "user"]
         per_example = sum(map(len, texts)) / len(ds.examples) / CHARS_PER_TOKEN + 2
     train_n = round(len(ds.examples) * (1 - cfg.holdout_fraction))
@@ -166,7 +168,7 @@ def _estimator(cfg, device: str) -> dict:
         "generation": gen_s,
         "train": train_s,
     }
-    if not can_probe(cfg):
+    if encoder:
         phases = _classifier_phases(cfg, len(ds.examples), train_n, train_s)
     return {
         "peak": PROCESS_BASELINE_MIB + _model_mib(cfg, cfg.method, t.batch_size, per_example),

@@ -1,0 +1,193 @@
+"""Issue 15 (first part): the prompt and retrieval pilots through an OpenAI-compatible
+endpoint, against transformers' own server and a faulty loopback server."""
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from cli import main
+from tests.trainers.conftest import DEMO_CSV
+from trainers.data import load_dataset
+
+LABELS = load_dataset(DEMO_CSV).labels
+SECRET = "sk-test-never-written-3f9a"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Faulty(BaseHTTPRequestHandler):
+    """Answers chat completions with a valid label and usage, except that the n-th request
+    fails as `plan[n % len(plan)]` says: 429 with Retry-After, 500, malformed JSON, or a
+    body cut short. Counts the requests per user message."""
+
+    plan: list[str] = ["ok"]
+    seen: Counter = Counter()
+    auth: list[str] = []
+    n = 0
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Faulty.auth.append(self.headers.get("Authorization", ""))
+        kind = Faulty.plan[Faulty.n % len(Faulty.plan)]
+        Faulty.n += 1
+        if kind == "429":
+            return self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0"})
+        if kind == "500":
+            return self._send(500, b'{"error": {"message": "boom"}}')
+        if kind == "malformed":
+            return self._send(200, b'{"choices": [')
+        if kind == "truncated":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", "500")
+            self.end_headers()
+            self.wfile.write(b'{"choices": [{"message"')
+            return None
+        Faulty.seen[json.dumps(body["messages"])] += 1  # one prompt, one key
+        answer = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": LABELS[0]},
+                }
+            ],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 3, "total_tokens": 103},
+        }
+        return self._send(200, json.dumps(answer).encode())
+
+    def _send(self, code, data: bytes, headers=None):
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def faulty(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADAPT_CACHE", str(tmp_path / "cache"))
+    Faulty.plan, Faulty.seen, Faulty.auth, Faulty.n = ["ok"], Counter(), [], 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Faulty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+def _pilot(capsys, url, *extra) -> dict:
+    argv = ["pilot", "--method", "prompt", "--data", str(DEMO_CSV), "--endpoint-url", url]
+    argv += ["--endpoint-model", "gpt-4o", "--holdout-max", "24", "--json", *extra]
+    assert main(argv) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_faults_end_with_every_row_scored_or_listed_and_nothing_sent_twice(
+    faulty, runs_dir, capsys
+):
+    Faulty.plan = ["ok", "429", "ok", "500", "ok", "malformed", "ok", "truncated"]
+    out = _pilot(capsys, faulty, "--concurrency", "2")
+    e, failed = out["measurement"]["endpoint"], out["failed_rows"]
+    assert e["requests"] == 24 and e["model"] == "gpt-4o"
+    scored = out["measurement"]["quality"]["n"]
+    assert scored + sum(f["variant"] == "few_shot" for f in failed) == 24
+    assert all(f["reason"] for f in failed)  # each unanswered row says why
+    assert e["input_tokens_per_request"] == 100 and e["output_tokens_per_request"] == 3
+    assert e["usd_per_request"] == pytest.approx((100 * 2.5 + 3 * 10) / 1e6)  # catalog gpt-4o
+    # the same pilot again: answered rows come from the cache, only failed ones are re-sent
+    before = sum(Faulty.seen.values())
+    Faulty.plan = ["ok"]
+    again = _pilot(capsys, faulty)
+    assert again["measurement"]["endpoint"]["errors"] == 0
+    assert sum(Faulty.seen.values()) - before == len(out["failed_rows"])
+    assert max(Faulty.seen.values()) == 1  # no answered row was ever sent twice
+
+
+def test_the_spend_cap_stops_the_run_with_what_was_spent(faulty, runs_dir, capsys):
+    price = ["--usd-per-1m-input", "10000", "--usd-per-1m-output", "0"]  # $1 a request
+    out = _pilot(capsys, faulty, *price, "--max-usd", "5", "--concurrency", "1")
+    e = out["measurement"]["endpoint"]
+    sent = sum(Faulty.seen.values())
+    assert 5 <= sent <= 6 and e["usd_spent"] <= 6  # zero-shot spent it; few-shot never began
+    assert all("spend cap" in f["reason"] for f in out["failed_rows"])
+    assert len(out["failed_rows"]) == 48 - sent
+
+
+def test_the_key_is_sent_and_written_nowhere(faulty, runs_dir, capsys, monkeypatch):
+    monkeypatch.setenv("ENDPOINT_KEY", SECRET)
+    out = _pilot(capsys, faulty, "--endpoint-key-env", "ENDPOINT_KEY")
+    assert Faulty.auth and all(a == f"Bearer {SECRET}" for a in Faulty.auth)
+    run_dir = Path(out["run_dir"])
+    for path in [*run_dir.rglob("*"), *runs_dir.rglob("*")]:
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), path
+    assert "ENDPOINT_KEY" in (run_dir / "config.yaml").read_text()  # the name, not the key
+
+
+@pytest.fixture(scope="module")
+def transformers_server():
+    """transformers' own OpenAI-compatible server on loopback, serving the default model."""
+    from trainers.models import convert_default_model
+
+    folder = convert_default_model()
+    port = _free_port()
+    exe = Path(sys.executable).with_name("transformers")
+    proc = subprocess.Popen(
+        [str(exe), "serve", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(url + "/models", timeout=1)  # noqa: S310 (loopback)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("transformers serve did not start in 60 s")
+    yield url, str(folder)
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["prompt", "retrieval"])
+def test_a_real_local_server_answers_the_pilot(transformers_server, method, runs_dir, capsys):
+    url, model = transformers_server
+    argv = ["pilot", "--method", method, "--data", str(DEMO_CSV), "--endpoint-url", url]
+    argv += ["--endpoint-model", model, "--holdout-max", "16", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    e = out["measurement"]["endpoint"]
+    keys = {"model", "requests", "input_tokens_per_request", "output_tokens_per_request"}
+    keys |= {"latency_ms_p50", "latency_ms_p95", "usd_per_request", "errors"}
+    assert keys <= set(e) and e["requests"] == 16 and e["errors"] == 0
+    assert e["tokens_counted"] and e["input_tokens_per_request"] > 20
+    assert 0 < e["latency_ms_p50"] <= e["latency_ms_p95"]
+    assert e["usd_per_request"] == 0.0  # a model you host: no catalog price, none given
+    assert out["measurement"]["quality"]["n"] == 16
+    if method == "retrieval":
+        assert {"nearest_neighbour_label", "linear_probe"} <= set(out["measurement"]["baselines"])

@@ -1,0 +1,173 @@
+"""The prompt and retrieval pilots through an endpoint: the capable model itself, asked
+the way a team would ask it, on the frozen holdout. prompt: zero-shot and few-shot (the
+method's result); retrieval: zero-shot and the nearest training examples as shots (the
+result), plus, for classification, the nearest-neighbour label and the linear probe on
+frozen embeddings, computed locally. For classification the system prompt lists every
+label, as a team would write it for a capable model.
+
+Rows that failed (after the retries) or were not sent (the spend cap) are listed with
+their reason in metrics.json and left out of the score, never counted as answers.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from core.measurement import Measurement
+from costmodels.prices import load_catalog
+from trainers import runs
+from trainers.baselines import (
+    FEW_SHOT_K,
+    Retriever,
+    few_shot_examples,
+    linear_probe,
+    with_shots,
+)
+from trainers.config import PilotConfig, freeze_splits
+from trainers.data import CLASSIFY_SYSTEM, Example, Message, fingerprint, read_frozen
+from trainers.endpoint import EndpointSpec, ResponseCache, ask_all, endpoint_stats
+from trainers.evaluate import accuracy, hits, score
+from trainers.metrics import FailedRow, PilotMetrics, Sample, run_fidelity
+from trainers.models import cache_dir
+
+
+def spec_of(cfg: PilotConfig) -> EndpointSpec:
+    """The endpoint with its price: given, else the catalog's for the model name, else 0."""
+    listed = load_catalog().models.get(cfg.endpoint_model or "")
+    given_in, given_out = cfg.usd_per_1m_input, cfg.usd_per_1m_output
+    return EndpointSpec(
+        url=cfg.endpoint_url,
+        model=cfg.endpoint_model,
+        key_env=cfg.endpoint_key_env,
+        usd_per_1m_input_tokens=given_in
+        if given_in is not None
+        else float(listed.usd_per_1m_input_tokens)
+        if listed
+        else 0.0,
+        usd_per_1m_output_tokens=given_out
+        if given_out is not None
+        else float(listed.usd_per_1m_output_tokens)
+        if listed
+        else 0.0,
+        concurrency=cfg.concurrency,
+        max_usd=cfg.max_usd,
+    )
+
+
+def as_asked(ex: Example, labels: tuple[str, ...]) -> Example:
+    """For classification, the system prompt lists every label (the data's own template
+    lists them only up to 20, to keep the small model's prompts short)."""
+    if not labels:
+        return ex
+    system = Message(role="system", content=f"{CLASSIFY_SYSTEM} Labels: {', '.join(labels)}.")
+    rest = tuple(m for m in ex.messages if m.role != "system")
+    return ex.model_copy(update={"messages": (system, *rest)})
+
+
+def _prompts(cfg: PilotConfig, train, hold) -> dict[str, list]:
+    """The prompts of each variant, in holdout order."""
+    out = {"zero_shot": [e.messages for e in hold]}
+    if cfg.method == "prompt":
+        shots = few_shot_examples(train, FEW_SHOT_K, cfg.seed)
+        out["few_shot"] = [with_shots(e, shots) for e in hold]
+    return out
+
+
+def run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
+    train_ds, hold_ds = freeze_splits(cfg, run_dir)
+    task = hold_ds.task
+    labels = tuple(sorted({e.target for e in train_ds.examples})) if task == "classify" else ()
+    train = [as_asked(e, labels) for e in train_ds.examples]
+    hold = [as_asked(e, labels) for e in hold_ds.examples]
+    runs.emit(run_dir, "data", train=len(train), holdout=len(hold), task=task)
+    spec = spec_of(cfg)
+    cache = ResponseCache(cache_dir() / "endpoint_cache.sqlite")
+    budget = min(512, max(len(e.target) for e in train) // 2 + 16)  # tokens, generous
+    prompts = _prompts(cfg, train, hold)
+    local: dict[str, list[str]] = {}
+    if cfg.method == "retrieval":
+        retriever = Retriever(train)
+        embedded = retriever.embed(hold)  # (Q, D)
+        near = retriever.nearest(hold, FEW_SHOT_K, embedded)
+        prompts["retrieval_few_shot"] = [
+            with_shots(e, n[::-1]) for e, n in zip(hold, near, strict=True)
+        ]
+        if task == "classify":
+            local["nearest_neighbour_label"] = [n[0].target for n in near]
+            local["linear_probe"] = linear_probe(
+                retriever.matrix, [e.target for e in train], embedded
+            )
+    replies, spent = {}, 0.0
+    for name, batch in prompts.items():
+        runs.emit(run_dir, "eval", phase=f"endpoint {name}")
+        replies[name] = ask_all(
+            spec,
+            batch,
+            max_tokens=budget,
+            cache=cache,
+            spent_usd=spent,
+            progress=lambda done, total, n=name: runs.emit(
+                run_dir, "eval", phase=n, rows=done, of=total
+            ),
+        )
+        spent += endpoint_stats(spec, replies[name], 0).usd_spent
+    return _metrics(cfg, run_dir, t0, spec, replies, local, hold, len(train), task)
+
+
+def _metrics(cfg, run_dir, t0, spec, replies, local, hold, n_train, task) -> PilotMetrics:
+    gold = [e.target for e in hold]
+    result = "few_shot" if cfg.method == "prompt" else "retrieval_few_shot"
+    scored, correct, failed = {}, {}, []
+    for name, rs in replies.items():
+        ok = [i for i, r in enumerate(rs) if r.error is None]
+        preds = [rs[i].text for i in ok]
+        scored[name] = score(task, preds, [gold[i] for i in ok])
+        failed += [
+            FailedRow(variant=name, line=hold[i].line, reason=r.error)
+            for i, r in enumerate(rs)
+            if r.error
+        ]
+        if task == "classify" and len(ok) == len(rs):  # a paired test needs every row
+            correct[name] = hits(preds, gold)
+    for name, preds in local.items():
+        scored[name], correct[name] = accuracy(preds, gold), hits(preds, gold)
+    q = scored[result]
+    right = round(q.value * q.n) if task == "classify" else 0
+    stats = endpoint_stats(spec, replies[result], right)
+    wall = time.perf_counter() - t0
+    measurement = Measurement(
+        run_id=run_dir.name,
+        method=cfg.method,
+        model=spec.model,
+        model_params=0,
+        device="endpoint",
+        device_name=spec.url,
+        train_examples=n_train,
+        holdout_examples=len(hold),
+        train_tokens=0,
+        tokens_per_second=0.0,
+        generation_tokens_per_second=0.0,
+        peak_memory_mib=0.0,
+        wall_seconds=wall,
+        quality=q,
+        baseline=scored["zero_shot"],
+        baselines={k: v for k, v in scored.items() if k != result},
+        endpoint=stats,
+    )
+    return PilotMetrics(
+        run_dir=str(run_dir),
+        measurement=measurement,
+        fidelity=run_fidelity(run_dir, wall, 0.0, 0.0),
+        samples=tuple(
+            Sample(
+                input=e.messages[-1].content,
+                gold=e.target,
+                predicted=r.text or f"(failed: {r.error})",
+            )
+            for e, r in list(zip(hold, replies[result], strict=True))[:20]
+        ),
+        holdout_fingerprint=fingerprint(read_frozen(run_dir / "holdout.json")),
+        correct=correct,
+        failed_rows=tuple(failed),
+    )
