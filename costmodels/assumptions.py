@@ -92,6 +92,17 @@ class CostAssumptions(BaseModel):
     compute-optimized instances list about $0.04-0.05 per vCPU-hour)."""
     min_cpu_cores_serving: int = Field(2, ge=0, le=100_000)
     """CPU cores kept running around the clock for a classifier student (two: one can fail)."""
+    prompt_input_tokens_per_request: float | None = Field(None, ge=0, le=1e8)
+    """Input tokens of one request to the capable model as a prompt pilot sent it
+    (instructions, shots and input together); empty: the scenario's instruction plus input
+    tokens."""
+    prompt_output_tokens_per_request: float | None = Field(None, ge=0, le=1e8)
+    """Output tokens of one answer, as a prompt pilot measured them; empty: the scenario's."""
+    rag_input_tokens_per_request: float | None = Field(None, ge=0, le=1e8)
+    """Input tokens of one retrieval-augmented request as a retrieval pilot sent it
+    (retrieved context included); empty: the scenario's plus the assumed context."""
+    rag_output_tokens_per_request: float | None = Field(None, ge=0, le=1e8)
+    """Output tokens of one retrieval-augmented answer, as measured; empty: the scenario's."""
     prefill_speedup: float = Field(10.0, ge=1, le=1000)
     """How many times faster input tokens are processed than output tokens are generated."""
     gpu_utilization: Uncertain = Range(low=0.3, high=0.7, mode=0.5)

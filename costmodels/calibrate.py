@@ -119,6 +119,35 @@ def _classifier_serving(s: Scenario, a: CostAssumptions, m: Measurement) -> tupl
     return {"classifier_requests_per_second_per_core": rate}, note
 
 
+def _endpoint(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
+    """A prompt or retrieval pilot through an endpoint: its measured tokens per request
+    replace the scenario's, and a catalog model it asked becomes the capable model."""
+    e = m.endpoint
+    if e is None or m.method not in ("prompt", "retrieval"):
+        return {}, None
+    kind = "prompt" if m.method == "prompt" else "rag"
+    update: dict = {
+        f"{kind}_input_tokens_per_request": e.input_tokens_per_request,
+        f"{kind}_output_tokens_per_request": e.output_tokens_per_request,
+    }
+    assumed_in = s.instruction_tokens_per_request + s.input_tokens_per_request
+    which = ""
+    if e.model in cat.models and e.model != a.frontier_model:
+        update["frontier_model"] = e.model
+        which = f" {e.model} replaces {a.frontier_model} as the capable model."
+    q = m.quality
+    per_correct = f", ${e.usd_per_correct:.5f} per correct answer" if e.usd_per_correct else ""
+    note = (
+        f"Prompting: the {m.method} pilot {m.run_id} asked {e.model}: {q.metric} {q.text()} "
+        f"at ${e.usd_per_request:.5f} a request{per_correct} ({e.input_tokens_per_request:,.0f} "
+        f"input and {e.output_tokens_per_request:,.0f} output tokens per request, measured; "
+        f"the scenario assumed {assumed_in:,} and {s.output_tokens_per_request:,}). The "
+        f"{'prompt' if kind == 'prompt' else 'RAG'} strategy is priced with the measured "
+        f"tokens.{which}"
+    )
+    return update, note
+
+
 def _escalation(trained: list[Measurement]) -> tuple:
     abstaining = [m for m in trained if m.abstention is not None]
     if abstaining:  # a measured threshold beats "every error is escalated"
@@ -178,9 +207,13 @@ def calibrate(
     update, note = _escalation(trained)
     changes |= update
     notes += [note] if note else []
+    for m in measurements:
+        update, note = _endpoint(scenario, assumptions, m, catalog)
+        changes |= update
+        notes += [note] if note else []
     if not measurements:
         notes.append("No pilot measurements: every assumption is a prior.")
-    elif not trained:
+    elif not trained and not any(m.endpoint for m in measurements):
         notes.append("Only prompt/retrieval pilots: they inform the advice, not the costs.")
     return Calibration(
         assumptions=assumptions.model_copy(update=changes),

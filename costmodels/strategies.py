@@ -81,6 +81,10 @@ def retrain_interval_months(s: Scenario, a: CostAssumptions, strategy: str) -> i
     return max(1, round(months))
 
 
+def _measured(value: float | None, assumed):
+    return assumed if value is None else value
+
+
 def serve_classifier(s: Scenario, a: CostAssumptions, per_core, util) -> tuple:
     """(api, compute per request, compute floor) of a small encoder classifier on CPU cores:
     it answers with a label, so it needs neither GPUs nor retrieved context. Whatever the
@@ -137,10 +141,21 @@ def strategy_components(
     ctx = x("retrieved_context_tokens")
     cached = instr * a.cached_instruction_fraction
 
-    # Prompting the frontier model, with and without retrieved context.
-    prompt_req = pm * api_call_usd(frontier, instr - cached + inp, out, cached)
+    # Prompting the frontier model, with and without retrieved context; a pilot's measured
+    # tokens per request (the prompt as really sent) replace the scenario's when known.
+    prompt_req = pm * api_call_usd(
+        frontier,
+        _measured(a.prompt_input_tokens_per_request, instr - cached + inp),
+        _measured(a.prompt_output_tokens_per_request, out),
+        cached,
+    )
     rag_req = pm * (
-        api_call_usd(frontier, instr - cached + inp + ctx, out, cached)
+        api_call_usd(
+            frontier,
+            _measured(a.rag_input_tokens_per_request, instr - cached + inp + ctx),
+            _measured(a.rag_output_tokens_per_request, out),
+            cached,
+        )
         + usd_per_token(embed, "input") * inp
     )
     rag_fixed = a.vector_store_usd_per_month + pm * usd_per_token(embed, "input") * (

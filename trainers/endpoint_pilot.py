@@ -55,6 +55,26 @@ def spec_of(cfg: PilotConfig) -> EndpointSpec:
     )
 
 
+def predicted_usd(cfg: PilotConfig) -> float:
+    """What the pilot's requests will cost before any is sent: the holdout rows times the
+    variants asked, tokens estimated from characters (about 4 per token), few-shot and
+    retrieval prompts carrying FEW_SHOT_K examples more."""
+    from trainers.config import make_splits
+    from trainers.endpoint import CHARS_PER_TOKEN
+
+    train, hold = make_splits(cfg)
+    spec = spec_of(cfg)
+
+    def tokens(e: Example) -> float:
+        return sum(len(m.content) for m in e.messages) / CHARS_PER_TOKEN
+
+    per_row = sum(map(tokens, hold.examples)) / max(1, len(hold.examples))
+    shots = FEW_SHOT_K * sum(map(tokens, train.examples)) / max(1, len(train.examples))
+    out = max(len(e.target) for e in train.examples) / CHARS_PER_TOKEN + 1
+    rows = len(hold.examples)
+    return spec.usd(rows * (2 * per_row + shots), 2 * rows * out)
+
+
 def as_asked(ex: Example, labels: tuple[str, ...]) -> Example:
     """For classification, the system prompt lists every label (the data's own template
     lists them only up to 20, to keep the small model's prompts short)."""

@@ -306,6 +306,15 @@ def estimate_pilot(
             cfg, est["per_example"], avail, peak
         )
     usd = _usd_per_hour(device_name(device)) * wall / 3600
+    if cfg.endpoint_url:  # what the endpoint will bill, checked against the cap first
+        from trainers.endpoint_pilot import predicted_usd
+
+        usd = predicted_usd(cfg)
+        if cfg.max_usd is not None and usd > cfg.max_usd:
+            fits, advice = False, (
+                f"the endpoint would cost about ${usd:,.4f}, over --max-usd ${cfg.max_usd:g}: "
+                "raise the cap or score fewer rows (--holdout-max)"
+            )
     summary = (
         f"Preflight on {device} ({'probed' if probe and not failure else 'estimated'}): peak "
         f"memory about {peak:,.0f} MiB of {avail:,.0f} MiB available; about {wall:,.0f} s "

@@ -34,6 +34,7 @@ class Faulty(BaseHTTPRequestHandler):
     body cut short. Counts the requests per user message."""
 
     plan: list[str] = ["ok"]
+    prompt_tokens = 100
     seen: Counter = Counter()
     auth: list[str] = []
     n = 0
@@ -69,7 +70,11 @@ class Faulty(BaseHTTPRequestHandler):
                     "message": {"role": "assistant", "content": LABELS[0]},
                 }
             ],
-            "usage": {"prompt_tokens": 100, "completion_tokens": 3, "total_tokens": 103},
+            "usage": {
+                "prompt_tokens": Faulty.prompt_tokens,
+                "completion_tokens": 3,
+                "total_tokens": Faulty.prompt_tokens + 3,
+            },
         }
         return self._send(200, json.dumps(answer).encode())
 
@@ -90,6 +95,7 @@ class Faulty(BaseHTTPRequestHandler):
 def faulty(monkeypatch, tmp_path):
     monkeypatch.setenv("ADAPT_CACHE", str(tmp_path / "cache"))
     Faulty.plan, Faulty.seen, Faulty.auth, Faulty.n = ["ok"], Counter(), [], 0
+    Faulty.prompt_tokens = 100
     server = ThreadingHTTPServer(("127.0.0.1", 0), Faulty)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -125,11 +131,13 @@ def test_faults_end_with_every_row_scored_or_listed_and_nothing_sent_twice(
 
 
 def test_the_spend_cap_stops_the_run_with_what_was_spent(faulty, runs_dir, capsys):
-    price = ["--usd-per-1m-input", "10000", "--usd-per-1m-output", "0"]  # $1 a request
-    out = _pilot(capsys, faulty, *price, "--max-usd", "5", "--concurrency", "1")
-    e = out["measurement"]["endpoint"]
+    """The preflight predicts about $70 from the prompts' characters; the server bills
+    1,000 tokens a request ($10), so the run itself must stop at the $100 cap."""
+    Faulty.prompt_tokens = 1000
+    price = ["--usd-per-1m-input", "10000", "--usd-per-1m-output", "0"]
+    out = _pilot(capsys, faulty, *price, "--max-usd", "100", "--concurrency", "1")
     sent = sum(Faulty.seen.values())
-    assert 5 <= sent <= 6 and e["usd_spent"] <= 6  # zero-shot spent it; few-shot never began
+    assert sent == 10  # the tenth request reached the cap; none started after it
     assert all("spend cap" in f["reason"] for f in out["failed_rows"])
     assert len(out["failed_rows"]) == 48 - sent
 
@@ -191,3 +199,12 @@ def test_a_real_local_server_answers_the_pilot(transformers_server, method, runs
     assert out["measurement"]["quality"]["n"] == 16
     if method == "retrieval":
         assert {"nearest_neighbour_label", "linear_probe"} <= set(out["measurement"]["baselines"])
+
+
+def test_the_preflight_refuses_a_pilot_predicted_over_the_cap(faulty, runs_dir, capsys):
+    price = ["--usd-per-1m-input", "10000", "--usd-per-1m-output", "0"]
+    argv = ["pilot", "--method", "prompt", "--data", str(DEMO_CSV), "--endpoint-url", faulty]
+    argv += ["--endpoint-model", "m", "--max-usd", "1", *price]
+    assert main(argv) == 2
+    assert "over --max-usd $1" in capsys.readouterr().err
+    assert sum(Faulty.seen.values()) == 0  # nothing was sent
