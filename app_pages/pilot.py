@@ -152,7 +152,23 @@ if trust:
         "unless you have read the model's code or trust its publisher.",
         icon=":material/warning:",
     )
-key = teacher_url = teacher_model = None
+key = teacher_url = teacher_model = endpoint_url = endpoint_model = None
+if method in ("prompt", "retrieval"):
+    endpoint_url = (
+        st.text_input(
+            "capable model's endpoint (OpenAI-compatible; empty: the small model)",
+            key="endpoint_url",
+            help=field_help("endpoint_url"),
+        )
+        or None
+    )
+    if endpoint_url:
+        c1, c2 = st.columns(2)
+        endpoint_model = c1.text_input("endpoint model name", key="endpoint_model")
+        max_usd = c2.number_input(
+            "spend cap (USD)", 0.01, 100_000.0, 5.0, key="max_usd", help=field_help("max_usd")
+        )
+        key = st.text_input("API key (kept in this session only)", type="password", key="api_key")
 if method == "distill_seq":
     teacher_url = (
         st.text_input("teacher endpoint (OpenAI-compatible; empty: local model)", key="teacher_url")
@@ -173,7 +189,11 @@ if ok:
             teacher_url=teacher_url,
             teacher_model=teacher_model if teacher_url else None,
             teacher=None if teacher_url else (teacher_model or None),
-            teacher_key_env=KEY_ENV if key else None,
+            teacher_key_env=KEY_ENV if key and method == "distill_seq" else None,
+            endpoint_url=endpoint_url,
+            endpoint_model=endpoint_model or None,
+            endpoint_key_env=KEY_ENV if key and endpoint_url else None,
+            max_usd=float(max_usd) if endpoint_url else None,
             trust_remote_code=trust,
             curve=(0.25, 0.5) if curve and METHODS[method].curve else (),
             quality_bar_pct=bar or None,  # a bar of 0% asks for no bar

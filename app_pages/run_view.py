@@ -178,6 +178,7 @@ def show_results(run_dir: Path) -> None:
             delta_color="off",
         )
     show_classifier(meas)
+    show_endpoint(meas)
     if m.learning_curve:
         show_curve(m.learning_curve)
     use_button(run_dir.name)
@@ -220,6 +221,35 @@ def show_classifier(meas) -> None:
             help=f"confidence below {a.threshold:.2f}, picked on the training split for "
             f"{a.target_accuracy:.0%} accuracy{caught}",
         )
+
+
+def show_endpoint(meas) -> None:
+    """What the capable model behind an endpoint cost and how fast it answered."""
+    e = meas.endpoint
+    if e is None:
+        return
+    c1, c2, c3 = st.columns(3)
+    c1.metric(
+        "cost per request",
+        f"${e.usd_per_request:.5f}",
+        f"${e.usd_per_correct:.5f} per correct answer" if e.usd_per_correct else None,
+        delta_color="off",
+        help=f"{e.input_tokens_per_request:,.0f} input and {e.output_tokens_per_request:,.0f} "
+        f"output tokens per request ({'from the usage' if e.tokens_counted else 'estimated'})",
+    )
+    c2.metric(
+        "latency p50",
+        f"{e.latency_ms_p50:,.0f} ms",
+        f"p95 {e.latency_ms_p95:,.0f} ms",
+        delta_color="off",
+    )
+    c3.metric(
+        "requests",
+        f"{e.requests:,}",
+        f"{e.errors} failed, {e.cached} from the cache",
+        delta_color="off",
+        help=f"{e.model}; this run paid ${e.usd_spent:.4f}",
+    )
 
 
 def use_button(run_id: str) -> None:

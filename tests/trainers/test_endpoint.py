@@ -208,3 +208,37 @@ def test_the_preflight_refuses_a_pilot_predicted_over_the_cap(faulty, runs_dir, 
     assert main(argv) == 2
     assert "over --max-usd $1" in capsys.readouterr().err
     assert sum(Faulty.seen.values()) == 0  # nothing was sent
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["prompt", "retrieval"])
+def test_the_pilot_page_runs_an_endpoint_pilot_and_writes_the_key_nowhere(faulty, runs_dir, method):
+    import os
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+    from trainers import runs
+
+    key = "sk-app-" + os.urandom(8).hex()
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at.switch_page("app_pages/pilot.py").run()
+    at.selectbox(key="method").set_value(method).run()
+    at.number_input(key="holdout_max").set_value(8).run()
+    at.text_input(key="endpoint_url").set_value(faulty).run()
+    at.text_input(key="endpoint_model").set_value("gpt-4o")
+    at.text_input(key="api_key").set_value(key).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.button(key="launch").click().run()
+    (row,) = runs.index_list()
+    run_dir = Path(row["run_dir"])
+    deadline = time.time() + 180
+    while runs.status(run_dir) in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.5)
+    assert runs.status(run_dir) == "done", (run_dir / "log.txt").read_text()[-2000:]
+    assert Faulty.auth and all(a == f"Bearer {key}" for a in Faulty.auth)
+    files = [p for p in runs_dir.rglob("*") if p.is_file()]
+    assert [p for p in files if key.encode() in p.read_bytes()] == []
+    at.run()
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["requests"] == "8" and shown["cost per request"].startswith("$0.000")
