@@ -35,6 +35,7 @@ class Faulty(BaseHTTPRequestHandler):
 
     plan: list[str] = ["ok"]
     prompt_tokens = 100
+    delay_s = 0.0
     seen: Counter = Counter()
     auth: list[str] = []
     n = 0
@@ -57,6 +58,7 @@ class Faulty(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b'{"choices": [{"message"')
             return None
+        time.sleep(Faulty.delay_s)
         Faulty.seen[json.dumps(body["messages"])] += 1  # one prompt, one key
         answer = {
             "id": "x",
@@ -95,7 +97,7 @@ class Faulty(BaseHTTPRequestHandler):
 def faulty(monkeypatch, tmp_path):
     monkeypatch.setenv("ADAPT_CACHE", str(tmp_path / "cache"))
     Faulty.plan, Faulty.seen, Faulty.auth, Faulty.n = ["ok"], Counter(), [], 0
-    Faulty.prompt_tokens = 100
+    Faulty.prompt_tokens, Faulty.delay_s = 100, 0.0
     server = ThreadingHTTPServer(("127.0.0.1", 0), Faulty)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
@@ -242,3 +244,31 @@ def test_the_pilot_page_runs_an_endpoint_pilot_and_writes_the_key_nowhere(faulty
     at.run()
     shown = {m.label: m.value for m in at.metric}
     assert shown["requests"] == "8" and shown["cost per request"].startswith("$0.000")
+
+
+@pytest.mark.slow
+def test_killed_with_kill_9_and_resumed_no_row_is_sent_twice(faulty, runs_dir, capsys):
+    import os
+    import signal
+
+    from trainers import runs
+
+    Faulty.delay_s = 0.1
+    argv = ["pilot", "--method", "prompt", "--data", str(DEMO_CSV), "--endpoint-url", faulty]
+    argv += ["--endpoint-model", "m", "--holdout-max", "40", "--concurrency", "2"]
+    assert main([*argv, "--detach", "--json"]) == 0
+    run_dir = Path(json.loads(capsys.readouterr().out)["run_dir"])
+    deadline = time.time() + 120
+    while sum(Faulty.seen.values()) < 30 and time.time() < deadline:
+        time.sleep(0.02)
+    os.killpg(int((run_dir / "pid").read_text()), signal.SIGKILL)
+    while runs.status(run_dir) in ("running", "queued") and time.time() < deadline:
+        time.sleep(0.1)
+    sent_before = sum(Faulty.seen.values())
+    assert 30 <= sent_before < 80 and not (run_dir / "metrics.json").exists()
+    assert main(["pilot", "--resume", run_dir.name, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "done" and out["measurement"]["endpoint"]["errors"] == 0
+    assert len(Faulty.seen) == 80 and max(Faulty.seen.values()) <= 2
+    # at most the requests in flight at the kill (concurrency 2) were sent a second time
+    assert sum(Faulty.seen.values()) - 80 <= 2
