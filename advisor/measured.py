@@ -16,7 +16,7 @@ from __future__ import annotations
 from advisor.rules import Rule
 from core.measurement import Measurement, QualityMeasure
 from core.scenario import Scenario
-from core.vocab import BASELINE_FOR, METHODS
+from core.vocab import BASELINE_FOR, ENDPOINT_MEASURES, METHODS
 
 SOURCE = "adapt pilot: measured on a frozen holdout"
 MET_BONUS = 3.0
@@ -103,6 +103,29 @@ def _baseline_rule(
     return _rule(f"measured_{name}", f"Measured: {what}", text, effects)
 
 
+def _endpoint_rule(m: Measurement, bar: float) -> Rule:
+    """The capable model itself, prompted (or with retrieved examples) on the holdout."""
+    strategy, e, q = ENDPOINT_MEASURES[m.method], m.endpoint, m.quality
+    text = (
+        f"The capable model {e.model}, asked by the {METHODS[m.method].label} pilot "
+        f"({m.run_id}), reached {q.text()} {q.metric} at ${e.usd_per_request:.5f} a request, "
+        f"against a bar of {bar:.0%}"
+    )
+    effects: dict[str, float] = {}
+    vetoes: frozenset[str] = frozenset()
+    if m.holdout_examples < MIN_HOLDOUT:
+        text += f"; scored on {m.holdout_examples} holdout rows, too few to act on."
+    elif q.ci_high < bar:
+        text += ": below the bar even at the top of its interval."
+        vetoes = frozenset({strategy})
+    elif q.ci_low >= bar:
+        text += ": it meets the bar."
+        effects = {strategy: MET_BONUS}
+    else:
+        text += ": the interval straddles the bar; a larger holdout would decide."
+    return _rule(f"measured_endpoint_{m.method}", f"Measured: {e.model}", text, effects, vetoes)
+
+
 def _rule(id_: str, situation: str, text: str, effects, vetoes=frozenset()) -> Rule:
     return Rule(
         id=id_,
@@ -129,6 +152,10 @@ def measurement_rules(scenario: Scenario, measurements: list[Measurement]) -> tu
             complete = not evidence_gaps(best)
             if complete and (trained is None or best.quality.ci_high > trained.ci_high):
                 trained = best.quality
+    for method in ENDPOINT_MEASURES:  # the capable model itself: its best run per method
+        asked = [m for m in measurements if m.method == method and m.endpoint is not None]
+        if asked:
+            rules.append(_endpoint_rule(max(asked, key=lambda m: m.quality.value), bar))
     for strategy in ("prompt", "rag", "fine_tune"):
         found = [
             (q.value, name, q, m.model)

@@ -18,7 +18,14 @@ from advisor.measured import evidence_gaps
 from advisor.rules import NEEDS_VENDOR_AT_SERVE, self_hosted, too_few_examples
 from core.measurement import Measurement
 from core.scenario import Scenario
-from core.vocab import ADAPTED, BASELINE_FOR, FINE_TUNE_FAMILY, METHODS, STRATEGIES
+from core.vocab import (
+    ADAPTED,
+    BASELINE_FOR,
+    ENDPOINT_MEASURES,
+    FINE_TUNE_FAMILY,
+    METHODS,
+    STRATEGIES,
+)
 
 RETRIEVES: frozenset[str] = frozenset({"rag", "fine_tune_rag", "distill_rag"})
 NEEDS_GOOD_TEACHER: frozenset[str] = frozenset({"distill", "distill_rag", "cascade"})
@@ -133,6 +140,17 @@ def _measured(s: Scenario, measurements: Sequence[Measurement]) -> tuple[dict, s
         if evidence_gaps(m):
             continue  # incomplete evidence never decides a need
         spec = METHODS[m.method]
+        if m.endpoint is not None and m.method in ENDPOINT_MEASURES:
+            strategy = ENDPOINT_MEASURES[m.method]
+            if m.quality.ci_high < bar:
+                why = (
+                    f"Quality: the capable model ({m.endpoint.model}) asked by the "
+                    f"{spec.label} pilot ({m.run_id}) reached {m.quality.text()}, below the "
+                    f"{s.quality_bar_pct:g}% bar even at the top of its interval."
+                )
+                below.setdefault(strategy, Unmet("measured_below_bar", "quality", why))
+            elif m.quality.ci_low >= bar:
+                met.add(strategy)
         if spec.trains and m.quality.ci_high < bar:
             why = (
                 f"Quality: the {spec.label} pilot ({m.run_id}) reached {m.quality.text()}, "

@@ -166,5 +166,8 @@ BASELINE_FOR: dict[str, str] = {
     "nearest_neighbour_label": "rag",
     "linear_probe": "fine_tune",  # a small classifier trained on frozen embeddings
 }
+# A prompt or retrieval pilot that asked the capable model itself (through an endpoint)
+# measures the strategy, not a lower bound of it.
+ENDPOINT_MEASURES: dict[str, str] = {"prompt": "prompt", "retrieval": "rag"}
 # The baseline that stands for a baseline method's own result.
 BASELINE_RESULT: dict[str, str] = {"prompt": "few_shot", "retrieval": "retrieval_few_shot"}

@@ -87,3 +87,19 @@ def test_recommend_quotes_the_measured_quality_and_price(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "asked gpt-4o-mini: accuracy 83.0% [78.0%, 87.0%]" in out
     assert f"${m.endpoint.usd_per_request:.5f} a request" in out and "900 input" in out
+
+
+def test_the_capable_model_measured_below_the_bar_rules_prompting_out():
+    from advisor import recommend
+    from costmodels import estimate
+
+    s = S.model_copy(update={"quality_bar_pct": 95.0})  # 83% [78%, 87%] is below it
+    rec = recommend(s, estimate(s), measurements=[endpoint_run()])
+    prompt = next(r for r in rec.ranking if r.strategy == "prompt")
+    assert prompt.verdict == "not_advised"
+    assert any("gpt-4o-mini" in x.text and "below the 95% bar" in x.text for x in prompt.reasons)
+    s = S.model_copy(update={"quality_bar_pct": 70.0})  # now the whole interval is above
+    rec = recommend(s, estimate(s), measurements=[endpoint_run()])
+    prompt = next(r for r in rec.ranking if r.strategy == "prompt")
+    assert prompt.verdict != "not_advised"
+    assert any("it meets the bar" in f.text for f in rec.fired if "gpt-4o-mini" in f.text)
