@@ -114,6 +114,8 @@ class PilotConfig(BaseModel):
     """Spend cap of an endpoint pilot in USD: requests stop once it is reached."""
     concurrency: int = Field(4, ge=1, le=256)
     """Endpoint requests in flight at once."""
+    endpoint_timeout_s: float = Field(60.0, gt=0, le=3600)
+    """Seconds to wait for one endpoint answer before retrying it."""
     teacher_url: str | None = None
     """OpenAI-compatible endpoint of the teacher (for distill_seq)."""
     teacher_model: str | None = None

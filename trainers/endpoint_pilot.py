@@ -51,6 +51,7 @@ def spec_of(cfg: PilotConfig) -> EndpointSpec:
         if listed
         else 0.0,
         concurrency=cfg.concurrency,
+        timeout_s=cfg.endpoint_timeout_s,
         max_usd=cfg.max_usd,
     )
 

@@ -311,9 +311,12 @@ def estimate_pilot(
 
         usd = predicted_usd(cfg)
         if cfg.max_usd is not None and usd > cfg.max_usd:
-            fits, advice = False, (
-                f"the endpoint would cost about ${usd:,.4f}, over --max-usd ${cfg.max_usd:g}: "
-                "raise the cap or score fewer rows (--holdout-max)"
+            fits, advice = (
+                False,
+                (
+                    f"the endpoint would cost about ${usd:,.4f}, over --max-usd ${cfg.max_usd:g}: "
+                    "raise the cap or score fewer rows (--holdout-max)"
+                ),
             )
     summary = (
         f"Preflight on {device} ({'probed' if probe and not failure else 'estimated'}): peak "

@@ -30,8 +30,9 @@ def _free_port() -> int:
 
 class Faulty(BaseHTTPRequestHandler):
     """Answers chat completions with a valid label and usage, except that the n-th request
-    fails as `plan[n % len(plan)]` says: 429 with Retry-After, 500, malformed JSON, or a
-    body cut short. Counts the requests per user message."""
+    fails as `plan[n % len(plan)]` says: 429 with Retry-After, 500, malformed JSON, a
+    body cut short, or no answer before the client's timeout. Counts the answered requests
+    per prompt."""
 
     plan: list[str] = ["ok"]
     prompt_tokens = 100
@@ -49,6 +50,9 @@ class Faulty(BaseHTTPRequestHandler):
             return self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0"})
         if kind == "500":
             return self._send(500, b'{"error": {"message": "boom"}}')
+        if kind == "slow":  # past the client's timeout: it gives up and retries
+            time.sleep(1.5)
+            return None
         if kind == "malformed":
             return self._send(200, b'{"choices": [')
         if kind == "truncated":
@@ -114,8 +118,8 @@ def _pilot(capsys, url, *extra) -> dict:
 def test_faults_end_with_every_row_scored_or_listed_and_nothing_sent_twice(
     faulty, runs_dir, capsys
 ):
-    Faulty.plan = ["ok", "429", "ok", "500", "ok", "malformed", "ok", "truncated"]
-    out = _pilot(capsys, faulty, "--concurrency", "2")
+    Faulty.plan = ["ok", "429", "ok", "500", "ok", "malformed", "ok", "truncated", "ok", "slow"]
+    out = _pilot(capsys, faulty, "--concurrency", "2", "--endpoint-timeout-s", "0.5")
     e, failed = out["measurement"]["endpoint"], out["failed_rows"]
     assert e["requests"] == 24 and e["model"] == "gpt-4o"
     scored = out["measurement"]["quality"]["n"]

@@ -4,10 +4,7 @@ a LoRA student learns the rest through the SFT loop."""
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import urllib.request
 
 from core.scenario import InputError
 from trainers.data import Dataset, Example
@@ -16,47 +13,35 @@ from trainers.recipe import Fitted, load_frozen_base, save_model
 from trainers.sft import SFTRecipe
 
 
-def endpoint_teacher(
-    url: str, model: str, key_env: str | None, prompts, max_tokens: int, timeout: float = 60.0
-) -> list[str]:
-    """An OpenAI-compatible chat endpoint. The key is read from the environment at call
-    time and sent only in the request header: it is never stored or logged."""
-    key = os.environ.get(key_env, "") if key_env else ""
-    if key_env and not key:
-        raise InputError(f"teacher key: environment variable {key_env} is not set")
-    out = []
-    for msgs in prompts:
-        body = json.dumps(
-            {
-                "model": model,
-                "messages": [m.model_dump() for m in msgs],
-                "temperature": 0,
-                "max_tokens": max_tokens,
-            }
-        ).encode()
-        req = urllib.request.Request(
-            url.rstrip("/") + "/chat/completions",
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                **({"Authorization": f"Bearer {key}"} if key else {}),
-            },
-        )
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 (user URL)
-            out.append(json.loads(resp.read())["choices"][0]["message"]["content"] or "")
-    return out
+def endpoint_teacher(ctx, prompts) -> list[str]:
+    """The teacher behind an OpenAI-compatible endpoint, asked through the same client as
+    the endpoint pilots (retries, concurrency, the response cache, the spend cap). A
+    request that failed after its retries stops the run: a student cannot learn from a
+    missing answer, and silently dropping rows would bias what it learns."""
+    from trainers.endpoint import EndpointSpec, ResponseCache, ask_all
+    from trainers.models import cache_dir
+
+    cfg = ctx.cfg
+    spec = EndpointSpec(
+        url=cfg.teacher_url,
+        model=cfg.teacher_model or "teacher",
+        key_env=cfg.teacher_key_env,
+        concurrency=cfg.concurrency,
+        timeout_s=cfg.endpoint_timeout_s,
+        max_usd=cfg.max_usd,
+    )
+    cache = ResponseCache(cache_dir() / "endpoint_cache.sqlite")
+    replies = ask_all(spec, prompts, max_tokens=ctx.budget, cache=cache)
+    failed = [r.error for r in replies if r.error]
+    if failed:
+        raise InputError(f"the teacher endpoint failed {len(failed)} request(s): {failed[0]}")
+    return [r.text for r in replies]
 
 
 def teacher_outputs(ctx, examples) -> list[str]:
     cfg, prompts = ctx.cfg, [e.messages for e in examples]
     if cfg.teacher_url:
-        return endpoint_teacher(
-            cfg.teacher_url,
-            cfg.teacher_model or "teacher",
-            cfg.teacher_key_env,
-            prompts,
-            ctx.budget,
-        )
+        return endpoint_teacher(ctx, prompts)
     if not cfg.teacher:
         raise InputError("distill_seq needs a teacher: --teacher MODEL or --teacher-url URL")
     from trainers.models import load_causal_lm, load_tokenizer, resolve_model
