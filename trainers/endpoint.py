@@ -190,7 +190,8 @@ def endpoint_stats(spec: EndpointSpec, replies: Sequence[Reply], correct: int) -
     inp = sum(r.input_tokens for r in ok) / n
     out = sum(r.output_tokens for r in ok) / n
     lat = sorted(r.latency_ms for r in sent)
-    q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else lat * 19 or [0.0] * 19
+    # 5% steps: [9] is the median, [18] the p95; one or no timed request: that, or 0
+    q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else [lat[0] if lat else 0.0] * 19
     per_request = spec.usd(inp, out)
     return EndpointStats(
         model=spec.model,

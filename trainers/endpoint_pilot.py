@@ -32,24 +32,23 @@ from trainers.metrics import FailedRow, PilotMetrics, Sample, run_fidelity
 from trainers.models import cache_dir
 
 
-def spec_of(cfg: PilotConfig) -> EndpointSpec:
-    """The endpoint with its price: given, else the catalog's for the model name, else 0."""
-    listed = load_catalog().models.get(cfg.endpoint_model or "")
-    given_in, given_out = cfg.usd_per_1m_input, cfg.usd_per_1m_output
+def spec_of(cfg: PilotConfig, teacher: bool = False) -> EndpointSpec:
+    """The endpoint (the pilot's, or the distillation teacher's) with its price: given,
+    else the catalog's for the model name, else 0 (a model you host)."""
+    model = (cfg.teacher_model or "teacher") if teacher else cfg.endpoint_model
+    listed = load_catalog().models.get(model or "")
+
+    def price(given: float | None, kind: str) -> float:
+        if given is not None:
+            return given
+        return float(getattr(listed, f"usd_per_1m_{kind}_tokens")) if listed else 0.0
+
     return EndpointSpec(
-        url=cfg.endpoint_url,
-        model=cfg.endpoint_model,
-        key_env=cfg.endpoint_key_env,
-        usd_per_1m_input_tokens=given_in
-        if given_in is not None
-        else float(listed.usd_per_1m_input_tokens)
-        if listed
-        else 0.0,
-        usd_per_1m_output_tokens=given_out
-        if given_out is not None
-        else float(listed.usd_per_1m_output_tokens)
-        if listed
-        else 0.0,
+        url=cfg.teacher_url if teacher else cfg.endpoint_url,
+        model=model,
+        key_env=cfg.teacher_key_env if teacher else cfg.endpoint_key_env,
+        usd_per_1m_input_tokens=price(cfg.usd_per_1m_input, "input"),
+        usd_per_1m_output_tokens=price(cfg.usd_per_1m_output, "output"),
         concurrency=cfg.concurrency,
         timeout_s=cfg.endpoint_timeout_s,
         max_usd=cfg.max_usd,

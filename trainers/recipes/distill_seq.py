@@ -18,18 +18,11 @@ def endpoint_teacher(ctx, prompts) -> list[str]:
     the endpoint pilots (retries, concurrency, the response cache, the spend cap). A
     request that failed after its retries stops the run: a student cannot learn from a
     missing answer, and silently dropping rows would bias what it learns."""
-    from trainers.endpoint import EndpointSpec, ResponseCache, ask_all
+    from trainers.endpoint import ResponseCache, ask_all
+    from trainers.endpoint_pilot import spec_of
     from trainers.models import cache_dir
 
-    cfg = ctx.cfg
-    spec = EndpointSpec(
-        url=cfg.teacher_url,
-        model=cfg.teacher_model or "teacher",
-        key_env=cfg.teacher_key_env,
-        concurrency=cfg.concurrency,
-        timeout_s=cfg.endpoint_timeout_s,
-        max_usd=cfg.max_usd,
-    )
+    spec = spec_of(ctx.cfg, teacher=True)
     cache = ResponseCache(cache_dir() / "endpoint_cache.sqlite")
     replies = ask_all(spec, prompts, max_tokens=ctx.budget, cache=cache)
     failed = [r.error for r in replies if r.error]
