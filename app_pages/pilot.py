@@ -50,16 +50,21 @@ def pick_data() -> Path | None:
     up = st.file_uploader(
         "examples (.csv text,label / .jsonl / .json)", type=list(UPLOAD_TYPES), key="pilot_upload"
     )
+    return kept(up, "upload")
+
+
+def kept(up, slot: str) -> Path | None:
+    """An upload saved once (not at every rerun) under a generated name."""
     if up is None:
         return None
-    if st.session_state.get("upload_id") != up.file_id:
+    if st.session_state.get(f"{slot}_id") != up.file_id:
         try:
-            st.session_state["upload_path"] = str(save_upload(up))
-            st.session_state["upload_id"] = up.file_id
+            st.session_state[f"{slot}_path"] = str(save_upload(up))
+            st.session_state[f"{slot}_id"] = up.file_id
         except InputError as e:
             st.error(str(e))
             return None
-    return Path(st.session_state["upload_path"])
+    return Path(st.session_state[f"{slot}_path"])
 
 
 def show_validation(path: Path) -> bool:
@@ -152,7 +157,7 @@ if trust:
         "unless you have read the model's code or trust its publisher.",
         icon=":material/warning:",
     )
-key = teacher_url = teacher_model = endpoint_url = endpoint_model = None
+key = teacher_url = teacher_model = endpoint_url = endpoint_model = descriptions = None
 if method in ("prompt", "retrieval"):
     endpoint_url = (
         st.text_input(
@@ -169,6 +174,15 @@ if method in ("prompt", "retrieval"):
             "spend cap (USD)", 0.01, 100_000.0, 5.0, key="max_usd", help=field_help("max_usd")
         )
         key = st.text_input("API key (kept in this session only)", type="password", key="api_key")
+        descriptions = kept(
+            st.file_uploader(
+                "label descriptions (optional; CSV label,description)",
+                type=["csv"],
+                key="descriptions_upload",
+                help=field_help("label_descriptions"),
+            ),
+            "descriptions",
+        )
 if method == "distill_seq":
     teacher_url = (
         st.text_input("teacher endpoint (OpenAI-compatible; empty: local model)", key="teacher_url")
@@ -194,6 +208,7 @@ if ok:
             endpoint_model=endpoint_model or None,
             endpoint_key_env=KEY_ENV if key and endpoint_url else None,
             max_usd=float(max_usd) if endpoint_url else None,
+            label_descriptions=str(descriptions) if descriptions and endpoint_url else None,
             trust_remote_code=trust,
             curve=(0.25, 0.5) if curve and METHODS[method].curve else (),
             quality_bar_pct=bar or None,  # a bar of 0% asks for no bar

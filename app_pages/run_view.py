@@ -235,7 +235,13 @@ def show_endpoint(meas) -> None:
         f"${e.usd_per_correct:.5f} per correct answer" if e.usd_per_correct else None,
         delta_color="off",
         help=f"{e.input_tokens_per_request:,.0f} input and {e.output_tokens_per_request:,.0f} "
-        f"output tokens per request ({'from the usage' if e.tokens_counted else 'estimated'})",
+        f"output tokens per request ({'from the usage' if e.tokens_counted else 'estimated'})"
+        + (
+            f"; the instruction alone is {e.instruction_tokens:,} tokens of every request, "
+            "the part a fine-tuned model no longer needs"
+            if e.instruction_tokens is not None
+            else ""
+        ),
     )
     c2.metric(
         "latency p50",

@@ -5,16 +5,18 @@ same 32 short chat requests (max 4 new tokens) at concurrency 1, 4 and 8: once t
 the pilot's path (trainers.endpoint.ask_all: cache lookup and write, spend accounting,
 usage and latency bookkeeping) with a fresh cache, and once as a bare loop of the same
 `openai` client calls on a thread pool. Prints requests/s for both and the pilot's
-overhead per request in ms.
+overhead per request in ms. Each figure is the median of --repeats runs, alternating
+which path goes first, since one run at concurrency 8 moves by several percent.
 
 Targets (issue 15): overhead under 5 ms a request; at concurrency 8 the pilot within 10%
 of the bare loop.
 
-    .venv/bin/python bench/bench_endpoint.py [--requests 32]
+    .venv/bin/python bench/bench_endpoint.py [--requests 32] [--repeats 3]
 """
 
 import argparse
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,6 +94,7 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
     prompts = [
         (Message(role="user", content=f"Name the colour number {i}. One word."),)
@@ -104,10 +107,20 @@ def main(argv=None) -> int:
         n, own = len(prompts), None
         with tempfile.TemporaryDirectory() as tmp:
             for c in (1, 4, 8):
-                b = bare(url, model, prompts, c)
-                p, per = pilot(url, model, prompts, c, Path(tmp))
-                own = per if c == 1 else own
+                bs, ps, pers = [], [], []
+                for r in range(args.repeats):  # alternate which goes first: the server drifts
+                    first_bare = r % 2 == 0
+                    if first_bare:
+                        bs.append(bare(url, model, prompts, c))
+                    p, per = pilot(url, model, prompts, c, Path(tmp))
+                    ps.append(p)
+                    pers.append(per)
+                    if not first_bare:
+                        bs.append(bare(url, model, prompts, c))
+                b, p = statistics.median(bs), statistics.median(ps)
+                own = statistics.median(pers) if c == 1 else own
                 print(f"{c:>11} {n / b:>11.2f} {n / p:>12.2f} {b / p:>10.1%}")
+        print(f"medians of {args.repeats} runs each, alternating which path went first")
         print(f"pilot overhead at concurrency 1: {own:.2f} ms a request (outside the client call)")
     finally:
         proc.terminate()

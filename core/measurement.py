@@ -107,6 +107,9 @@ class EndpointStats(BaseModel):
     usd_per_correct: float | None = Field(None, ge=0)
     usd_spent: float = Field(0.0, ge=0)
     """What this run paid (cached answers cost nothing again)."""
+    instruction_tokens: int | None = Field(None, ge=0)
+    """The system prompt's own tokens as the endpoint counts them: part of every request's
+    input, and what a fine-tuned model no longer needs (None: not measured)."""
 
 
 class Abstention(BaseModel):

@@ -137,11 +137,16 @@ def _endpoint(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog
         which = f" {e.model} replaces {a.frontier_model} as the capable model."
     q = m.quality
     per_correct = f", ${e.usd_per_correct:.5f} per correct answer" if e.usd_per_correct else ""
+    instr = (
+        f"; the instruction alone is {e.instruction_tokens:,} tokens, the part fine-tuning removes"
+        if e.instruction_tokens is not None
+        else ""
+    )
     note = (
         f"Prompting: the {m.method} pilot {m.run_id} asked {e.model}: {q.metric} {q.text()} "
         f"at ${e.usd_per_request:.5f} a request{per_correct} ({e.input_tokens_per_request:,.0f} "
         f"input and {e.output_tokens_per_request:,.0f} output tokens per request, measured; "
-        f"the scenario assumed {assumed_in:,} and {s.output_tokens_per_request:,}). The "
+        f"the scenario assumed {assumed_in:,} and {s.output_tokens_per_request:,}{instr}). The "
         f"{'prompt' if kind == 'prompt' else 'RAG'} strategy is priced with the measured "
         f"tokens.{which}"
     )

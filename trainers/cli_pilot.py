@@ -96,6 +96,9 @@ def add_parsers(sub, handlers) -> None:
     handlers["runs"] = cmd_runs
 
 
+PATH_FIELDS = ("data", "holdout_data", "label_descriptions")
+
+
 def build_config(args: argparse.Namespace):
     """The config file (if any) with the flags given on the command line laid over it.
     Data paths are made absolute: flags against the working directory, a config file's
@@ -107,7 +110,7 @@ def build_config(args: argparse.Namespace):
 
     fields = dict(read_config_file(args.config)) if args.config else {}
     base = Path(args.config).parent if args.config else Path.cwd()
-    for k in ("data", "holdout_data"):
+    for k in PATH_FIELDS:
         if fields.get(k):
             fields[k] = str((base / Path(fields[k]).expanduser()).resolve())
     train = dict(fields.pop("train", None) or {})
@@ -115,7 +118,7 @@ def build_config(args: argparse.Namespace):
         value = getattr(args, name, None)
         if value is not None and name not in NOT_FLAGS:
             fields[name] = value
-            if name in ("data", "holdout_data"):
+            if name in PATH_FIELDS:
                 fields[name] = str(Path(value).expanduser().resolve())
     train |= {
         n: getattr(args, n) for n in TrainSettings.model_fields if getattr(args, n) is not None
@@ -232,6 +235,8 @@ def report(run_dir: Path, as_json: bool) -> int:
             + f"; {meas.wall_seconds:.0f}s, {meas.tokens_per_second:.0f} tok/s, peak "
             f"{meas.peak_memory_mib:.0f} MiB{cut}\nrun: {run_dir}"
         )
+        if meas.endpoint:
+            print(endpoint_line(meas.endpoint))
         return 0
     err = next(
         (e.get("message") for e in reversed(runs.read_events(run_dir)) if e["event"] == "error"),
@@ -242,6 +247,22 @@ def report(run_dir: Path, as_json: bool) -> int:
     else:
         print(f"run {run_dir.name} {st}: {err or 'see log.txt'}", file=sys.stderr)
     return 1
+
+
+def endpoint_line(e) -> str:
+    """The endpoint's cost and speed in one line of text."""
+    instr = (
+        f", of which the instruction {e.instruction_tokens:,}"
+        if e.instruction_tokens is not None
+        else ""
+    )
+    return (
+        f"endpoint {e.model}: ${e.usd_per_request:.5f} a request, "
+        f"{e.input_tokens_per_request:,.0f} input tokens{instr} and "
+        f"{e.output_tokens_per_request:,.0f} output; latency p50 {e.latency_ms_p50:,.0f} ms, "
+        f"p95 {e.latency_ms_p95:,.0f} ms; {e.requests} requests, {e.errors} failed, "
+        f"{e.cached} from the cache; paid ${e.usd_spent:.4f}"
+    )
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -112,6 +112,9 @@ class PilotConfig(BaseModel):
     """Endpoint price per million output tokens (empty: the catalog's, else 0)."""
     max_usd: float | None = Field(None, gt=0)
     """Spend cap of an endpoint pilot in USD: requests stop once it is reached."""
+    label_descriptions: str | None = None
+    """CSV with the columns label,description: each label's description is added to the
+    endpoint's system prompt (classification only)."""
     concurrency: int = Field(4, ge=1, le=256)
     """Endpoint requests in flight at once."""
     endpoint_timeout_s: float = Field(60.0, gt=0, le=3600)

@@ -64,16 +64,22 @@ class Reply(BaseModel):
 
 
 class ResponseCache:
-    """sqlite, one row per answered request; safe across threads and a kill -9."""
+    """sqlite, one row per answered request; safe across threads and a kill -9 (each
+    answer is committed as it arrives; WAL with synchronous=NORMAL loses nothing when a
+    process dies, only on a power cut). One connection, shared under a lock: opening one
+    per request cost about a millisecond each."""
 
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path, self.lock = path, threading.Lock()
-        with self._db() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS reply (key TEXT PRIMARY KEY, reply TEXT)")
+        self.conn = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=NORMAL")
+        with self.conn:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS reply (key TEXT PRIMARY KEY, reply TEXT)")
 
     def _db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30)
+        return self.conn
 
     @staticmethod
     def key(spec: EndpointSpec, messages: Sequence[Message], max_tokens: int) -> str:

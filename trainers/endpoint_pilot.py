@@ -3,7 +3,8 @@ the way a team would ask it, on the frozen holdout. prompt: zero-shot and few-sh
 method's result); retrieval: zero-shot and the nearest training examples as shots (the
 result), plus, for classification, the nearest-neighbour label and the linear probe on
 frozen embeddings, computed locally. For classification the system prompt lists every
-label, as a team would write it for a capable model.
+label (with the team's descriptions when given), as a team would write it for a capable
+model, and the instruction's own token count is measured at the endpoint.
 
 Rows that failed (after the retries) or were not sent (the spend cap) are listed with
 their reason in metrics.json and left out of the score, never counted as answers.
@@ -25,9 +26,16 @@ from trainers.baselines import (
     with_shots,
 )
 from trainers.config import PilotConfig, freeze_splits
-from trainers.data import CLASSIFY_SYSTEM, Example, Message, fingerprint, read_frozen
+from trainers.data import Example, fingerprint, read_frozen
 from trainers.endpoint import EndpointSpec, ResponseCache, ask_all, endpoint_stats
 from trainers.evaluate import accuracy, hits, score
+from trainers.instruction import (
+    as_asked,
+    classify_instruction,
+    frozen_descriptions,
+    instruction_tokens,
+    read_label_descriptions,
+)
 from trainers.metrics import FailedRow, PilotMetrics, Sample, run_fidelity
 from trainers.models import cache_dir
 
@@ -62,27 +70,24 @@ def predicted_usd(cfg: PilotConfig) -> float:
     from trainers.config import make_splits
     from trainers.endpoint import CHARS_PER_TOKEN
 
-    train, hold = make_splits(cfg)
+    train_ds, hold_ds = make_splits(cfg)
     spec = spec_of(cfg)
+    ask = None
+    if hold_ds.task == "classify":  # priced with the instruction the run will send
+        labels = tuple(sorted({e.target for e in train_ds.examples}))
+        path = cfg.label_descriptions
+        ask = classify_instruction(labels, read_label_descriptions(path, labels) if path else {})
+    train = [as_asked(e, ask) for e in train_ds.examples]
+    hold = [as_asked(e, ask) for e in hold_ds.examples]
 
     def tokens(e: Example) -> float:
         return sum(len(m.content) for m in e.messages) / CHARS_PER_TOKEN
 
-    per_row = sum(map(tokens, hold.examples)) / max(1, len(hold.examples))
-    shots = FEW_SHOT_K * sum(map(tokens, train.examples)) / max(1, len(train.examples))
-    out = max(len(e.target) for e in train.examples) / CHARS_PER_TOKEN + 1
-    rows = len(hold.examples)
+    per_row = sum(map(tokens, hold)) / max(1, len(hold))
+    shots = FEW_SHOT_K * sum(map(tokens, train)) / max(1, len(train))
+    out = max(len(e.target) for e in train) / CHARS_PER_TOKEN + 1
+    rows = len(hold)
     return spec.usd(rows * (2 * per_row + shots), 2 * rows * out)
-
-
-def as_asked(ex: Example, labels: tuple[str, ...]) -> Example:
-    """For classification, the system prompt lists every label (the data's own template
-    lists them only up to 20, to keep the small model's prompts short)."""
-    if not labels:
-        return ex
-    system = Message(role="system", content=f"{CLASSIFY_SYSTEM} Labels: {', '.join(labels)}.")
-    rest = tuple(m for m in ex.messages if m.role != "system")
-    return ex.model_copy(update={"messages": (system, *rest)})
 
 
 def _prompts(cfg: PilotConfig, train, hold) -> dict[str, list]:
@@ -97,12 +102,18 @@ def _prompts(cfg: PilotConfig, train, hold) -> dict[str, list]:
 def run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
     train_ds, hold_ds = freeze_splits(cfg, run_dir)
     task = hold_ds.task
-    labels = tuple(sorted({e.target for e in train_ds.examples})) if task == "classify" else ()
-    train = [as_asked(e, labels) for e in train_ds.examples]
-    hold = [as_asked(e, labels) for e in hold_ds.examples]
+    instruction = None
+    if task == "classify":  # the data's own template lists at most 20 labels: list all
+        labels = tuple(sorted({e.target for e in train_ds.examples}))
+        described = frozen_descriptions(cfg.label_descriptions, labels, run_dir)
+        instruction = classify_instruction(labels, described)
+    train = [as_asked(e, instruction) for e in train_ds.examples]
+    hold = [as_asked(e, instruction) for e in hold_ds.examples]
     runs.emit(run_dir, "data", train=len(train), holdout=len(hold), task=task)
     spec = spec_of(cfg)
     cache = ResponseCache(cache_dir() / "endpoint_cache.sqlite")
+    system = next((m.content for m in hold[0].messages if m.role == "system"), None)
+    instr_tokens, spent = instruction_tokens(spec, cache, system) if system else (0, 0.0)
     budget = min(512, max(len(e.target) for e in train) // 2 + 16)  # tokens, generous
     prompts = _prompts(cfg, train, hold)
     local: dict[str, list[str]] = {}
@@ -118,7 +129,7 @@ def run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
             local["linear_probe"] = linear_probe(
                 retriever.matrix, [e.target for e in train], embedded
             )
-    replies, spent = {}, 0.0
+    replies = {}
     for name, batch in prompts.items():
         runs.emit(run_dir, "eval", phase=f"endpoint {name}")
         replies[name] = ask_all(
@@ -132,10 +143,12 @@ def run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
             ),
         )
         spent += endpoint_stats(spec, replies[name], 0).usd_spent
-    return _metrics(cfg, run_dir, t0, spec, replies, local, hold, len(train), task)
+    stats = {"n_train": len(train), "task": task, "instruction_tokens": instr_tokens}
+    return _metrics(cfg, run_dir, t0, spec, replies, local, hold, stats)
 
 
-def _metrics(cfg, run_dir, t0, spec, replies, local, hold, n_train, task) -> PilotMetrics:
+def _metrics(cfg, run_dir, t0, spec, replies, local, hold, about: dict) -> PilotMetrics:
+    task = about["task"]
     gold = [e.target for e in hold]
     result = "few_shot" if cfg.method == "prompt" else "retrieval_few_shot"
     scored, correct, failed = {}, {}, []
@@ -154,7 +167,9 @@ def _metrics(cfg, run_dir, t0, spec, replies, local, hold, n_train, task) -> Pil
         scored[name], correct[name] = accuracy(preds, gold), hits(preds, gold)
     q = scored[result]
     right = round(q.value * q.n) if task == "classify" else 0
-    stats = endpoint_stats(spec, replies[result], right)
+    stats = endpoint_stats(spec, replies[result], right).model_copy(
+        update={"instruction_tokens": about["instruction_tokens"]}
+    )
     wall = time.perf_counter() - t0
     measurement = Measurement(
         run_id=run_dir.name,
@@ -163,7 +178,7 @@ def _metrics(cfg, run_dir, t0, spec, replies, local, hold, n_train, task) -> Pil
         model_params=0,
         device="endpoint",
         device_name=spec.url,
-        train_examples=n_train,
+        train_examples=about["n_train"],
         holdout_examples=len(hold),
         train_tokens=0,
         tokens_per_second=0.0,

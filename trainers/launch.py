@@ -38,6 +38,10 @@ def validate_inputs(cfg: PilotConfig) -> list[str]:
             "for generation use method=lora"
         )
     warnings = data_warnings(ds)
+    if cfg.label_descriptions:
+        from trainers.instruction import read_label_descriptions
+
+        read_label_descriptions(cfg.label_descriptions, ds.labels)
     if cfg.holdout_data:
         load_dataset(cfg.holdout_data)
     if Path(cfg.model).expanduser().exists():

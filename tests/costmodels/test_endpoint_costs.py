@@ -41,6 +41,7 @@ def endpoint_run(method="prompt", model="gpt-4o-mini", inp=900.0, out=4.0) -> Me
             latency_ms_p95=900,
             usd_per_request=per_request,
             usd_per_correct=per_request / 0.83,
+            instruction_tokens=610,
         ),
     )
 
@@ -55,6 +56,7 @@ def test_measured_tokens_replace_the_assumed_ones():
     a = cal.assumptions
     assert (a.prompt_input_tokens_per_request, a.prompt_output_tokens_per_request) == (900, 4)
     assert a.frontier_model == "gpt-4o-mini"  # the model the pilot asked
+    assert "the instruction alone is 610 tokens" in " ".join(cal.notes)
     comps = strategy_components(S, a, cat)
     assert comps["prompt"].api_per_request == pytest.approx(
         api_call_usd(cat.model("gpt-4o-mini"), 900, 4)

@@ -35,7 +35,7 @@ class Faulty(BaseHTTPRequestHandler):
     per prompt."""
 
     plan: list[str] = ["ok"]
-    prompt_tokens = 100
+    prompt_tokens: int | None = 100  # None: a word count, 3 more per message
     delay_s = 0.0
     seen: Counter = Counter()
     auth: list[str] = []
@@ -64,6 +64,8 @@ class Faulty(BaseHTTPRequestHandler):
             return None
         time.sleep(Faulty.delay_s)
         Faulty.seen[json.dumps(body["messages"])] += 1  # one prompt, one key
+        words = sum(len(m["content"].split()) + 3 for m in body["messages"])
+        tokens = words if Faulty.prompt_tokens is None else Faulty.prompt_tokens
         answer = {
             "id": "x",
             "object": "chat.completion",
@@ -76,11 +78,7 @@ class Faulty(BaseHTTPRequestHandler):
                     "message": {"role": "assistant", "content": LABELS[0]},
                 }
             ],
-            "usage": {
-                "prompt_tokens": Faulty.prompt_tokens,
-                "completion_tokens": 3,
-                "total_tokens": Faulty.prompt_tokens + 3,
-            },
+            "usage": {"prompt_tokens": tokens, "completion_tokens": 3, "total_tokens": tokens + 3},
         }
         return self._send(200, json.dumps(answer).encode())
 
@@ -108,6 +106,11 @@ def faulty(monkeypatch, tmp_path):
     server.shutdown()
 
 
+def rows_seen() -> Counter:
+    """The holdout rows' prompts, without the instruction's two token-count probes."""
+    return Counter({k: v for k, v in Faulty.seen.items() if json.loads(k)[-1]["content"] != "Hi"})
+
+
 def _pilot(capsys, url, *extra) -> dict:
     argv = ["pilot", "--method", "prompt", "--data", str(DEMO_CSV), "--endpoint-url", url]
     argv += ["--endpoint-model", "gpt-4o", "--holdout-max", "24", "--json", *extra]
@@ -128,11 +131,11 @@ def test_faults_end_with_every_row_scored_or_listed_and_nothing_sent_twice(
     assert e["input_tokens_per_request"] == 100 and e["output_tokens_per_request"] == 3
     assert e["usd_per_request"] == pytest.approx((100 * 2.5 + 3 * 10) / 1e6)  # catalog gpt-4o
     # the same pilot again: answered rows come from the cache, only failed ones are re-sent
-    before = sum(Faulty.seen.values())
+    before = sum(rows_seen().values())
     Faulty.plan = ["ok"]
     again = _pilot(capsys, faulty)
     assert again["measurement"]["endpoint"]["errors"] == 0
-    assert sum(Faulty.seen.values()) - before == len(out["failed_rows"])
+    assert sum(rows_seen().values()) - before == len(out["failed_rows"])
     assert max(Faulty.seen.values()) == 1  # no answered row was ever sent twice
 
 
@@ -142,10 +145,9 @@ def test_the_spend_cap_stops_the_run_with_what_was_spent(faulty, runs_dir, capsy
     Faulty.prompt_tokens = 1000
     price = ["--usd-per-1m-input", "10000", "--usd-per-1m-output", "0"]
     out = _pilot(capsys, faulty, *price, "--max-usd", "100", "--concurrency", "1")
-    sent = sum(Faulty.seen.values())
-    assert sent == 10  # the tenth request reached the cap; none started after it
+    assert sum(Faulty.seen.values()) == 10  # the tenth request reached the cap
     assert all("spend cap" in f["reason"] for f in out["failed_rows"])
-    assert len(out["failed_rows"]) == 48 - sent
+    assert len(out["failed_rows"]) == 48 - sum(rows_seen().values())  # 2 counted the instruction
 
 
 def test_the_key_is_sent_and_written_nowhere(faulty, runs_dir, capsys, monkeypatch):
@@ -153,10 +155,45 @@ def test_the_key_is_sent_and_written_nowhere(faulty, runs_dir, capsys, monkeypat
     out = _pilot(capsys, faulty, "--endpoint-key-env", "ENDPOINT_KEY")
     assert Faulty.auth and all(a == f"Bearer {SECRET}" for a in Faulty.auth)
     run_dir = Path(out["run_dir"])
+    scenario = Path(__file__).parents[2] / "examples" / "support_intents_routing.yaml"
+    for fmt in ("csv", "json", "xlsx", "html"):  # the exports that quote the run
+        dest = runs_dir / f"report.{fmt}"
+        argv = ["export", str(scenario), "--runs", run_dir.name, "--format", fmt]
+        assert main([*argv, "--out", str(dest)]) == 0 and dest.stat().st_size > 0
+    assert main(["recommend", str(scenario), "--runs", run_dir.name]) == 0
+    assert SECRET not in capsys.readouterr().out
     for path in [*run_dir.rglob("*"), *runs_dir.rglob("*")]:
         if path.is_file():
             assert SECRET.encode() not in path.read_bytes(), path
     assert "ENDPOINT_KEY" in (run_dir / "config.yaml").read_text()  # the name, not the key
+
+
+def test_the_instruction_lists_every_label_with_its_description_and_is_counted(
+    faulty, runs_dir, capsys, tmp_path
+):
+    from trainers.instruction import classify_instruction
+
+    described = {LABELS[0]: "the customer cannot get into their account", LABELS[1]: ""}
+    csv = tmp_path / "labels.csv"
+    csv.write_text("label,description\n" + "".join(f"{k},{v}\n" for k, v in described.items()))
+    Faulty.prompt_tokens = None  # the server counts words
+    out = _pilot(capsys, faulty, "--label-descriptions", str(csv))
+    instruction = classify_instruction(tuple(sorted(LABELS)), described)
+    systems = {json.loads(k)[0]["content"] for k in rows_seen()}
+    assert systems == {instruction} and f"- {LABELS[0]}: the customer" in instruction
+    assert all(f"- {b}" in instruction for b in LABELS)
+    e = out["measurement"]["endpoint"]
+    assert e["instruction_tokens"] == len(instruction.split()) + 3
+    assert e["input_tokens_per_request"] > e["instruction_tokens"]
+
+
+def test_a_bad_label_descriptions_file_names_its_line(faulty, runs_dir, capsys, tmp_path):
+    csv = tmp_path / "labels.csv"
+    csv.write_text(f"label,description\n{LABELS[0]},fine\nno_such_label,what\n")
+    argv = ["pilot", "--method", "prompt", "--data", str(DEMO_CSV), "--endpoint-url", faulty]
+    assert main([*argv, "--endpoint-model", "m", "--label-descriptions", str(csv)]) == 2
+    assert "labels.csv line 3: label 'no_such_label' is not in the data" in capsys.readouterr().err
+    assert not Faulty.seen
 
 
 @pytest.fixture(scope="module")
@@ -273,6 +310,8 @@ def test_killed_with_kill_9_and_resumed_no_row_is_sent_twice(faulty, runs_dir, c
     assert main(["pilot", "--resume", run_dir.name, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "done" and out["measurement"]["endpoint"]["errors"] == 0
-    assert len(Faulty.seen) == 80 and max(Faulty.seen.values()) <= 2
-    # at most the requests in flight at the kill (concurrency 2) were sent a second time
-    assert sum(Faulty.seen.values()) - 80 <= 2
+    seen = rows_seen()
+    assert len(seen) == 80 and max(seen.values()) <= 2
+    # at most the requests in flight at the kill (concurrency 2) were sent a second time:
+    # their answers never reached the client; every answered row came from the cache
+    assert sum(seen.values()) - 80 <= 2
