@@ -81,6 +81,8 @@ def _baseline_rule(
         "nearest_neighbour_label": "The nearest training example's label (retrieval alone)",
         "linear_probe": "A linear probe on frozen sentence embeddings (a small classifier "
         "trained in seconds)",
+        "rag": f"The small pilot model ({model}) answering from passages retrieved from your "
+        "documents",
     }[name]
     text = f"{what} reached {q.text()} {q.metric}"
     effects: dict[str, float] = {}

@@ -16,7 +16,7 @@ from app_pages.state import current_scenario
 from app_pages.widgets import EXAMPLES
 from core.labels import method_label
 from core.scenario import InputError
-from core.vocab import BASELINE_METHODS, METHOD_NAMES, METHODS
+from core.vocab import BASELINE_METHODS, DOCUMENT_METHODS, METHOD_NAMES, METHODS
 from trainers import runs
 from trainers.config import PilotConfig, TrainSettings, field_help
 from trainers.data import data_warnings, validate
@@ -26,7 +26,12 @@ from trainers.models import DEFAULT_ENCODER, DEFAULT_MODEL
 DEMOS = {
     "support intents (classification, CSV)": EXAMPLES / "data" / "support_intents.csv",
     "support summaries (generation, chat JSONL)": EXAMPLES / "data" / "support_summaries.jsonl",
+    "policy questions (answers from documents, JSONL)": EXAMPLES
+    / "data"
+    / "policy_questions.jsonl",
 }
+DEMO_DOCS = EXAMPLES / "docs" / "larkspur"
+DOC_TYPES = ("txt", "md", "html", "htm", "pdf", "docx", "jsonl")
 UPLOAD_TYPES = ("csv", "jsonl", "json")
 KEY_ENV = "ADAPT_TEACHER_KEY"  # the typed key reaches the run only through its environment
 
@@ -65,6 +70,42 @@ def kept(up, slot: str) -> Path | None:
             st.error(str(e))
             return None
     return Path(st.session_state[f"{slot}_path"])
+
+
+def save_documents(ups) -> Path:
+    """Uploaded documents into a new folder; each keeps its base name (questions may name
+    it as their gold source) with every character outside [A-Za-z0-9._-] replaced."""
+    folder = runs.runs_root() / "uploads" / f"docs-{uuid.uuid4().hex}"
+    folder.mkdir(parents=True)
+    for up in ups:
+        name = "".join(c if c.isalnum() or c in "._-" else "_" for c in Path(up.name).name)
+        (folder / (name.lstrip(".") or "document")).write_bytes(up.getvalue())
+    return folder
+
+
+def pick_documents(method: str) -> Path | None:
+    """The documents a rag or fine_tune_rag pilot retrieves from (optional for lora)."""
+    needed = method in DOCUMENT_METHODS
+    options = ([] if needed else ["none"]) + ["demo documents", "upload"]
+    source = st.radio("documents", options, horizontal=True, key="docs_source")
+    if source == "none":
+        return None
+    if source == "demo documents":
+        st.caption(f"{len(list(DEMO_DOCS.iterdir()))} policy documents of a fictional bike shop")
+        return DEMO_DOCS
+    ups = st.file_uploader(
+        "documents (.txt .md .html .pdf .docx, or JSONL of id,title,text)",
+        type=list(DOC_TYPES),
+        accept_multiple_files=True,
+        key="docs_upload",
+    )
+    if not ups:
+        return None
+    ids = tuple(u.file_id for u in ups)
+    if st.session_state.get("docs_ids") != ids:
+        st.session_state["docs_path"] = str(save_documents(ups))
+        st.session_state["docs_ids"] = ids
+    return Path(st.session_state["docs_path"])
 
 
 def show_validation(path: Path) -> bool:
@@ -141,6 +182,9 @@ if METHODS[method].compute == "encoder":
         "The classifier is compared with the nearest training example's label and a linear "
         "probe on frozen embeddings, and picks the confidence below which it escalates."
     )
+docs = None
+if method in DOCUMENT_METHODS or (ok and path.suffix == ".jsonl" and METHODS[method].trains):
+    docs = pick_documents(method)
 bar = current_scenario().quality_bar_pct
 curve = st.checkbox(
     f"learning curve: also train on 25% and 50% of the data, and predict how many examples "
@@ -158,7 +202,7 @@ if trust:
         icon=":material/warning:",
     )
 key = teacher_url = teacher_model = endpoint_url = endpoint_model = descriptions = None
-if method in ("prompt", "retrieval"):
+if method in ("prompt", "retrieval", "rag"):
     endpoint_url = (
         st.text_input(
             "capable model's endpoint (OpenAI-compatible; empty: the small model)",
@@ -210,6 +254,7 @@ if ok:
             max_usd=float(max_usd) if endpoint_url else None,
             label_descriptions=str(descriptions) if descriptions and endpoint_url else None,
             trust_remote_code=trust,
+            docs=str(docs) if docs else None,
             curve=(0.25, 0.5) if curve and METHODS[method].curve else (),
             quality_bar_pct=bar or None,  # a bar of 0% asks for no bar
         )

@@ -131,6 +131,80 @@ class Abstention(BaseModel):
     """(answered share, accuracy on it), the most confident rows answered first."""
 
 
+class Difference(BaseModel):
+    """A paired difference of means on one holdout, with its 95% interval."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int = Field(ge=0)
+
+    def text(self) -> str:
+        return f"{self.value:+.1%} [{self.ci_low:+.1%}, {self.ci_high:+.1%}] (n={self.n})"
+
+
+class AnswerScores(BaseModel):
+    """One system's answers: exact match, token F1 and chrF over the answerable questions
+    (best over the gold answers), and its abstention figures."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    exact_match: QualityMeasure
+    f1: QualityMeasure
+    chrf: QualityMeasure
+    abstained_when_unanswerable: QualityMeasure | None = None
+    """Share of unanswerable questions where it said the answer is not in the documents."""
+    abstained_when_answerable: QualityMeasure | None = None
+    """Share of answerable questions where it wrongly said so."""
+
+
+class RetrievalScores(BaseModel):
+    """Retrieval on the answerable questions: hit@k and MRR@10 against the gold passage
+    (when the questions name one), and how often a gold answer is in the retrieved text."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    mode: str
+    """fused (BM25 + dense by reciprocal rank fusion), bm25 or dense."""
+    questions: int = Field(ge=0)
+    hit_at_1: float | None = None
+    hit_at_3: float | None = None
+    hit_at_5: float | None = None
+    mrr_at_10: float | None = None
+    answer_in_context: float | None = None
+    """Share whose retrieved passages (the top_k given to the model) contain a gold answer."""
+
+
+class RagStats(BaseModel):
+    """A pilot over documents: the index, retrieval, every system's answers, and costs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    documents: int = Field(ge=0)
+    chunks: int = Field(ge=0)
+    chunk_chars: int
+    chunk_overlap_chars: int
+    top_k: int
+    index_build_seconds: float = Field(ge=0)
+    """Wall time to build the index, the encoder's loading included."""
+    encoder_load_seconds: float = Field(0.0, ge=0)
+    documents_per_second: float = Field(ge=0)
+    """Documents chunked, tokenized and embedded per second, once the encoder is loaded."""
+    index_reused: bool = False
+    query_latency_ms: float = Field(0.0, ge=0)
+    """Mean retrieval time per question (fused, batched)."""
+    context_tokens_per_request: float = Field(0.0, ge=0)
+    """Tokens of retrieved passages in each prompt."""
+    corpus_tokens: int = Field(0, ge=0)
+    """The documents' size in tokens (estimated from characters): what a full re-index
+    embeds."""
+    skipped_files: tuple[str, ...] = ()
+    """'file: reason' for every file not indexed."""
+    retrieval: RetrievalScores | None = None
+    answers: dict[str, AnswerScores] = {}
+    """closed_book, rag, and the method's own (lora, fine_tune_rag)."""
+    f1_gain: dict[str, Difference] = {}
+    """Paired F1 differences on the answerable questions, e.g. 'rag - closed_book'."""
+
+
 class Measurement(BaseModel):
     """One pilot's measured numbers."""
 
@@ -180,6 +254,8 @@ class Measurement(BaseModel):
     """A trained classifier's escalation threshold and what it did on the holdout."""
     endpoint: EndpointStats | None = None
     """A prompt or retrieval pilot through an endpoint: tokens, latency and price."""
+    rag: RagStats | None = None
+    """A pilot over documents: retrieval, answers, abstention, index and context costs."""
 
 
 def load_measurement(path: str | Path) -> Measurement:

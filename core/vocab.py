@@ -46,7 +46,16 @@ DISTILL_FAMILY: frozenset[str] = frozenset({"distill", "distill_rag"})
 ADAPTED: frozenset[str] = FINE_TUNE_FAMILY | DISTILL_FAMILY | {"cascade"}
 
 Method = Literal[
-    "prompt", "retrieval", "lora", "qlora", "full", "distill_seq", "distill_logit", "classifier"
+    "prompt",
+    "retrieval",
+    "rag",
+    "lora",
+    "qlora",
+    "full",
+    "fine_tune_rag",
+    "distill_seq",
+    "distill_logit",
+    "classifier",
 ]
 ComputeKind = Literal["inference", "lora", "qlora", "full", "encoder"]
 
@@ -78,6 +87,12 @@ METHODS: dict[Method, MethodSpec] = {
     "retrieval": MethodSpec(
         label="retrieval", trains=False, compute="inference", measures=frozenset()
     ),
+    "rag": MethodSpec(
+        label="RAG over documents",
+        trains=False,
+        compute="inference",
+        measures=frozenset(),  # speaks through its baselines (BASELINE_FOR["rag"])
+    ),
     "lora": MethodSpec(
         label="LoRA",
         trains=True,
@@ -101,6 +116,13 @@ METHODS: dict[Method, MethodSpec] = {
         measures=FINE_TUNE_FAMILY,
         curve=True,
         cpu_tokens_per_second=250.0,
+    ),
+    "fine_tune_rag": MethodSpec(
+        label="fine-tune + RAG",
+        trains=True,
+        compute="lora",
+        measures=frozenset({"fine_tune_rag"}),
+        cpu_tokens_per_second=400.0,
     ),
     "distill_seq": MethodSpec(
         label="sequence distillation",
@@ -131,10 +153,13 @@ BASELINE_METHODS = ("prompt", "retrieval")  # baselines a training pilot may als
 # The pilot to run next for each strategy, and why.
 PILOTS: dict[str, tuple[Method, str]] = {
     "prompt": ("prompt", "measure zero- and few-shot prompting on a frozen holdout first"),
-    "rag": ("retrieval", "measure retrieval of nearest examples or documents as context"),
+    "rag": ("rag", "measure retrieval over your documents, and answers with it as context"),
     "fine_tune": ("lora", "train a LoRA adapter and compare it with prompt and retrieval"),
     "fine_tune_constrained": ("lora", "train a LoRA adapter; score format validity too"),
-    "fine_tune_rag": ("lora", "train a LoRA adapter and compare it with the retrieval baseline"),
+    "fine_tune_rag": (
+        "fine_tune_rag",
+        "train a LoRA adapter on questions with their retrieved passages; compare with RAG alone",
+    ),
     "distill": ("distill_seq", "let the teacher label your inputs and train a student on them"),
     "distill_rag": ("distill_seq", "distill a student, then add retrieval at inference"),
     "fine_tune_then_distill": ("lora", "fine-tune first; then distill with distill_logit"),
@@ -165,9 +190,16 @@ BASELINE_FOR: dict[str, str] = {
     "retrieval_few_shot": "rag",
     "nearest_neighbour_label": "rag",
     "linear_probe": "fine_tune",  # a small classifier trained on frozen embeddings
+    "rag": "rag",  # the small model answering from passages retrieved from the documents
 }
 # A prompt or retrieval pilot that asked the capable model itself (through an endpoint)
 # measures the strategy, not a lower bound of it.
-ENDPOINT_MEASURES: dict[str, str] = {"prompt": "prompt", "retrieval": "rag"}
+ENDPOINT_MEASURES: dict[str, str] = {"prompt": "prompt", "retrieval": "rag", "rag": "rag"}
 # The baseline that stands for a baseline method's own result.
-BASELINE_RESULT: dict[str, str] = {"prompt": "few_shot", "retrieval": "retrieval_few_shot"}
+BASELINE_RESULT: dict[str, str] = {
+    "prompt": "few_shot",
+    "retrieval": "retrieval_few_shot",
+    "rag": "rag",
+}
+# Methods that answer questions over a team's documents (questions JSONL plus --docs).
+DOCUMENT_METHODS = frozenset({"rag", "fine_tune_rag"})

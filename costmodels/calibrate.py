@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict
 
 from core.measurement import Measurement, wilson
 from core.scenario import Scenario
-from core.vocab import CLASSIFIER_TASKS, METHODS, TRAINING
+from core.vocab import CLASSIFIER_TASKS, ENDPOINT_MEASURES, METHODS, TRAINING
 from costmodels.assumptions import BOUNDS, CostAssumptions, Range, nominal
 from costmodels.compute import training_flops
 from costmodels.prices import PriceCatalog
@@ -123,9 +123,9 @@ def _endpoint(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog
     """A prompt or retrieval pilot through an endpoint: its measured tokens per request
     replace the scenario's, and a catalog model it asked becomes the capable model."""
     e = m.endpoint
-    if e is None or m.method not in ("prompt", "retrieval"):
+    if e is None or m.method not in ENDPOINT_MEASURES:
         return {}, None
-    kind = "prompt" if m.method == "prompt" else "rag"
+    kind = ENDPOINT_MEASURES[m.method]
     update: dict = {
         f"{kind}_input_tokens_per_request": e.input_tokens_per_request,
         f"{kind}_output_tokens_per_request": e.output_tokens_per_request,
@@ -151,6 +151,34 @@ def _endpoint(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog
         f"tokens.{which}"
     )
     return update, note
+
+
+def _documents(a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
+    """A pilot over the team's documents: its measured context tokens per request replace
+    the assumed retrieved context of every RAG strategy, and its corpus prices a full
+    re-index at the embedding model's rate."""
+    r = m.rag
+    if r is None or r.context_tokens_per_request <= 0:
+        return {}, None
+    embed = cat.models.get(a.embedding_model)
+    full = (
+        f" Re-embedding the whole corpus ({r.corpus_tokens:,} tokens) costs "
+        f"${r.corpus_tokens * float(embed.usd_per_1m_input_tokens) / 1e6:,.4f} at "
+        f"{a.embedding_model}'s price"
+        if embed and r.corpus_tokens
+        else ""
+    )
+    rag_q = r.answers.get("rag")
+    quality = f"; RAG with the pilot's model reached F1 {rag_q.f1.text()}" if rag_q else ""
+    note = (
+        f"Retrieval: the {m.method} pilot {m.run_id} put {r.context_tokens_per_request:,.0f} "
+        f"tokens of retrieved passages into each request (top {r.top_k} of {r.chunks:,} "
+        f"passages from {r.documents:,} documents; the assumption was "
+        f"{nominal(a.retrieved_context_tokens):,.0f}){quality}. The index built in "
+        f"{r.index_build_seconds:,.1f} s ({r.documents_per_second:,.0f} documents/s on "
+        f"{m.device_name or m.device}).{full}."
+    )
+    return {"retrieved_context_tokens": round(r.context_tokens_per_request, 1)}, note
 
 
 def _escalation(trained: list[Measurement]) -> tuple:
@@ -213,12 +241,15 @@ def calibrate(
     changes |= update
     notes += [note] if note else []
     for m in measurements:
-        update, note = _endpoint(scenario, assumptions, m, catalog)
-        changes |= update
-        notes += [note] if note else []
+        for update, note in (
+            _endpoint(scenario, assumptions, m, catalog),
+            _documents(assumptions, m, catalog),
+        ):
+            changes |= update
+            notes += [note] if note else []
     if not measurements:
         notes.append("No pilot measurements: every assumption is a prior.")
-    elif not trained and not any(m.endpoint for m in measurements):
+    elif not trained and not any(m.endpoint or m.rag for m in measurements):
         notes.append("Only prompt/retrieval pilots: they inform the advice, not the costs.")
     return Calibration(
         assumptions=assumptions.model_copy(update=changes),

@@ -97,6 +97,7 @@ def build_report(
     }</ul>
 <h2>Costs</h2>{_table(cost_table(report, rec.recommended).to_dict("records"))}{chart_html}
 <h2>Pilot results</h2>{_table(pilot_rows) or "<p>No pilot run yet.</p>"}{same}
+{"".join(_documents(p) for p in pilots or [] if p.measurement.rag)}
 {_learning(learning_curve)}
 <h2>Scenario</h2>{_table(scen)}
 <h2>Assumptions and sources</h2>{_table(_assumptions(report))}
@@ -147,6 +148,20 @@ def _pilot_row(p: PilotMetrics) -> dict:
         if m.abstention
         else "",
     }
+
+
+def _documents(p: PilotMetrics) -> str:
+    """A pilot over documents: index, retrieval, answers, and the worst answers."""
+    from reports import rag_tables as t
+
+    r = p.measurement.rag
+    retrieval = t.retrieval_row(r)
+    return (
+        f"<h3>Run {html.escape(p.measurement.run_id)}: answers over your documents</h3>"
+        f"{_table([t.index_row(r)])}{_table([retrieval] if retrieval else [])}"
+        f"{_table(t.answer_rows(r))}{_table(t.gain_rows(r))}"
+        f"<h4>Worst answers, with the passages they were given</h4>{_table(t.wrong_answer_rows(p))}"
+    )
 
 
 def _assumptions(report: CostReport) -> list[dict]:

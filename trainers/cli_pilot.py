@@ -96,7 +96,7 @@ def add_parsers(sub, handlers) -> None:
     handlers["runs"] = cmd_runs
 
 
-PATH_FIELDS = ("data", "holdout_data", "label_descriptions")
+PATH_FIELDS = ("data", "holdout_data", "label_descriptions", "docs")
 
 
 def build_config(args: argparse.Namespace):
@@ -237,6 +237,8 @@ def report(run_dir: Path, as_json: bool) -> int:
         )
         if meas.endpoint:
             print(endpoint_line(meas.endpoint))
+        if meas.rag:
+            print(rag_lines(meas.rag))
         return 0
     err = next(
         (e.get("message") for e in reversed(runs.read_events(run_dir)) if e["event"] == "error"),
@@ -263,6 +265,29 @@ def endpoint_line(e) -> str:
         f"p95 {e.latency_ms_p95:,.0f} ms; {e.requests} requests, {e.errors} failed, "
         f"{e.cached} from the cache; paid ${e.usd_spent:.4f}"
     )
+
+
+def rag_lines(r) -> str:
+    """A pilot over documents in a few lines of text."""
+    out = [
+        f"index: {r.documents} documents, {r.chunks} passages, built in "
+        f"{r.index_build_seconds:.1f} s ({r.documents_per_second:,.0f} documents/s once the "
+        f"encoder was loaded); {r.context_tokens_per_request:,.0f} context tokens a request"
+    ]
+    if r.retrieval and r.retrieval.hit_at_1 is not None:
+        t = r.retrieval
+        out.append(
+            f"retrieval ({t.mode}, {t.questions} answerable questions): hit@1 {t.hit_at_1:.1%}, "
+            f"hit@5 {t.hit_at_5:.1%}, MRR@10 {t.mrr_at_10:.3f}, answer in the passages "
+            f"{t.answer_in_context:.1%}"
+        )
+    for name, a in r.answers.items():
+        no = a.abstained_when_unanswerable
+        said = f"; said 'not in the documents' on {no.value:.0%} of unanswerable" if no else ""
+        out.append(f"{name}: F1 {a.f1.text()}, exact match {a.exact_match.value:.1%}{said}")
+    out += [f"F1 {k}: {d.text()}" for k, d in r.f1_gain.items()]
+    out += [f"skipped {s}" for s in r.skipped_files]
+    return "\n".join(out)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

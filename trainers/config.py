@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.scenario import InputError, describe_validation_error
-from core.vocab import METHODS, Method
+from core.vocab import DOCUMENT_METHODS, METHODS, Method
 from costmodels.compute import LINEAR_TARGETS
 from trainers.data import (
     Dataset,
@@ -119,6 +119,15 @@ class PilotConfig(BaseModel):
     """Endpoint requests in flight at once."""
     endpoint_timeout_s: float = Field(60.0, gt=0, le=3600)
     """Seconds to wait for one endpoint answer before retrying it."""
+    docs: str | None = None
+    """The team's documents for rag and fine_tune_rag (a folder or a file: .txt, .md,
+    .html, .pdf, .docx, or JSONL of id,title,text); the data is then questions JSONL."""
+    top_k: int = Field(3, ge=1, le=20)
+    """Passages retrieved into each prompt."""
+    chunk_chars: int = Field(1200, ge=200, le=20_000)
+    """Largest passage in characters (documents are cut at headings and paragraphs)."""
+    chunk_overlap_chars: int = Field(150, ge=0, le=5_000)
+    """Characters of the previous passage repeated at the start of the next."""
     teacher_url: str | None = None
     """OpenAI-compatible endpoint of the teacher (for distill_seq)."""
     teacher_model: str | None = None
@@ -173,10 +182,18 @@ class PilotConfig(BaseModel):
 
     @model_validator(mode="after")
     def _endpoint_ok(self) -> PilotConfig:
-        if self.endpoint_url and self.method not in ("prompt", "retrieval"):
-            raise ValueError("an endpoint model serves the prompt and retrieval pilots only")
+        if self.endpoint_url and self.method not in ("prompt", "retrieval", "rag"):
+            raise ValueError("an endpoint model serves the prompt, retrieval and rag pilots only")
         if self.endpoint_url and not self.endpoint_model:
             raise ValueError("endpoint_model: name the model at the endpoint")
+        return self
+
+    @model_validator(mode="after")
+    def _docs_ok(self) -> PilotConfig:
+        if self.method in DOCUMENT_METHODS and not self.docs:
+            raise ValueError(f"docs: method {self.method} needs the documents (--docs PATH)")
+        if self.chunk_overlap_chars >= self.chunk_chars:
+            raise ValueError("chunk_overlap_chars must be smaller than chunk_chars")
         return self
 
     @model_validator(mode="after")

@@ -26,6 +26,8 @@ MAX_FIELD_CHARS = 100_000
 CLASSIFY_SYSTEM = "Answer with the label."  # short: every token is paid for at every step
 LIST_LABELS_UP_TO = 20  # the template lists the labels when there are this few
 MAX_LABELS = 10_000  # beyond this a label column is an id, not a class
+NO_ANSWER = "not in the documents"  # what a QA system must say when the answer is not there
+QA_SYSTEM = f"Answer with a short phrase. If you do not know the answer, reply: {NO_ANSWER}."
 
 
 class Message(BaseModel):
@@ -42,6 +44,11 @@ class Example(BaseModel):
     """The answer the model must give."""
     label: str | None = None
     line: int
+    answers: tuple[str, ...] = ()
+    """Question answering: every accepted answer (empty when the documents hold none)."""
+    answerable: bool = True
+    source_id: str | None = None
+    """Question answering: the id of the document that holds the answer, when known."""
 
 
 class Dataset(BaseModel):
@@ -102,6 +109,8 @@ def _from_record(rec, line: int) -> tuple[str, Example]:
         if turns[-1].role != "assistant" or not turns[-1].content.strip():
             raise ValueError("the last message must be a non-empty assistant answer")
         return "chat", Example(messages=tuple(turns[:-1]), target=turns[-1].content, line=line)
+    if "question" in rec:
+        return "qa", _qa_example(rec, line)
     if "prompt" in rec or "completion" in rec:
         prompt, completion = (
             _text(rec.get("prompt"), "prompt"),
@@ -124,7 +133,35 @@ def _from_record(rec, line: int) -> tuple[str, Example]:
     keys = ", ".join(sorted(rec)[:5]) or "none"
     raise ValueError(
         f"unknown record shape (keys: {keys}); expected messages, "
-        "prompt/completion or instruction/input/output"
+        "prompt/completion, instruction/input/output or question/answers"
+    )
+
+
+def _qa_example(rec: dict, line: int) -> Example:
+    """{question, answers (a list) or answer, answerable?, paragraph_id or source_id?}"""
+    question = _text(rec["question"], "question").strip()
+    if not question:
+        raise ValueError("'question' is empty")
+    answers = rec.get("answers", [rec["answer"]] if "answer" in rec else [])
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers):
+        raise ValueError("'answers' must be a list of texts")
+    answerable = rec.get("answerable", True)
+    if not isinstance(answerable, bool):
+        raise ValueError("'answerable' must be true or false")
+    answers = [a.strip() for a in answers if a.strip()]
+    if answerable and not answers:
+        raise ValueError("an answerable question needs 'answers' (or 'answer')")
+    source = rec.get("paragraph_id", rec.get("source_id"))
+    return Example(
+        messages=(
+            Message(role="system", content=QA_SYSTEM),
+            Message(role="user", content=question),
+        ),
+        target=answers[0] if answerable else NO_ANSWER,
+        line=line,
+        answers=tuple(answers) if answerable else (),
+        answerable=answerable,
+        source_id=str(source) if source is not None else None,
     )
 
 

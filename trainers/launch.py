@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.scenario import InputError
-from core.vocab import METHODS
+from core.vocab import DOCUMENT_METHODS, METHODS
 from trainers import runs
 from trainers.config import PilotConfig, save_config
 from trainers.preflight import Preflight, estimate_pilot
@@ -38,6 +38,16 @@ def validate_inputs(cfg: PilotConfig) -> list[str]:
             "for generation use method=lora"
         )
     warnings = data_warnings(ds)
+    if cfg.method in DOCUMENT_METHODS and ds.format != "qa":
+        raise InputError(
+            f"{cfg.data}: method {cfg.method} needs questions JSONL "
+            '(one {"question": ..., "answers": [...], "answerable": true} per line)'
+        )
+    if cfg.docs:  # every unreadable file is named now; the run indexes the rest
+        from rag.documents import read_documents
+
+        _, skipped = read_documents(cfg.docs)
+        warnings += [f"docs: skipped {s.file}: {s.reason}" for s in skipped]
     if cfg.label_descriptions:
         from trainers.instruction import read_label_descriptions
 

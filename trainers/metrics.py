@@ -60,6 +60,8 @@ class Sample(_Frozen):
     input: str
     gold: str
     predicted: str
+    passages: tuple[str, ...] = ()
+    """RAG pilots: the passages retrieved for it ('title: text'), best first."""
 
 
 class FailedRow(_Frozen):

@@ -161,6 +161,10 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
         from trainers import endpoint_pilot
 
         return endpoint_pilot.run(cfg, run_dir, t0)
+    from trainers import rag_pilot
+
+    if rag_pilot.routes_here(cfg, freeze_splits(cfg, run_dir)[1]):  # questions, documents
+        return rag_pilot.run(cfg, run_dir, t0)
     ctx = context(cfg, run_dir)
     recipe = recipe_for(cfg.method)
     runs.emit(

@@ -145,6 +145,8 @@ def _estimator(cfg, device: str) -> dict:
         len(json.dumps([m.content for m in e.messages])) + len(e.target) for e in ds.examples
     ) / len(ds.examples)
     per_example = chars / CHARS_PER_TOKEN + 20  # + the chat template's own tokens
+    if cfg.method == "fine_tune_rag":  # each prompt carries top_k passages (at most)
+        per_example += cfg.top_k * cfg.chunk_chars / CHARS_PER_TOKEN
     encoder = METHODS[cfg.method].compute == "encoder"
     if encoder:  # an encoder reads the user's text alone, plus [CLS] and [SEP]
         texts = [m.content for e in ds.examples for m in e.messages if m.role == "user"]
@@ -152,8 +154,9 @@ def _estimator(cfg, device: str) -> dict:
     train_n = round(len(ds.examples) * (1 - cfg.holdout_fraction))
     t = cfg.train
     steps = t.max_steps or max(1, round(train_n / t.batch_size * t.epochs))
+    seq_cap = 2048 if cfg.method == "fine_tune_rag" else t.max_seq_len  # rag_pilot raises it
     train_tokens = (
-        int(min(steps * t.batch_size, train_n * t.epochs) * min(per_example, t.max_seq_len))
+        int(min(steps * t.batch_size, train_n * t.epochs) * min(per_example, seq_cap))
         if cfg.method in TRAINING
         else 0
     )

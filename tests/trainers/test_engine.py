@@ -13,7 +13,7 @@ from cli import main
 from core.labels import method_label
 from core.measurement import Measurement, QualityMeasure
 from core.scenario import Scenario
-from core.vocab import METHOD_NAMES, METHODS, PILOTS
+from core.vocab import DOCUMENT_METHODS, METHOD_NAMES, METHODS, PILOTS
 from tests.conftest import EXAMPLES, ROOT
 from tests.trainers.conftest import DEMO_CHAT, DEMO_CSV
 from trainers import runs
@@ -61,7 +61,11 @@ def test_every_layer_accepts_every_method(method, runs_dir):
     from trainers.recipe import recipe_for
 
     parser, _ = build_parser()
-    args = parser.parse_args(["pilot", "--method", method, "--data", str(DEMO_CSV)])
+    data = ["--data", str(DEMO_CSV)]
+    if method in DOCUMENT_METHODS:  # questions over the demo documents
+        docs = DEMO_CSV.parent.parent / "docs" / "larkspur"
+        data = ["--data", str(DEMO_CSV.parent / "policy_questions.jsonl"), "--docs", str(docs)]
+    args = parser.parse_args(["pilot", "--method", method, *data])
     cfg = build_config(args)
     assert cfg.method == method
     recipe = recipe_for(method)

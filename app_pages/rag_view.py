@@ -1,0 +1,32 @@
+"""A finished pilot over documents on the Runs and Pilot pages: the index, retrieval,
+every system's answers with intervals, paired F1 differences, and the worst answers beside
+the passages they were given, so a reader sees whether retrieval or the model failed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from reports import rag_tables
+from trainers.metrics import PilotMetrics
+
+
+def show_documents(m: PilotMetrics, key: str) -> None:
+    r = m.measurement.rag
+    if r is None:
+        return
+    st.subheader("Answers over your documents")
+    st.dataframe(pd.DataFrame([rag_tables.index_row(r)]), hide_index=True, key=f"ix_{key}")
+    row = rag_tables.retrieval_row(r)
+    if row:
+        st.dataframe(pd.DataFrame([row]), hide_index=True, key=f"ret_{key}")
+    st.dataframe(pd.DataFrame(rag_tables.answer_rows(r)), hide_index=True, key=f"ans_{key}")
+    if r.f1_gain:
+        st.dataframe(pd.DataFrame(rag_tables.gain_rows(r)), hide_index=True, key=f"gain_{key}")
+    for s in r.skipped_files:
+        st.warning(f"Not indexed: {s}", icon=":material/warning:")
+    st.caption("Worst answers first, with the passages retrieval gave them")
+    for s in m.samples[:5]:
+        with st.expander(f"{s.input}  (gold: {s.gold}; answered: {s.predicted or '(nothing)'})"):
+            for i, p in enumerate(s.passages, 1):
+                st.markdown(f"**[{i}]** {p}")
