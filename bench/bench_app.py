@@ -36,6 +36,9 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reruns", type=int, default=20)
     args = ap.parse_args()
+    from trainers.hardware import describe
+
+    print(describe(), flush=True)
     os.environ.setdefault("ADAPT_RUNS", tempfile.mkdtemp())
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
     at.selectbox(key="example_choice").set_value("ticket_triage_distill").run()

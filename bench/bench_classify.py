@@ -18,7 +18,6 @@ training plus evaluation <= 5 minutes (aim: >= 88% in 2 minutes); linear probe <
 import argparse
 import csv
 import os
-import platform
 import random
 import sys
 import tempfile
@@ -34,14 +33,10 @@ OUT_OF_SCOPE_INTENTS = 10
 
 
 def cpu() -> str:
-    info = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    name = next((x.split(":", 1)[1].strip() for x in info.splitlines() if "model name" in x), "")
-    flags = next(
-        (x.split(":", 1)[1].split() for x in info.splitlines() if x.startswith("flags")), []
-    )
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-    have = ", ".join(f for f in wanted if f in flags) or "none of avx2/avx512"
-    return f"{name or platform.processor()} ({os.cpu_count()} cores; {have})"
+    """The machine, as every run's metrics name it (trainers/hardware.py)."""
+    from trainers.hardware import detect
+
+    return detect().text()
 
 
 def pilot(method: str, train_csv: Path, hold: Path, work: Path, **extra):
@@ -82,7 +77,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--skip-lora", action="store_true")
     args = ap.parse_args(argv)
-    print(f"CPU: {cpu()}")
+    print(f"Hardware: {cpu()}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ.setdefault("ADAPT_RUNS", str(work / "runs"))

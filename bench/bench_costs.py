@@ -25,6 +25,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--draws", type=int, default=10_000)
     args = ap.parse_args()
+    from trainers.hardware import describe
+
+    print(describe(), flush=True)
     root = Path(__file__).resolve().parent.parent
     s = load_scenario(root / "examples" / "ticket_triage_distill.yaml")
     s = s.model_copy(update={"horizon_months": 36})

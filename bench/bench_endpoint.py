@@ -96,6 +96,9 @@ def main(argv=None) -> int:
     ap.add_argument("--requests", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args(argv)
+    from trainers.hardware import describe
+
+    print(describe(), flush=True)
     prompts = [
         (Message(role="user", content=f"Name the colour number {i}. One word."),)
         for i in range(args.requests)

@@ -27,6 +27,9 @@ def main() -> int:
     ap.add_argument("--think", type=float, default=4.0, help="seconds between changes")
     ap.add_argument("--driver", choices=("protocol", "browser"), default="protocol")
     args = ap.parse_args()
+    from trainers.hardware import describe
+
+    print(describe(), flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="load-"))
     log = tmp / "timing.tsv"
     env = {"ADAPT_RUNS": str(tmp / "runs"), "ADAPT_TIMING_LOG": str(log)}

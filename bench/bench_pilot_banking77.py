@@ -135,15 +135,9 @@ def view(r: dict) -> dict:
 
 def cpu_line() -> str:
     """The CPU model and the flags that decide its fast paths (every figure names it)."""
-    flags = set()
-    name = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name") and name == "unknown CPU":
-            name = line.split(":", 1)[1].strip()
-        if line.startswith("flags") and not flags:
-            flags = set(line.split(":", 1)[1].split())
-    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-    return f"CPU: {name}; " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
+    from trainers.hardware import describe
+
+    return describe()
 
 
 def print_table(plain: float, results: dict) -> None:

@@ -116,7 +116,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if not (args.data / "questions.jsonl").exists():
         raise SystemExit(f"no benchmark data at {args.data}")
-    print(f"CPU: {cpu()}")
+    print(f"Hardware: {cpu()}")
     cfg = config(args.data, "fine_tune_rag", args.max_steps)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "index-run"

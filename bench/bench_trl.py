@@ -130,6 +130,9 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=98, help="98 = 2 epochs of 770 rows")
     ap.add_argument("--holdout", type=int, default=300)
     args = ap.parse_args()
+    from trainers.hardware import describe
+
+    print(describe(), flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="trl-bench-"))
     train, hold = make_data(Path(args.data), tmp, per_class=10, holdout=args.holdout)
     results = {"adapt pilot": ours(train, hold, args.steps)}

@@ -205,6 +205,29 @@ class RagStats(BaseModel):
     """Paired F1 differences on the answerable questions, e.g. 'rag - closed_book'."""
 
 
+class Hardware(BaseModel):
+    """The machine a pilot or benchmark ran on, with what decides its fast paths."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    cpu_model: str
+    cpu_cores: int = Field(ge=0)
+    cpu_flags: tuple[str, ...] = ()
+    """Those of avx2, avx512f, avx512_bf16, amx_bf16, amx_tile the CPU has."""
+    gpu_name: str | None = None
+    gpu_compute_capability: str | None = None
+    gpu_bf16: bool | None = None
+
+    def text(self) -> str:
+        flags = ", ".join(self.cpu_flags) or "no AVX2"
+        gpu = (
+            f"; GPU {self.gpu_name} (compute {self.gpu_compute_capability}, "
+            f"bf16 {'yes' if self.gpu_bf16 else 'no'})"
+            if self.gpu_name
+            else ""
+        )
+        return f"{self.cpu_model} ({self.cpu_cores} cores; {flags}){gpu}"
+
+
 class Measurement(BaseModel):
     """One pilot's measured numbers."""
 
@@ -254,6 +277,8 @@ class Measurement(BaseModel):
     """A trained classifier's escalation threshold and what it did on the holdout."""
     endpoint: EndpointStats | None = None
     """A prompt or retrieval pilot through an endpoint: tokens, latency and price."""
+    hardware: Hardware | None = None
+    """The CPU (model, cores, vector flags) and GPU the run measured on."""
     rag: RagStats | None = None
     """A pilot over documents: retrieval, answers, abstention, index and context costs."""
 

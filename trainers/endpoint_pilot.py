@@ -84,6 +84,8 @@ def predicted_usd(cfg: PilotConfig) -> float:
         return sum(len(m.content) for m in e.messages) / CHARS_PER_TOKEN
 
     per_row = sum(map(tokens, hold)) / max(1, len(hold))
+    if cfg.method == "rag":  # closed-book, then with top_k passages of at most chunk_chars
+        per_row += cfg.top_k * cfg.chunk_chars / CHARS_PER_TOKEN / 2
     shots = FEW_SHOT_K * sum(map(tokens, train)) / max(1, len(train))
     out = max(len(e.target) for e in train) / CHARS_PER_TOKEN + 1
     rows = len(hold)

@@ -92,7 +92,7 @@ def run_pilot(run_dir: Path, resume: bool = False) -> PilotMetrics:
     t0 = time.perf_counter()
     runs.emit(run_dir, "start", method=cfg.method, model=cfg.model, resume=resume)
     try:
-        metrics = _run(cfg, run_dir, t0)
+        metrics = _with_hardware(_run(cfg, run_dir, t0))
     except Exception as e:  # recorded as a failed run with a clear message, then re-raised
         msg = failure_message(e, run_dir)
         with contextlib.suppress(OSError, sqlite3.Error):  # a full disk may refuse even this
@@ -104,6 +104,15 @@ def run_pilot(run_dir: Path, resume: bool = False) -> PilotMetrics:
     runs.emit(run_dir, "done", wall_seconds=round(metrics.measurement.wall_seconds, 2))
     runs.index_upsert(run_dir, status_="done", metrics=record)
     return metrics
+
+
+def _with_hardware(m: PilotMetrics) -> PilotMetrics:
+    """Every run's measurement names the CPU (and GPU) it was measured on."""
+    from trainers.hardware import detect
+
+    return m.model_copy(
+        update={"measurement": m.measurement.model_copy(update={"hardware": detect()})}
+    )
 
 
 def context(cfg: PilotConfig, run_dir: Path) -> PilotContext:
@@ -157,14 +166,14 @@ def _run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
         from trainers import classify_pilot
 
         return classify_pilot.run(cfg, run_dir, t0)
-    if cfg.endpoint_url:  # a capable model behind an endpoint: no local model at all
-        from trainers import endpoint_pilot
-
-        return endpoint_pilot.run(cfg, run_dir, t0)
     from trainers import rag_pilot
 
     if rag_pilot.routes_here(cfg, freeze_splits(cfg, run_dir)[1]):  # questions, documents
         return rag_pilot.run(cfg, run_dir, t0)
+    if cfg.endpoint_url:  # a capable model behind an endpoint: no local model at all
+        from trainers import endpoint_pilot
+
+        return endpoint_pilot.run(cfg, run_dir, t0)
     ctx = context(cfg, run_dir)
     recipe = recipe_for(cfg.method)
     runs.emit(

@@ -161,7 +161,7 @@ def _estimator(cfg, device: str) -> dict:
         else 0
     )
     measured = measured_throughput(cfg.method, cfg.model, device)
-    tps = measured or METHODS[cfg.method].cpu_tokens_per_second or 400.0
+    tps = measured or _cpu_prior(cfg.method, device) or 400.0
     train_s = min(train_tokens / tps, (t.max_minutes or 1e9) * 60)
     hold = min(cfg.holdout_max, len(ds.examples) - train_n)
     gen_s = hold * GEN_S_PER_ROW * (2 if cfg.method in TRAINING else 1) * (1 + len(cfg.baselines))
@@ -250,6 +250,55 @@ def _from_probe(cfg, r: ProbeResult) -> tuple[dict, int, float]:
     return phases, tokens, tps
 
 
+QLORA_SLOWER_LIMIT = 2.0  # QLoRA may train this many times slower than LoRA, no more
+# Measured (issue 17) on a 2-core AMD EPYC with AVX2 and no AVX-512: bitsandbytes' 4-bit
+# CPU path trained at 7 tokens/s, LoRA at 208 (bf16 off). The estimator's prior there.
+AVX2_QLORA_TPS, AVX2_LORA_TPS = 7.0, 208.0
+
+
+def _cpu_prior(method: str, device: str) -> float:
+    """Training tokens/s assumed before any run of the method was measured here: the
+    vocabulary's (measured with AVX-512 BF16), or what was measured without it."""
+    from trainers.hardware import detect
+
+    rate = METHODS[method].cpu_tokens_per_second
+    if device != "cpu":
+        return rate
+    flags = detect().cpu_flags
+    if method == "qlora" and "avx512f" not in flags:
+        return AVX2_QLORA_TPS
+    if "avx512_bf16" not in flags and "amx_bf16" not in flags:  # no bf16 autocast: fp32
+        return min(rate, rate * AVX2_LORA_TPS / METHODS["lora"].cpu_tokens_per_second)
+    return rate
+
+
+def slow_qlora(cfg, device: str, probed: ProbeResult | None) -> str | None:
+    """Why QLoRA is the wrong choice on this CPU, or None. With a probe: both rates as
+    measured here, when QLoRA is over QLORA_SLOWER_LIMIT times slower than LoRA (which
+    the probe just trained, so it fits). Without: the CPU's flags and the rates measured
+    on a CPU like it."""
+    if cfg.method != "qlora" or device != "cpu":
+        return None
+    if probed is not None and probed.lora_tokens_per_second and probed.train_tokens_per_second:
+        q, lora = probed.train_tokens_per_second, probed.lora_tokens_per_second
+        if q * QLORA_SLOWER_LIMIT >= lora:
+            return None
+        return (
+            f"QLoRA on this CPU: {q:,.0f} tokens/s against {lora:,.0f} for LoRA (both measured "
+            f"by the probe; {lora / q:,.0f}x slower). QLoRA saves memory you do not need here, "
+            "since LoRA fits: use --method lora."
+        )
+    from trainers.hardware import detect
+
+    if "avx512f" in detect().cpu_flags:
+        return None
+    return (
+        f"QLoRA on a CPU without AVX-512 trains at about {AVX2_QLORA_TPS:.0f} tokens/s against "
+        f"{AVX2_LORA_TPS:.0f} for LoRA (measured on a 2-core AMD EPYC with AVX2): use --method "
+        "lora unless memory forces 4-bit weights; a probe measures both rates here."
+    )
+
+
 def _advice(cfg, per_example: float, avail: float, peak: float) -> str:
     """What would fit, from the estimator's ratios applied to the predicted peak."""
     batch = cfg.train.batch_size
@@ -308,6 +357,9 @@ def estimate_pilot(
         advice = (f"the probe could not finish: {failure}. " if failure else "") + _advice(
             cfg, est["per_example"], avail, peak
         )
+    slow = slow_qlora(cfg, device, r if probe and not failure else None)
+    if slow and fits:
+        fits, advice = (False, slow) if probe else (True, slow)
     usd = _usd_per_hour(device_name(device)) * wall / 3600
     if cfg.endpoint_url:  # what the endpoint will bill, checked against the cap first
         from trainers.endpoint_pilot import predicted_usd

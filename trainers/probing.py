@@ -30,6 +30,8 @@ class ProbeResult(BaseModel):
     tuned_batch_s: float = 0.0
     train_tokens_per_second: float | None = None
     """None: the method trains nothing."""
+    lora_tokens_per_second: float | None = None
+    """QLoRA on a CPU: LoRA's rate on the same batches, so the preflight can compare."""
     train_tokens_per_epoch: int = 0
     steps_per_epoch: int = 0
     longest_batch_tokens: int = 0

@@ -55,3 +55,71 @@ def test_the_run_records_predicted_against_measured(tiny_model, runs_dir, capsys
         assert fid[key]["predicted"] > 0 and "error_pct" in fid[key]
     (row,) = runs.index_list()
     assert row["metrics"]["fidelity"] == fid  # and in the run index
+
+
+PROBED = dict(
+    device="cpu",
+    load_s=3.0,
+    holdout=16,
+    holdout_available=16,
+    zero_shot_batch_s=1.0,
+    tuned_batch_s=1.0,
+    train_tokens_per_epoch=2000,
+    steps_per_epoch=4,
+    peak_memory_mib=1500.0,
+)
+
+
+@pytest.mark.parametrize(
+    ("qlora_tps", "lora_tps", "refused"),
+    [(7.0, 208.0, True), (281.0, 415.0, False)],  # AVX2-only vs AVX-512 BF16, measured
+)
+def test_qlora_far_slower_than_lora_is_refused_and_lora_named(
+    tiny_model, runs_dir, capsys, monkeypatch, qlora_tps, lora_tps, refused
+):
+    """The probe's two rates decide: over 2x slower than LoRA (which the probe trained,
+    so it fits) refuses the pilot with both rates; within 2x goes ahead."""
+    from trainers import preflight
+    from trainers.probing import ProbeResult
+
+    probed = ProbeResult(
+        **PROBED, train_tokens_per_second=qlora_tps, lora_tokens_per_second=lora_tps
+    )
+    monkeypatch.setattr(preflight, "run_probe", lambda cfg: probed)
+    argv = ["pilot", "--method", "qlora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
+    assert main([*argv, "--device", "cpu", "--preflight", "--json"]) == 0
+    pre = json.loads(capsys.readouterr().out)
+    assert pre["fits"] is not refused
+    if refused:
+        assert "QLoRA on this CPU: 7 tokens/s against 208 for LoRA" in pre["advice"]
+        assert "use --method lora" in pre["advice"]
+        assert main([*argv, "--device", "cpu", "--max-steps", "2"]) == 2  # never started
+        assert "use --method lora" in capsys.readouterr().err and runs.index_list() == []
+    else:
+        assert pre["advice"] is None
+
+
+def test_without_a_probe_an_avx2_cpu_is_warned_about_qlora(tiny_model, runs_dir, monkeypatch):
+    from core.measurement import Hardware
+    from trainers import hardware
+    from trainers.config import PilotConfig
+    from trainers.preflight import estimate_pilot
+
+    avx2 = Hardware(cpu_model="AMD EPYC", cpu_cores=2, cpu_flags=("avx2",))
+    monkeypatch.setattr(hardware, "detect", lambda: avx2)
+    cfg = PilotConfig(method="qlora", data=str(DEMO_CSV), model=str(tiny_model), device="cpu")
+    pre = estimate_pilot(cfg, probe=False)
+    assert pre.tokens_per_second == 7.0 and "without AVX-512" in pre.advice
+    lora = estimate_pilot(cfg.model_copy(update={"method": "lora"}), probe=False)
+    assert lora.tokens_per_second == 208.0 and lora.advice is None  # fp32 without bf16
+
+
+@pytest.mark.slow
+def test_a_qlora_probe_on_the_cpu_times_lora_too(tiny_model, runs_dir):
+    from trainers.config import PilotConfig
+    from trainers.probing import run_probe
+
+    cfg = PilotConfig(method="qlora", data=str(DEMO_CSV), model=str(tiny_model), device="cpu")
+    r = run_probe(cfg)
+    assert r.ok, r.error
+    assert r.train_tokens_per_second > 0 and r.lora_tokens_per_second > 0

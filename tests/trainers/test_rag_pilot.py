@@ -39,6 +39,8 @@ def _contract(out: dict, systems: set[str]) -> dict:
         assert set(a) >= ANSWER_KEYS and set(a["f1"]) >= INTERVAL and set(a["chrf"]) >= INTERVAL
         assert a["f1"]["n"] > 0 and a["abstained_when_unanswerable"]["n"] > 0
     assert out["measurement"]["quality"]["metric"] == "f1"
+    hw = out["measurement"]["hardware"]  # every run names the machine it measured on
+    assert hw["cpu_model"] and hw["cpu_cores"] >= 1
     return rag
 
 
@@ -141,3 +143,34 @@ def test_the_pilot_page_runs_rag_over_the_demo_documents_and_shows_why_answers_f
     systems = list(at.dataframe(key=f"ans_{run_dir.name}").value["System"])
     assert systems == ["closed-book (question only)", "RAG (retrieved passages)"]
     assert any("gold:" in e.label for e in at.expander)
+
+
+def test_rag_through_an_endpoint_measures_the_context_it_sends(runs_dir, capsys, monkeypatch):
+    """The capable model answers closed-book and with passages; the context tokens are the
+    server's own count (the faulty server counts words), and the advice prices RAG so."""
+    import threading
+    from collections import Counter
+    from http.server import ThreadingHTTPServer
+
+    from tests.trainers.test_endpoint import Faulty
+
+    monkeypatch.setenv("ADAPT_CACHE", str(runs_dir / "cache"))
+    Faulty.plan, Faulty.seen, Faulty.auth, Faulty.n = ["ok"], Counter(), [], 0
+    Faulty.prompt_tokens, Faulty.delay_s = None, 0.0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Faulty)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        out = _pilot(
+            capsys, "rag", "--docs", str(DOCS), "--endpoint-url", url, "--endpoint-model", "m"
+        )
+    finally:
+        server.shutdown()
+    m = out["measurement"]
+    hold = m["holdout_examples"]
+    assert m["endpoint"]["requests"] == hold and len(Faulty.seen) == 2 * hold
+    rag = m["rag"]
+    assert set(rag["answers"]) == {"closed_book", "rag"}
+    sent = [json.loads(k)[-1]["content"] for k in Faulty.seen if "Passages:" in k]
+    words = sum(len(s.split()) for s in sent) / len(sent)
+    assert 0.8 * words < rag["context_tokens_per_request"] < words  # passages, not question
