@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from cli import main
@@ -105,3 +106,10 @@ def test_the_run_index_lives_in_one_user_level_folder(tmp_path, monkeypatch):
         assert runs.runs_root() == tmp_path / "home" / ".local" / "share" / "adapt" / "runs"
     monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "elsewhere"))
     assert runs.runs_root() == tmp_path / "elsewhere"
+
+
+@pytest.mark.parametrize("command", ["recommend", "estimate", "export", "memory", "pilot", "runs"])
+def test_every_command_prints_its_help(command, capsys):
+    """argparse formats help with %: a docstring's '90%' once broke `adapt pilot --help`."""
+    assert main([command, "--help"]) == 0
+    assert "usage: adapt" in capsys.readouterr().out

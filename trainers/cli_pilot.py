@@ -31,7 +31,7 @@ def _field_flags(p: argparse.ArgumentParser) -> None:
             names = [f"--{name.replace('_', '-')}"]
             names += [x for x in (ALIASES.get(name), PERCENT.get(name)) if x]
             kind, choices = _flag_type(info.annotation)
-            kw = dict(dest=name, default=None, help=field_help(name))
+            kw = dict(dest=name, default=None, help=field_help(name).replace("%", "%%"))
             if kind is bool:
                 group.add_argument(*names, action=argparse.BooleanOptionalAction, **kw)
             else:
