@@ -11,6 +11,7 @@ the model's confidence.
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -27,13 +28,25 @@ def label_token_ids(tok, labels: Sequence[str]) -> list[list[int]]:
     return [tok(lab + tok.eos_token, add_special_tokens=False)["input_ids"] for lab in labels]
 
 
+def _cache_kwarg(model) -> str:
+    """transformers renamed past_key_values to cache (5.2x); the device machines' older
+    release still has the first name, so take whichever forward() accepts."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT
+    params = inspect.signature(base.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
+
+
+def _cache_of(out):
+    return out.cache if hasattr(out, "cache") else out.past_key_values
+
+
 def _score_group(model, cache, P: int, ans, keep, first_logp, device):
     """log p(answer | prompt) of G answers (G, W) that share the prompt's cache."""
     G = ans.shape[0]
     cache = copy.deepcopy(cache)  # the caller's cache stays (1, ...) for the next group
     cache.batch_repeat_interleave(G)  # (1, ...) -> (G, ...) per layer
     mask = torch.cat([torch.ones((G, P), device=device), keep], dim=1).long()
-    post = model(input_ids=ans, attention_mask=mask, cache=cache)
+    post = model(input_ids=ans, attention_mask=mask, **{_cache_kwarg(model): cache})
     # answer token 0 is predicted by the prompt's last position, token i by answer i - 1
     logp = torch.log_softmax(post.logits[:, :-1].float(), dim=-1)  # (G, W-1, V)
     rest = logp.gather(-1, ans[:, 1:].unsqueeze(-1)).squeeze(-1) * keep[:, 1:]  # (G, W-1)
@@ -86,7 +99,7 @@ def label_log_likelihoods(
                 w = int(keep[rows].sum(1).max())  # this group's longest answer
                 scores = _score_group(
                     model,
-                    pre.cache,
+                    _cache_of(pre),
                     ids.shape[1],
                     ans[rows, :w],
                     keep[rows, :w],

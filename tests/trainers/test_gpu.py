@@ -41,3 +41,20 @@ def test_qlora_pilot_on_cuda(runs_dir, capsys):
     t = out["training"]
     assert out["measurement"]["device"] == "cuda:0" and t["steps"] == 20
     assert t["last_loss"] < t["first_loss"]
+
+
+def test_a_tiny_lora_pilot_on_cuda_names_the_gpu_it_ran_on(tiny_model, runs_dir, capsys):
+    """Runs where the default model's package is missing too: a tiny random model."""
+    import torch
+
+    argv = ["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
+    argv += ["--device", "cuda:0", "--max-steps", "4", "--holdout-max", "16", "--no-probe"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    hw = out["measurement"]["hardware"]
+    major, minor = torch.cuda.get_device_capability(0)
+    assert hw["gpu_name"] == torch.cuda.get_device_name(0)
+    assert hw["gpu_compute_capability"] == f"{major}.{minor}"
+    assert hw["gpu_bf16"] is torch.cuda.is_bf16_supported()
+    assert out["training"]["bf16"] is torch.cuda.is_bf16_supported()
+    assert out["measurement"]["device"] == "cuda:0" and out["training"]["steps"] == 4
