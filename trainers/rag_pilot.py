@@ -183,6 +183,8 @@ def _local(cfg, run_dir, prompts, train, index) -> dict:
                 for e, r in zip(train, ranked, strict=True)
             ]
             ctx = _fit_length(ctx, train)
+        train = balanced(train, cfg.seed, run_dir)
+        ctx = _qa_learning_rate(ctx)
         data = Dataset(task="generate", format="qa", examples=tuple(train))
         fitted = recipe.fit(ctx, model, data, "ckpt")
         result = fitted.result
@@ -223,6 +225,38 @@ def _progress(run_dir, phase):
 
 def _tokens(tok, texts) -> int:
     return sum(len(tok(t, add_special_tokens=False)["input_ids"]) + 1 for t in texts)
+
+
+MAX_UNANSWERABLE_SHARE = 0.25
+QA_LORA_LR = 2e-4
+
+
+def balanced(train: list[Example], seed: int, run_dir: Path) -> list[Example]:
+    """At most MAX_UNANSWERABLE_SHARE of the training questions unanswerable. Every
+    unanswerable question has the same answer, so when half the data says it (SQuAD 2.0),
+    greedy decoding learns to say it always (measured: 40 steps on 569 SQuAD 2.0
+    questions, 100% abstention on answerable ones). The holdout keeps its own share."""
+    import random
+
+    yes = [e for e in train if e.answerable]
+    no = [e for e in train if not e.answerable]
+    room = int(len(yes) * MAX_UNANSWERABLE_SHARE / (1 - MAX_UNANSWERABLE_SHARE))
+    if len(no) <= room:
+        return train
+    keep = set(map(id, random.Random(seed).sample(no, room)))
+    runs.emit(run_dir, "note", message=f"trained on {room} of {len(no)} unanswerable questions")
+    return [e for e in train if e.answerable or id(e) in keep]
+
+
+def _qa_learning_rate(ctx):
+    """LoRA at the SFT default (1e-3) collapses onto the one shared answer on question
+    answering; QA_LORA_LR unless the config names a rate."""
+    if ctx.cfg.train.learning_rate is not None:
+        return ctx
+    from dataclasses import replace
+
+    train_cfg = ctx.cfg.train.model_copy(update={"learning_rate": QA_LORA_LR})
+    return replace(ctx, cfg=ctx.cfg.model_copy(update={"train": train_cfg}))
 
 
 def _fit_length(ctx, train: list[Example]):
