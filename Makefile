@@ -25,6 +25,9 @@ $(STAMP): pyproject.toml Makefile
 app: setup
 	$(VENV)/bin/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.headless true
 
+# Serial on purpose: two pytest workers on two cores made the CPU-bound pilot tests 10x
+# slower (a QLoRA pilot: 35 s alone, 6 minutes beside another worker). pyproject's
+# addopts end every run with the 15 slowest tests.
 test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/python -m pytest -q

@@ -114,22 +114,10 @@ def test_distill_logit_half_depth_student(runs_dir, capsys):
     assert (Path(out["run_dir"]) / "model" / "model.safetensors").exists()
 
 
-def test_pilot_cli_on_demo_data_default_settings_dry(runs_dir, capsys):
-    """`adapt pilot` on the demo data, as the README shows it (bounded to a few steps)."""
-    assert (
-        main(
-            [
-                "pilot",
-                "--method",
-                "lora",
-                "--data",
-                str(DEMO_CSV),
-                "--max-steps",
-                "2",
-                "--holdout-max",
-                "8",
-            ]
-        )
-        == 0
-    )
+def test_pilot_cli_on_demo_data_default_settings_dry(runs_dir, capsys, tiny_model):
+    """`adapt pilot` on the demo data as the README shows it, probe included (bounded to a
+    few steps; a tiny model: the default model's own lora test is test_method_on_default_
+    model[lora])."""
+    argv = ["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
+    assert main([*argv, "--max-steps", "2", "--holdout-max", "8"]) == 0
     assert "accuracy" in capsys.readouterr().out

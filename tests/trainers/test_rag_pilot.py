@@ -53,7 +53,8 @@ def test_rag_on_the_default_model_prints_retrieval_answers_abstention_and_costs(
     assert rag["index_build_seconds"] > 0 and rag["documents_per_second"] > 0
     assert rag["documents"] == 5 and rag["context_tokens_per_request"] > 50
     assert "rag - closed_book" in rag["f1_gain"]
-    wrong = out["samples"][0]  # worst first, with the passages it was given
+    saved = json.loads((Path(out["run_dir"]) / "metrics.json").read_text())
+    wrong = saved["samples"][0]  # worst first, with the passages it was given
     assert len(wrong["passages"]) == 3
     assert main(["runs", "show", Path(out["run_dir"]).name]) == 0  # the text report
     text = capsys.readouterr().out
@@ -139,9 +140,11 @@ def test_the_pilot_page_runs_rag_over_the_demo_documents_and_shows_why_answers_f
     at.run()
     assert not at.exception
     assert "Answers over your documents" in [h.value for h in at.subheader]
-    assert at.dataframe(key=f"ret_{run_dir.name}").value["hit@5"][0].endswith("%")
-    systems = list(at.dataframe(key=f"ans_{run_dir.name}").value["System"])
-    assert systems == ["closed-book (question only)", "RAG (retrieved passages)"]
+    tables = [d.value for d in at.dataframe]
+    retrieval = next(t for t in tables if "hit@5" in t.columns)
+    assert retrieval["hit@5"][0].endswith("%")
+    answers = next(t for t in tables if "System" in t.columns)
+    assert list(answers["System"]) == ["closed-book (question only)", "RAG (retrieved passages)"]
     assert any("gold:" in e.label for e in at.expander)
 
 
