@@ -164,7 +164,7 @@ def _documents(a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
     full = (
         f" Re-embedding the whole corpus ({r.corpus_tokens:,} tokens) costs "
         f"${r.corpus_tokens * float(embed.usd_per_1m_input_tokens) / 1e6:,.4f} at "
-        f"{a.embedding_model}'s price"
+        f"{a.embedding_model}'s price."
         if embed and r.corpus_tokens
         else ""
     )
@@ -176,7 +176,7 @@ def _documents(a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
         f"passages from {r.documents:,} documents; the assumption was "
         f"{nominal(a.retrieved_context_tokens):,.0f}){quality}. The index built in "
         f"{r.index_build_seconds:,.1f} s ({r.documents_per_second:,.0f} documents/s on "
-        f"{m.device_name or m.device}).{full}."
+        f"{m.device_name or m.device}).{full}"
     )
     return {"retrieved_context_tokens": round(r.context_tokens_per_request, 1)}, note
 
