@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from rag.chunk import Chunk
+from trainers.endpoint import CHARS_PER_TOKEN  # the corpus size, for re-index pricing
 
 RRF_K = 60  # the constant of Cormack et al. (2009): ranks past ~60 barely count
 CANDIDATES = 50  # each retriever's top list that fusion sees
-CHARS_PER_TOKEN = 4.0  # the corpus size for re-index pricing only
 Mode = str  # "fused" | "bm25" | "dense"
 
 

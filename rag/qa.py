@@ -19,10 +19,8 @@ from core.measurement import (
     RetrievalScores,
     wilson,
 )
+from trainers.data import NO_ANSWER
 from trainers.evaluate import chrf, mean_score
-
-NO_ANSWER = "not in the documents"
-"""What a system must say when the documents do not hold the answer."""
 
 
 def normalize_answer(text: str) -> str:

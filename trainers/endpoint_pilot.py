@@ -131,13 +131,21 @@ def run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
             local["linear_probe"] = linear_probe(
                 retriever.matrix, [e.target for e in train], embedded
             )
+    replies = ask_variants(spec, prompts, budget, cache, run_dir, spent)
+    stats = {"n_train": len(train), "task": task, "instruction_tokens": instr_tokens}
+    return _metrics(cfg, run_dir, t0, spec, replies, local, hold, stats)
+
+
+def ask_variants(spec, prompts: dict, max_tokens: int, cache, run_dir: Path, spent=0.0) -> dict:
+    """Each variant's prompts asked in turn, the spend cap counting what earlier variants
+    (and `spent`) already paid; progress goes to the run's events."""
     replies = {}
     for name, batch in prompts.items():
         runs.emit(run_dir, "eval", phase=f"endpoint {name}")
         replies[name] = ask_all(
             spec,
             batch,
-            max_tokens=budget,
+            max_tokens=max_tokens,
             cache=cache,
             spent_usd=spent,
             progress=lambda done, total, n=name: runs.emit(
@@ -145,8 +153,7 @@ def run(cfg: PilotConfig, run_dir: Path, t0: float) -> PilotMetrics:
             ),
         )
         spent += endpoint_stats(spec, replies[name], 0).usd_spent
-    stats = {"n_train": len(train), "task": task, "instruction_tokens": instr_tokens}
-    return _metrics(cfg, run_dir, t0, spec, replies, local, hold, stats)
+    return replies
 
 
 def _metrics(cfg, run_dir, t0, spec, replies, local, hold, about: dict) -> PilotMetrics:

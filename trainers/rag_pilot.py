@@ -36,7 +36,7 @@ RAG_SYSTEM = (
     f"not contain the answer, reply: {NO_ANSWER}."
 )
 MRR_DEPTH = 10
-CHARS_PER_TOKEN = 4.0  # for the endpoint path only; local runs count with the tokenizer
+ENDPOINT_MAX_TOKENS = 64  # a short answer; a capable model stops well before
 
 
 def routes_here(cfg: PilotConfig, hold: Dataset) -> bool:
@@ -253,9 +253,15 @@ def _qa_learning_rate(ctx):
     answering; QA_LORA_LR unless the config names a rate."""
     if ctx.cfg.train.learning_rate is not None:
         return ctx
+    return _with_training(ctx, learning_rate=QA_LORA_LR)
+
+
+def _with_training(ctx, **settings):
+    """The context with some training settings changed (the run's config.yaml keeps the
+    user's; the event log says what changed)."""
     from dataclasses import replace
 
-    train_cfg = ctx.cfg.train.model_copy(update={"learning_rate": QA_LORA_LR})
+    train_cfg = ctx.cfg.train.model_copy(update=settings)
     return replace(ctx, cfg=ctx.cfg.model_copy(update={"train": train_cfg}))
 
 
@@ -273,32 +279,18 @@ def _fit_length(ctx, train: list[Example]):
     if need <= ctx.cfg.train.max_seq_len:
         return ctx
     runs.emit(ctx.run_dir, "note", message=f"max_seq_len raised to {need} to hold the passages")
-    train_cfg = ctx.cfg.train.model_copy(update={"max_seq_len": need})
-    from dataclasses import replace
-
-    return replace(ctx, cfg=ctx.cfg.model_copy(update={"train": train_cfg}))
+    return _with_training(ctx, max_seq_len=need)
 
 
 def _on_endpoint(cfg, run_dir, prompts) -> dict:
     """A capable model answers closed-book and with passages through the endpoint."""
-    from trainers.endpoint import ResponseCache, ask_all, endpoint_stats
-    from trainers.endpoint_pilot import spec_of
+    from trainers.endpoint import ResponseCache, endpoint_stats
+    from trainers.endpoint_pilot import ask_variants, spec_of
     from trainers.models import cache_dir
 
     spec = spec_of(cfg)
     cache = ResponseCache(cache_dir() / "endpoint_cache.sqlite")
-    replies, spent = {}, 0.0
-    for name, batch in prompts.items():
-        runs.emit(run_dir, "eval", phase=f"endpoint {name}")
-        replies[name] = ask_all(
-            spec,
-            batch,
-            max_tokens=64,
-            cache=cache,
-            spent_usd=spent,
-            progress=_progress(run_dir, name),
-        )
-        spent += endpoint_stats(spec, replies[name], 0).usd_spent
+    replies = ask_variants(spec, prompts, ENDPOINT_MAX_TOKENS, cache, run_dir)
     main = replies.get("rag") or replies["closed_book"]
     context_tokens = 0.0
     if "rag" in replies:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from cli import main
+from tests.trainers.test_endpoint import faulty  # noqa: F401 (the loopback server)
 from tests.trainers.test_rag import DOCS, QUESTIONS, blank_pdf
 
 ANSWER_KEYS = {"exact_match", "f1", "chrf", "abstained_when_unanswerable"}
@@ -148,27 +149,15 @@ def test_the_pilot_page_runs_rag_over_the_demo_documents_and_shows_why_answers_f
     assert any("gold:" in e.label for e in at.expander)
 
 
-def test_rag_through_an_endpoint_measures_the_context_it_sends(runs_dir, capsys, monkeypatch):
+def test_rag_through_an_endpoint_measures_the_context_it_sends(runs_dir, capsys, faulty):  # noqa: F811
     """The capable model answers closed-book and with passages; the context tokens are the
     server's own count (the faulty server counts words), and the advice prices RAG so."""
-    import threading
-    from collections import Counter
-    from http.server import ThreadingHTTPServer
-
     from tests.trainers.test_endpoint import Faulty
 
-    monkeypatch.setenv("ADAPT_CACHE", str(runs_dir / "cache"))
-    Faulty.plan, Faulty.seen, Faulty.auth, Faulty.n = ["ok"], Counter(), [], 0
-    Faulty.prompt_tokens, Faulty.delay_s = None, 0.0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Faulty)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
-        out = _pilot(
-            capsys, "rag", "--docs", str(DOCS), "--endpoint-url", url, "--endpoint-model", "m"
-        )
-    finally:
-        server.shutdown()
+    Faulty.prompt_tokens = None
+    out = _pilot(
+        capsys, "rag", "--docs", str(DOCS), "--endpoint-url", faulty, "--endpoint-model", "m"
+    )
     m = out["measurement"]
     hold = m["holdout_examples"]
     assert m["endpoint"]["requests"] == hold and len(Faulty.seen) == 2 * hold
