@@ -16,6 +16,7 @@ ROUTING = EXAMPLES / "support_intents_routing.yaml"  # prior: fine-tune, bar 90%
 
 def _pilot(capsys, tiny_model, *extra) -> dict:
     argv = ["pilot", "--data", str(DEMO_CSV), "--model", str(tiny_model), "--json", *extra]
+    argv.append("--no-probe")  # the probe's own tests are in test_preflight.py
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)
 

