@@ -213,19 +213,45 @@ class Hardware(BaseModel):
     cpu_cores: int = Field(ge=0)
     cpu_flags: tuple[str, ...] = ()
     """Those of avx2, avx512f, avx512_bf16, amx_bf16, amx_tile the CPU has."""
+    torch_cpu_kernels: str = ""
+    """The vector kernels PyTorch dispatches to here (AVX512, AVX2, DEFAULT); below the
+    CPU's own when ATEN_CPU_CAPABILITY limits them ('' when not read)."""
+    isa_limits: tuple[str, ...] = ()
+    """Environment settings that cap the kernels used (ATEN_CPU_CAPABILITY=avx2,
+    ONEDNN_MAX_CPU_ISA=AVX2): an AVX-512 CPU then runs as an AVX2-only one."""
+    cpu_threads: int = Field(default=0, ge=0)
+    """PyTorch's intra-op threads (0 when not read)."""
     gpu_name: str | None = None
     gpu_compute_capability: str | None = None
     gpu_bf16: bool | None = None
 
+    def usable_flags(self) -> tuple[str, ...]:
+        """The flags the kernels may use: without AVX-512 kernels (an AVX2-only CPU, or
+        limits set), none of the AVX-512 or AMX paths (bf16 autocast, 4-bit) is fast."""
+        if self.torch_cpu_kernels in ("", "AVX512") and not self.isa_limits:
+            return self.cpu_flags
+        return tuple(f for f in self.cpu_flags if not f.startswith(("avx512", "amx")))
+
+    def bf16_autocast_fast(self) -> bool:
+        """bf16 autocast on this CPU runs on native bf16 instructions (AVX-512 BF16 or AMX:
+        about 2x fp32); without them it is emulated and slower than fp32."""
+        return bool({"avx512_bf16", "amx_bf16"} & set(self.usable_flags()))
+
     def text(self) -> str:
         flags = ", ".join(self.cpu_flags) or "no AVX2"
+        limits = (
+            f"; kernels limited to {self.torch_cpu_kernels} by {', '.join(self.isa_limits)}"
+            if self.isa_limits
+            else ""
+        )
+        threads = f"; {self.cpu_threads} torch threads" if self.cpu_threads else ""
         gpu = (
             f"; GPU {self.gpu_name} (compute {self.gpu_compute_capability}, "
             f"bf16 {'yes' if self.gpu_bf16 else 'no'})"
             if self.gpu_name
             else ""
         )
-        return f"{self.cpu_model} ({self.cpu_cores} cores; {flags}){gpu}"
+        return f"{self.cpu_model} ({self.cpu_cores} cores; {flags}{limits}{threads}){gpu}"
 
 
 class Measurement(BaseModel):

@@ -27,11 +27,11 @@ def is_out_of_memory(e: BaseException) -> bool:
 
 
 def cpu_supports_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    """bf16 autocast is the fast path on this CPU (native bf16 instructions the kernels
+    may use); trainers.hardware reads them once."""
+    from trainers.hardware import detect
+
+    return detect().bf16_autocast_fast()
 
 
 def use_bf16(cfg: TrainConfig, device: str) -> bool:

@@ -26,14 +26,19 @@ def _cpuinfo() -> tuple[str, set[str]]:
     return name or platform.machine(), flags
 
 
+LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")  # caps on the kernels used
+
+
 @functools.cache
 def detect() -> Hardware:
     name, flags = _cpuinfo()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    gpu = {}
+    limits = tuple(f"{k}={os.environ[k]}" for k in LIMITS if os.environ.get(k))
+    gpu, kernels, threads = {}, "", 0
     try:
         import torch
 
+        kernels, threads = torch.backends.cpu.get_cpu_capability(), torch.get_num_threads()
         if torch.cuda.is_available():
             major, minor = torch.cuda.get_device_capability(0)
             gpu = {
@@ -47,6 +52,9 @@ def detect() -> Hardware:
         cpu_model=name,
         cpu_cores=cores or 0,
         cpu_flags=tuple(f for f in FLAGS if f in flags),
+        torch_cpu_kernels=kernels,
+        isa_limits=limits,
+        cpu_threads=threads,
         **gpu,
     )
 

@@ -179,8 +179,18 @@ def fit(
     if world > 1:
         loss_module = torch.nn.parallel.DistributedDataParallel(loss_module)
     bf16 = use_bf16(cfg, device)
+    causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+    attention = getattr(getattr(causal, "config", None), "_attn_implementation", None) or ""
     model.train()
-    emit("start", planned_steps=planned, examples=len(encoded), bf16=bf16, world_size=world)
+    emit(
+        "start",
+        planned_steps=planned,
+        examples=len(encoded),
+        bf16=bf16,
+        attention=attention,
+        threads=torch.get_num_threads(),
+        world_size=world,
+    )
     t0, tokens, first_loss, last_loss, stopped = time.perf_counter(), 0, None, float("nan"), "done"
     while step < planned and stopped == "done":
         epoch, pos = divmod(step, per_epoch)
@@ -227,4 +237,6 @@ def fit(
         last_loss=last_loss,
         stopped_by=stopped,
         bf16=bf16,
+        attention=attention,
+        threads=torch.get_num_threads(),
     )

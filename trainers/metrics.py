@@ -32,6 +32,13 @@ class TrainResult(_Frozen):
     stopped_by: Literal["steps", "minutes", "done"]
     """done: the planned steps ran; steps: --max-steps; minutes: --max-minutes."""
     bf16: bool
+    """The fast path taken on this hardware: bf16 autocast (native bf16 instructions or a
+    GPU with bf16), else fp32."""
+    attention: str = ""
+    """The attention implementation trained with (eager on CPU while its scores are small,
+    since PyTorch's CPU flash-attention backward is slower; the model's own otherwise)."""
+    threads: int = Field(default=0, ge=0)
+    """PyTorch intra-op threads while training."""
 
 
 class Forgetting(_Frozen):

@@ -264,10 +264,10 @@ def _cpu_prior(method: str, device: str) -> float:
     rate = METHODS[method].cpu_tokens_per_second
     if device != "cpu":
         return rate
-    flags = detect().cpu_flags
-    if method == "qlora" and "avx512f" not in flags:
+    here = detect()
+    if method == "qlora" and "avx512f" not in here.usable_flags():
         return AVX2_QLORA_TPS
-    if "avx512_bf16" not in flags and "amx_bf16" not in flags:  # no bf16 autocast: fp32
+    if not here.bf16_autocast_fast():  # fp32 training
         return min(rate, rate * AVX2_LORA_TPS / METHODS["lora"].cpu_tokens_per_second)
     return rate
 
@@ -290,7 +290,7 @@ def slow_qlora(cfg, device: str, probed: ProbeResult | None) -> str | None:
         )
     from trainers.hardware import detect
 
-    if "avx512f" in detect().cpu_flags:
+    if "avx512f" in detect().usable_flags():  # bitsandbytes' AVX-512 kernels
         return None
     return (
         f"QLoRA on a CPU without AVX-512 trains at about {AVX2_QLORA_TPS:.0f} tokens/s against "

@@ -2,6 +2,7 @@
 not to fit is refused with advice; the run records predicted against measured."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +124,34 @@ def test_a_qlora_probe_on_the_cpu_times_lora_too(tiny_model, runs_dir):
     r = run_probe(cfg)
     assert r.ok, r.error
     assert r.train_tokens_per_second > 0 and r.lora_tokens_per_second > 0
+
+
+def test_an_avx512_cpu_with_its_kernels_limited_to_avx2_is_treated_as_one():
+    """ATEN_CPU_CAPABILITY=avx2 makes PyTorch (and bitsandbytes, which asks it) use AVX2
+    kernels only: bf16 autocast and the 4-bit path are then not fast, whatever the flags."""
+    from core.measurement import Hardware
+
+    flags = ("avx2", "avx512f", "avx512_bf16")
+    full = Hardware(cpu_model="AMD EPYC", cpu_cores=2, cpu_flags=flags, torch_cpu_kernels="AVX512")
+    limited = full.model_copy(
+        update={"torch_cpu_kernels": "AVX2", "isa_limits": ("ATEN_CPU_CAPABILITY=avx2",)}
+    )
+    assert full.bf16_autocast_fast() and full.usable_flags() == flags
+    assert not limited.bf16_autocast_fast() and limited.usable_flags() == ("avx2",)
+    assert "kernels limited to AVX2 by ATEN_CPU_CAPABILITY=avx2" in limited.text()
+
+
+@pytest.mark.slow
+def test_a_run_under_avx2_kernels_records_them_and_trains_in_fp32(
+    tiny_model, runs_dir, capsys, monkeypatch
+):
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")  # the pilot's process inherits it
+    argv = ["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
+    assert main([*argv, "--max-steps", "2", "--holdout-max", "8", "--no-probe", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    hw = out["measurement"]["hardware"]
+    assert hw["torch_cpu_kernels"] == "AVX2" and hw["isa_limits"] == ["ATEN_CPU_CAPABILITY=avx2"]
+    assert out["training"]["bf16"] is False and out["training"]["threads"] >= 1
+    assert out["training"]["attention"] in ("eager", "sdpa")
+    assert main(["runs", "show", Path(out["run_dir"]).name]) == 0
+    assert "kernels limited to AVX2" in capsys.readouterr().out
