@@ -178,6 +178,9 @@ def show_results(run_dir: Path) -> None:
             f"probe {f.probe_before:.0%} -> {f.probe_after:.0%}",
             delta_color="off",
         )
+    if meas.hardware:  # every figure names the machine it was measured on
+        trained = f"; {m.training.path()}" if m.training else ""
+        st.caption(f"Measured on {meas.hardware.text()}{trained}.")
     show_classifier(meas)
     show_endpoint(meas)
     show_documents(m, run_dir.name)

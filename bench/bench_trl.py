@@ -20,7 +20,8 @@ an AVX-512 machine, cap the kernels PyTorch (and bitsandbytes, which asks it) di
 the hardware line then says so:
 
     .venv/bin/python bench/bench_trl.py [--steps 98] [--holdout 300]
-    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 .venv/bin/python bench/bench_trl.py
+    ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \\
+        .venv/bin/python bench/bench_trl.py
 """
 
 import argparse

@@ -218,7 +218,8 @@ class Hardware(BaseModel):
     CPU's own when ATEN_CPU_CAPABILITY limits them ('' when not read)."""
     isa_limits: tuple[str, ...] = ()
     """Environment settings that cap the kernels used (ATEN_CPU_CAPABILITY=avx2,
-    ONEDNN_MAX_CPU_ISA=AVX2): an AVX-512 CPU then runs as an AVX2-only one."""
+    ONEDNN_MAX_CPU_ISA=AVX2, MKL_ENABLE_INSTRUCTIONS=AVX2): an AVX-512 CPU then runs as
+    an AVX2-only one."""
     cpu_threads: int = Field(default=0, ge=0)
     """PyTorch's intra-op threads (0 when not read)."""
     gpu_name: str | None = None

@@ -236,7 +236,7 @@ def report(run_dir: Path, as_json: bool) -> int:
             f"{meas.peak_memory_mib:.0f} MiB{cut}\nrun: {run_dir}"
         )
         if meas.hardware:
-            trained = f"; {path_line(m.training)}" if m.training else ""
+            trained = f"; {m.training.path()}" if m.training else ""
             print(f"on {meas.hardware.text()}{trained}")
         if meas.endpoint:
             print(endpoint_line(meas.endpoint))
@@ -252,16 +252,6 @@ def report(run_dir: Path, as_json: bool) -> int:
     else:
         print(f"run {run_dir.name} {st}: {err or 'see log.txt'}", file=sys.stderr)
     return 1
-
-
-def path_line(t) -> str:
-    """The fast path the training took on this hardware."""
-    parts = ["bf16 autocast" if t.bf16 else "fp32", t.attention and f"{t.attention} attention"]
-    return (
-        "trained with "
-        + ", ".join(p for p in parts if p)
-        + (f", {t.threads} threads" if t.threads else "")
-    )
 
 
 def endpoint_line(e) -> str:

@@ -26,7 +26,8 @@ def _cpuinfo() -> tuple[str, set[str]]:
     return name or platform.machine(), flags
 
 
-LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")  # caps on the kernels used
+# Caps on the kernels used: PyTorch's own, oneDNN's (bf16 matmuls) and MKL's (fp32 BLAS).
+LIMITS = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS")
 
 
 @functools.cache

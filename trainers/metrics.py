@@ -40,6 +40,13 @@ class TrainResult(_Frozen):
     threads: int = Field(default=0, ge=0)
     """PyTorch intra-op threads while training."""
 
+    def path(self) -> str:
+        """The fast path the training took on its hardware, in words."""
+        parts = ["bf16 autocast" if self.bf16 else "fp32"]
+        parts += [f"{self.attention} attention"] if self.attention else []
+        parts += [f"{self.threads} threads"] if self.threads else []
+        return "trained with " + ", ".join(parts)
+
 
 class Forgetting(_Frozen):
     pattern: Literal["no_change", "overfitting", "degradation", "improvement"]

@@ -50,15 +50,26 @@ class AnswerLoss(torch.nn.Module):
 EAGER_MAX_SCORES_MIB = 256  # attention scores eager attention may keep for the backward
 
 
+def eager_is_faster(device: str) -> bool:
+    """Eager attention trains faster than PyTorch's CPU flash attention where the kernels
+    have AVX-512; with AVX2 kernels only, flash attention is the faster one (bench_step.py,
+    LoRA on SmolLM2-135M, batch 16, 2-core EPYC: AVX-512 fp32 272 vs 256 tokens/s and bf16
+    431 vs 353; limited to AVX2, fp32 239-234 vs 252-273)."""
+    from trainers.hardware import detect
+
+    return device == "cpu" and "avx512f" in detect().usable_flags()
+
+
 @contextlib.contextmanager
 def training_attention(model, device: str, batch_size: int, longest: int):
-    """Eager attention while training on CPU, when its scores are small.
+    """Eager attention while training on an AVX-512 CPU, when its scores are small.
 
     PyTorch's CPU flash-attention backward costs about 13 ms per layer even on a batch of
     16 rows of 45 tokens, a fifth of a SmolLM2-135M step; eager attention's backward is
     two batched matmuls (measured on BANKING77, 2-core CPU: 323 -> 400-437 tokens/s).
     Eager keeps every layer's (B, H, T, T) scores for the backward, so it is used only
     while they stay under EAGER_MAX_SCORES_MIB; the model's own choice is restored after.
+    With AVX2 kernels only, flash attention is faster (eager_is_faster) and stays.
     """
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = getattr(causal, "config", None)
@@ -68,7 +79,7 @@ def training_attention(model, device: str, batch_size: int, longest: int):
     )
     scores_mib = layers * batch_size * heads * longest**2 * 6 / 2**20  # bf16 scores + fp32 softmax
     switch = (
-        device == "cpu"
+        eager_is_faster(device)
         and before not in (None, "eager")
         and scores_mib <= EAGER_MAX_SCORES_MIB
         and hasattr(causal, "set_attn_implementation")

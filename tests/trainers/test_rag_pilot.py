@@ -141,6 +141,7 @@ def test_the_pilot_page_runs_rag_over_the_demo_documents_and_shows_why_answers_f
     at.run()
     assert not at.exception
     assert "Answers over your documents" in [h.value for h in at.subheader]
+    assert any(c.value.startswith("Measured on ") for c in at.caption)  # names the machine
     tables = [d.value for d in at.dataframe]
     retrieval = next(t for t in tables if "hit@5" in t.columns)
     assert retrieval["hit@5"][0].endswith("%")

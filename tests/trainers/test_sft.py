@@ -129,9 +129,16 @@ def test_quality_filter_drops_and_counts():
     assert len(kept) == 1 and dropped["regex"] == 1
 
 
-def test_cpu_training_uses_eager_attention_only_for_small_scores_and_restores(tiny_model):
+def test_cpu_training_uses_eager_attention_only_for_small_scores_and_restores(
+    tiny_model, monkeypatch
+):
+    from core.measurement import Hardware
+    from trainers import hardware
     from trainers.sft import AnswerLoss, training_attention
 
+    flags = ("avx2", "avx512f", "avx512_bf16")
+    avx512 = Hardware(cpu_model="EPYC", cpu_cores=2, cpu_flags=flags, torch_cpu_kernels="AVX512")
+    monkeypatch.setattr(hardware, "detect", lambda: avx512)
     tok, model, cfg = _setup(tiny_model)
     config = model.get_base_model().config
     before = config._attn_implementation
@@ -148,4 +155,8 @@ def test_cpu_training_uses_eager_attention_only_for_small_scores_and_restores(ti
     with training_attention(model, "cpu", 64, 32768):  # scores would take gigabytes
         assert config._attn_implementation == before
     with training_attention(model, "cuda", 8, 64):  # GPUs keep their fused kernels
+        assert config._attn_implementation == before
+    avx2 = avx512.model_copy(update={"torch_cpu_kernels": "AVX2"})
+    monkeypatch.setattr(hardware, "detect", lambda: avx2)
+    with training_attention(model, "cpu", 8, 64):  # AVX2 kernels: flash attention is faster
         assert config._attn_implementation == before
