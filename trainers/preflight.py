@@ -38,6 +38,7 @@ STARTUP_S = 5.0  # a fresh Python importing torch and transformers, before any w
 LOAD_S = {True: 5.0, False: 20.0}  # the model converted and cached already, or not yet
 GEN_S_PER_ROW = 0.12  # greedy generation of a short answer, per holdout row, on CPU
 PROBE_TIMED_STEPS = 3  # trainers.probe: TIMED_STEPS
+PROBE_QLORA_ROWS = 2  # trainers.probe: QLORA_TIMING_ROWS (QLoRA's probe steps on a CPU)
 
 
 class Preflight(BaseModel):
@@ -98,10 +99,14 @@ def available_memory_mib(device: str) -> float:
 
 
 def measured_throughput(method: str, model: str, device: str) -> float | None:
-    """Training tokens/s of the latest finished run with this method, model and device."""
+    """Training tokens/s of the latest finished run with this method, model and device, on
+    hardware of this kind (the same usable CPU flags and GPU, when the run recorded them)."""
     from pydantic import ValidationError
 
+    from trainers.hardware import detect
     from trainers.metrics import PilotMetrics
+
+    here = detect()
 
     for row in runs.index_list():
         if row["status"] != "done" or not row.get("metrics"):
@@ -110,7 +115,11 @@ def measured_throughput(method: str, model: str, device: str) -> float | None:
             m = PilotMetrics.model_validate(row["metrics"]).measurement
         except ValidationError:
             continue  # a run this version cannot read says nothing about speed
-        if (m.method, m.model, m.device) == (method, model, device) and m.tokens_per_second:
+        same_kind = m.hardware is None or (
+            (m.hardware.usable_flags(), m.hardware.gpu_name) == (here.usable_flags(), here.gpu_name)
+        )
+        same_run = (m.method, m.model, m.device) == (method, model, device)
+        if same_run and same_kind and m.tokens_per_second:
             return m.tokens_per_second
     return None
 
@@ -220,8 +229,13 @@ def probe_seconds(cfg, device: str | None = None, est: dict | None = None) -> fl
     train = 0.0
     if cfg.method in TRAINING:
         gen += 2 * cfg.eval_batch_size * GEN_S_PER_ROW  # the tuned answers, the forgetting probe
-        batch_tokens = cfg.train.batch_size * min(est["per_example"], cfg.train.max_seq_len)
-        train = (1 + 2 * PROBE_TIMED_STEPS) * batch_tokens / est["tps"]  # longest batch: ~2x
+        per_example = min(est["per_example"], cfg.train.max_seq_len)
+        steps = 1 + 2 * PROBE_TIMED_STEPS  # the longest batch first: about 2 ordinary ones
+        train = steps * cfg.train.batch_size * per_example / est["tps"]
+        if cfg.method == "qlora" and device == "cpu":  # LoRA on full batches, QLoRA on 2 rows
+            lora_tps = _cpu_prior("lora", device)
+            train = steps * (cfg.train.batch_size * per_example / lora_tps)
+            train += steps * PROBE_QLORA_ROWS * per_example / est["tps"]
     return STARTUP_S + est["phases"]["load"] + gen + train
 
 

@@ -113,6 +113,13 @@ def test_without_a_probe_an_avx2_cpu_is_warned_about_qlora(tiny_model, runs_dir,
     assert pre.tokens_per_second == 7.0 and "without AVX-512" in pre.advice
     lora = estimate_pilot(cfg.model_copy(update={"method": "lora"}), probe=False)
     assert lora.tokens_per_second == 208.0 and lora.advice is None  # fp32 without bf16
+    # the probe times QLoRA on 2-row steps there: it announces minutes, not the half hour
+    # full QLoRA batches at 7 tokens/s would take
+    from trainers import preflight, probe
+
+    assert preflight.PROBE_TIMED_STEPS == probe.TIMED_STEPS
+    assert preflight.PROBE_QLORA_ROWS == probe.QLORA_TIMING_ROWS
+    assert preflight.probe_seconds(cfg, "cpu") < 300
 
 
 @pytest.mark.slow
@@ -157,3 +164,13 @@ def test_a_run_under_avx2_kernels_records_them_and_trains_in_fp32(
     assert out["training"]["attention"] == "sdpa"  # flash attention is faster with AVX2 only
     assert main(["runs", "show", Path(out["run_dir"]).name]) == 0
     assert "kernels limited to AVX2" in capsys.readouterr().out
+    # its speed is "measured by an earlier run" only for hardware of the same kind
+    from core.measurement import Hardware
+    from trainers import hardware
+    from trainers.preflight import measured_throughput
+
+    m = out["measurement"]
+    if "avx512f" in hardware.detect().usable_flags():  # this process is of another kind
+        assert measured_throughput("lora", m["model"], "cpu") is None
+    monkeypatch.setattr(hardware, "detect", lambda: Hardware.model_validate(hw))
+    assert measured_throughput("lora", m["model"], "cpu") == m["tokens_per_second"]
