@@ -229,7 +229,10 @@ class Hardware(BaseModel):
     def usable_flags(self) -> tuple[str, ...]:
         """The flags the kernels may use: without AVX-512 kernels (an AVX2-only CPU, or
         limits set), none of the AVX-512 or AMX paths (bf16 autocast, 4-bit) is fast."""
-        if self.torch_cpu_kernels in ("", "AVX512") and not self.isa_limits:
+        capped = any(  # e.g. ATEN_CPU_CAPABILITY=avx2; a cap at AVX-512 or AMX caps nothing
+            not v.split("=", 1)[-1].lower().startswith(("avx512", "amx")) for v in self.isa_limits
+        )
+        if self.torch_cpu_kernels in ("", "AVX512") and not capped:
             return self.cpu_flags
         return tuple(f for f in self.cpu_flags if not f.startswith(("avx512", "amx")))
 

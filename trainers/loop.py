@@ -181,6 +181,7 @@ def fit(
     bf16 = use_bf16(cfg, device)
     causal = model.get_base_model() if hasattr(model, "get_base_model") else model
     attention = getattr(getattr(causal, "config", None), "_attn_implementation", None) or ""
+    threads = torch.get_num_threads()
     model.train()
     emit(
         "start",
@@ -188,7 +189,7 @@ def fit(
         examples=len(encoded),
         bf16=bf16,
         attention=attention,
-        threads=torch.get_num_threads(),
+        threads=threads,
         world_size=world,
     )
     t0, tokens, first_loss, last_loss, stopped = time.perf_counter(), 0, None, float("nan"), "done"
@@ -238,5 +239,5 @@ def fit(
         stopped_by=stopped,
         bf16=bf16,
         attention=attention,
-        threads=torch.get_num_threads(),
+        threads=threads,
     )

@@ -49,10 +49,11 @@ def _gguf_read_once():
     imports them from `gguf` at call time, so the package's attributes are what it uses."""
     try:
         import gguf
-    except ImportError:  # transformers will say that gguf is needed
+
+        reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    except (ImportError, AttributeError):  # none, or another layout: convert unmemoised
         yield
         return
-    reader, name_map = gguf.GGUFReader, gguf.get_tensor_name_map
     gguf.GGUFReader = functools.cache(reader)
     gguf.get_tensor_name_map = functools.cache(name_map)
     try:

@@ -107,7 +107,6 @@ def measured_throughput(method: str, model: str, device: str) -> float | None:
     from trainers.metrics import PilotMetrics
 
     here = detect()
-
     for row in runs.index_list():
         if row["status"] != "done" or not row.get("metrics"):
             continue
@@ -231,11 +230,11 @@ def probe_seconds(cfg, device: str | None = None, est: dict | None = None) -> fl
         gen += 2 * cfg.eval_batch_size * GEN_S_PER_ROW  # the tuned answers, the forgetting probe
         per_example = min(est["per_example"], cfg.train.max_seq_len)
         steps = 1 + 2 * PROBE_TIMED_STEPS  # the longest batch first: about 2 ordinary ones
-        train = steps * cfg.train.batch_size * per_example / est["tps"]
+        batch_s = cfg.train.batch_size * per_example / est["tps"]
         if cfg.method == "qlora" and device == "cpu":  # LoRA on full batches, QLoRA on 2 rows
-            lora_tps = _cpu_prior("lora", device)
-            train = steps * (cfg.train.batch_size * per_example / lora_tps)
-            train += steps * PROBE_QLORA_ROWS * per_example / est["tps"]
+            batch_s = cfg.train.batch_size * per_example / _cpu_prior("lora", device)
+            batch_s += PROBE_QLORA_ROWS * per_example / est["tps"]
+        train = steps * batch_s
     return STARTUP_S + est["phases"]["load"] + gen + train
 
 

@@ -146,6 +146,8 @@ def test_an_avx512_cpu_with_its_kernels_limited_to_avx2_is_treated_as_one():
     assert full.bf16_autocast_fast() and full.usable_flags() == flags
     assert not limited.bf16_autocast_fast() and limited.usable_flags() == ("avx2",)
     assert "kernels limited to AVX2 by ATEN_CPU_CAPABILITY=avx2" in limited.text()
+    at_avx512 = full.model_copy(update={"isa_limits": ("ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16",)})
+    assert at_avx512.bf16_autocast_fast()  # a cap at AVX-512 takes nothing away
 
 
 @pytest.mark.slow
@@ -154,6 +156,7 @@ def test_a_run_under_avx2_kernels_records_them_and_trains_in_fp32(
 ):
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")  # the pilot's process inherits it
     monkeypatch.setenv("MKL_ENABLE_INSTRUCTIONS", "AVX2")
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)  # only the two set here
     argv = ["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
     assert main([*argv, "--max-steps", "2", "--holdout-max", "8", "--no-probe", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
