@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.scenario import InputError
+from costmodels.compute import LINEAR_TARGETS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -287,7 +288,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     )
     p.add_argument("--method", choices=["full", "lora", "qlora", "inference"], required=True)
     p.add_argument("--lora-rank", type=_positive, default=16)
-    p.add_argument("--lora-targets", default="q_proj,v_proj")
+    p.add_argument(
+        "--lora-targets",
+        default=",".join(LINEAR_TARGETS),
+        help="linear layers with adapters, comma-separated (default: all seven, as pilots train)",
+    )
     p.add_argument("--batch", type=_positive, default=1)
     p.add_argument("--seq-len", type=_positive, default=512)
     p.add_argument("--grad-checkpointing", action="store_true")

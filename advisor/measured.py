@@ -14,7 +14,7 @@ reason quotes the numbers.
 from __future__ import annotations
 
 from advisor.rules import Rule
-from core.measurement import Measurement, QualityMeasure
+from core.measurement import MIN_HOLDOUT, Measurement, QualityMeasure
 from core.scenario import Scenario
 from core.vocab import BASELINE_FOR, ENDPOINT_MEASURES, METHODS
 
@@ -22,7 +22,6 @@ SOURCE = "adapt pilot: measured on a frozen holdout"
 MET_BONUS = 3.0
 BEATS_TRAINED_BONUS = 1.0  # a baseline measured better than every trained pilot
 MIN_STEP_SHARE = 0.25  # a pilot that ran less of its plan than this is incomplete evidence
-MIN_HOLDOUT = 30  # fewer holdout rows than this: the interval is too wide to act on
 
 
 def evidence_gaps(m: Measurement) -> list[str]:

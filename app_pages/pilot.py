@@ -16,7 +16,7 @@ from app_pages.state import current_scenario
 from app_pages.widgets import EXAMPLES
 from core.labels import method_label
 from core.scenario import InputError
-from core.vocab import BASELINE_METHODS, DOCUMENT_METHODS, METHOD_NAMES, METHODS
+from core.vocab import BASELINE_METHODS, METHOD_NAMES, METHODS, curve_applies
 from trainers import runs
 from trainers.config import PilotConfig, TrainSettings, field_help
 from trainers.data import data_warnings, validate
@@ -85,7 +85,7 @@ def save_documents(ups) -> Path:
 
 def pick_documents(method: str) -> Path | None:
     """The documents a rag or fine_tune_rag pilot retrieves from (optional for lora)."""
-    needed = method in DOCUMENT_METHODS
+    needed = METHODS[method].documents
     options = ([] if needed else ["none"]) + ["demo documents", "upload"]
     source = st.radio("documents", options, horizontal=True, key="docs_source")
     if source == "none":
@@ -108,12 +108,13 @@ def pick_documents(method: str) -> Path | None:
     return Path(st.session_state["docs_path"])
 
 
-def show_validation(path: Path) -> bool:
+def show_validation(path: Path) -> str | None:
+    """The data's format once every row is usable (None: what is wrong is on the page)."""
     try:
         ds, errors = validate(path)
     except InputError as e:
         st.error(str(e).replace(str(path), "the file"))
-        return False
+        return None
     st.success(
         f"{len(ds.examples)} usable examples ({ds.task}, {ds.format})"
         + (f", {len(ds.labels)} labels" if ds.labels else "")
@@ -125,8 +126,8 @@ def show_validation(path: Path) -> bool:
         st.dataframe(
             pd.DataFrame([e.model_dump() for e in errors]), hide_index=True, key="bad_rows"
         )
-        return False
-    return True
+        return None
+    return ds.format
 
 
 def launch(cfg: PilotConfig, key: str | None, pre) -> Path:
@@ -137,7 +138,8 @@ def launch(cfg: PilotConfig, key: str | None, pre) -> Path:
 
 st.title("Pilot")
 path = pick_data()
-ok = path is not None and show_validation(path)
+data_format = show_validation(path) if path is not None else None
+ok = data_format is not None
 c1, c2, c3 = st.columns(3)
 method = c1.selectbox(
     "method",
@@ -183,14 +185,14 @@ if METHODS[method].compute == "encoder":
         "probe on frozen embeddings, and picks the confidence below which it escalates."
     )
 docs = None
-if method in DOCUMENT_METHODS or (ok and path.suffix == ".jsonl" and METHODS[method].trains):
+if METHODS[method].documents or (data_format == "qa" and METHODS[method].closed_book_qa):
     docs = pick_documents(method)
 bar = current_scenario().quality_bar_pct
 curve = st.checkbox(
     f"learning curve: also train on 25% and 50% of the data, and predict how many examples "
     f"reach the scenario's quality bar ({bar:g}%)",
     key="curve",
-    disabled=not METHODS[method].curve,
+    disabled=not curve_applies(method, data_format or ""),
 )
 trust = st.checkbox(
     "trust remote code", key="trust_remote_code", help=field_help("trust_remote_code")
@@ -202,7 +204,7 @@ if trust:
         icon=":material/warning:",
     )
 key = teacher_url = teacher_model = endpoint_url = endpoint_model = descriptions = None
-if method in ("prompt", "retrieval", "rag"):
+if METHODS[method].endpoint:
     endpoint_url = (
         st.text_input(
             "capable model's endpoint (OpenAI-compatible; empty: the small model)",
@@ -227,7 +229,7 @@ if method in ("prompt", "retrieval", "rag"):
             ),
             "descriptions",
         )
-if method == "distill_seq":
+if METHODS[method].teacher_endpoint:
     teacher_url = (
         st.text_input("teacher endpoint (OpenAI-compatible; empty: local model)", key="teacher_url")
         or None
@@ -247,7 +249,7 @@ if ok:
             teacher_url=teacher_url,
             teacher_model=teacher_model if teacher_url else None,
             teacher=None if teacher_url else (teacher_model or None),
-            teacher_key_env=KEY_ENV if key and method == "distill_seq" else None,
+            teacher_key_env=KEY_ENV if key and METHODS[method].teacher_endpoint else None,
             endpoint_url=endpoint_url,
             endpoint_model=endpoint_model or None,
             endpoint_key_env=KEY_ENV if key and endpoint_url else None,
@@ -255,7 +257,7 @@ if ok:
             label_descriptions=str(descriptions) if descriptions and endpoint_url else None,
             trust_remote_code=trust,
             docs=str(docs) if docs else None,
-            curve=(0.25, 0.5) if curve and METHODS[method].curve else (),
+            curve=(0.25, 0.5) if curve and curve_applies(method, data_format) else (),
             quality_bar_pct=bar or None,  # a bar of 0% asks for no bar
         )
         pre = preflight(cfg)

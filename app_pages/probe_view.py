@@ -1,5 +1,5 @@
 """The preflight on the Pilot page: the estimator's at once, the probe's once a probe of
-this configuration has run. The probe runs in the background (trainers.probing.ProbeJob)
+this configuration has run. The probe runs in the background (trainers.preflight.job.ProbeJob)
 and a polling fragment shows where it is against the time it announced; a probe is kept
 when only the time cap, the holdout size, the steps or the learning curve change."""
 
@@ -9,7 +9,7 @@ import streamlit as st
 
 from trainers.config import PilotConfig
 from trainers.preflight import Preflight, can_probe, estimate_pilot
-from trainers.probing import ProbeJob, probe_key, remember_probe
+from trainers.preflight.job import ProbeJob, probe_key, remember_probe
 
 
 def preflight(cfg: PilotConfig) -> Preflight:

@@ -37,7 +37,7 @@ def one(method: str, train: Path, hold: Path, epochs: float) -> dict:
     from trainers.launch import start_pilot
     from trainers.metrics import read_metrics
     from trainers.preflight import estimate_pilot, probe_seconds
-    from trainers.probing import ProbeJob, remember_probe
+    from trainers.preflight.job import ProbeJob, remember_probe
 
     baselines = ["prompt", "retrieval"] if method != "retrieval" else []
     cfg = PilotConfig.model_validate(

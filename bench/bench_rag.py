@@ -46,8 +46,8 @@ def config(data: Path, method: str, steps: int):
 
 def retrieval_table(cfg, work: Path) -> None:
     from rag.qa import retrieval_scores
-    from trainers.config import freeze_splits
-    from trainers.rag_pilot import MRR_DEPTH, open_index, question
+    from trainers.passages import MRR_DEPTH, open_index, question
+    from trainers.splits import freeze_splits
 
     _, hold = freeze_splits(cfg, work)
     t0 = time.perf_counter()

@@ -61,8 +61,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=8, help="timed steps per path")
     args = ap.parse_args()
     from trainers.config import TrainConfig
-    from trainers.device import cpu_supports_bf16
-    from trainers.hardware import describe
+    from trainers.hardware import cpu_supports_bf16, describe
     from trainers.models import convert_default_model, load_causal_lm, load_tokenizer
     from trainers.sft import EAGER_MAX_SCORES_MIB, eager_is_faster, prepare_model
 

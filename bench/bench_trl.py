@@ -62,11 +62,11 @@ def trl_run(train: Path, hold: Path, steps: int) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from costmodels.compute import LINEAR_TARGETS as ALL_LINEAR
+    from trainers.context import answer_budget
     from trainers.data import load_dataset
-    from trainers.device import cpu_supports_bf16
-    from trainers.evaluate import generate, score
+    from trainers.eval.scoring import generate, score
+    from trainers.hardware import cpu_supports_bf16
     from trainers.models import convert_default_model, load_causal_lm, load_tokenizer
-    from trainers.pilot import answer_budget
 
     where = convert_default_model()
     tok = load_tokenizer(where)

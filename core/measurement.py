@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -13,6 +14,7 @@ from core.scenario import InputError
 from core.vocab import Method
 
 Z95 = 1.959963984540054
+MIN_HOLDOUT = 30  # fewer holdout rows than this: the interval is too wide to act on
 
 
 def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -38,7 +40,7 @@ class Paired(NamedTuple):
 
 def mcnemar(a: str, b: str) -> Paired:
     """Exact McNemar test on two per-row '1'/'0' records of the same holdout (written by
-    trainers.evaluate.hits): only the rows where they disagree count, and under "no
+    trainers.eval.scoring.hits): only the rows where they disagree count, and under "no
     difference" each is a fair coin flip, so p = P(Binomial(n, 1/2) at least as far from
     n/2)."""
     if len(a) != len(b):
@@ -62,6 +64,21 @@ class QualityMeasure(BaseModel):
 
     def text(self) -> str:
         return f"{self.value:.1%} [{self.ci_low:.1%}, {self.ci_high:.1%}] (n={self.n})"
+
+
+def mean_score(values: Sequence[float], metric: str) -> QualityMeasure:
+    """Mean with a normal-approximation 95% interval (t-free; fine from n of about 30).
+    No values: nothing is known, so the interval is the whole range [0, 1] (never a
+    confident zero)."""
+    n = len(values)
+    if n == 0:
+        return QualityMeasure(metric=metric, value=0.0, ci_low=0.0, ci_high=1.0, n=0)
+    mean = sum(values) / max(1, n)
+    var = sum((v - mean) ** 2 for v in values) / max(1, n - 1)
+    half = Z95 * math.sqrt(var / max(1, n))
+    return QualityMeasure(
+        metric=metric, value=mean, ci_low=max(0.0, mean - half), ci_high=min(1.0, mean + half), n=n
+    )
 
 
 class ServingSpeed(BaseModel):

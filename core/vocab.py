@@ -1,9 +1,11 @@
 """The one vocabulary: strategies, pilot methods, and which pilot measures which strategy.
 
 Defined here once and imported downward by advisor/, costmodels/, trainers/, the CLI and
-the app. Adding a method is one row in METHODS plus one recipe module
-`trainers/recipes/<method>.py`; tests walk this table and check that every layer accepts
-every method.
+the app. Adding a method is one row in METHODS plus its recipe (a row of
+`trainers/recipes/__init__.py: RECIPES`, and a module when it needs new code) or its flow
+(`trainers/flows/`); tests walk this table and check that every layer accepts every
+method. Every fact the code needs about a method is a field of its row: nothing outside
+this file tests a method's name.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ Method = Literal[
     "classifier",
 ]
 ComputeKind = Literal["inference", "lora", "qlora", "full", "encoder"]
+Flow = Literal["generative", "classifier", "documents"]
 
 
 class MethodSpec(BaseModel):
@@ -78,20 +81,57 @@ class MethodSpec(BaseModel):
     cpu_tokens_per_second: float = 0.0
     """Training throughput assumed on a 2-core CPU for SmolLM2-135M before any run of this
     method was measured (tokens/s)."""
+    flow: Flow = "generative"
+    """The pilot flow that runs it (trainers/flows/): generative (the small decoder,
+    scored by generation), classifier (an encoder, scored by argmax) or documents
+    (questions over the team's documents)."""
+    closed_book_qa: bool = False
+    """On questions JSONL it trains closed-book and the documents flow scores it beside
+    rag (the comparison the literature argues about)."""
+    documents: bool = False
+    """It needs the team's documents (--docs): passages are retrieved into each prompt."""
+    passages_in_training: bool = False
+    """It trains on the training questions with the passages retrieved for them."""
+    endpoint_measures: str | None = None
+    """The strategy it measures when a capable model behind an OpenAI-compatible endpoint
+    answers instead of the small model (None: it cannot be asked through an endpoint)."""
+    teacher_endpoint: bool = False
+    """Its teacher may be an OpenAI-compatible endpoint (else a local model)."""
+    result_baseline: str | None = None
+    """A method that trains nothing: the baseline whose score is its result."""
+
+    @property
+    def endpoint(self) -> bool:
+        """Whether an endpoint's capable model may answer instead of the small model."""
+        return self.endpoint_measures is not None
 
 
 METHODS: dict[Method, MethodSpec] = {
     "prompt": MethodSpec(
-        label="prompting", trains=False, compute="inference", measures=frozenset()
+        label="prompting",
+        trains=False,
+        compute="inference",
+        measures=frozenset(),
+        endpoint_measures="prompt",
+        result_baseline="few_shot",
     ),
     "retrieval": MethodSpec(
-        label="retrieval", trains=False, compute="inference", measures=frozenset()
+        label="retrieval",
+        trains=False,
+        compute="inference",
+        measures=frozenset(),
+        endpoint_measures="rag",
+        result_baseline="retrieval_few_shot",
     ),
     "rag": MethodSpec(
         label="RAG over documents",
         trains=False,
         compute="inference",
         measures=frozenset(),  # speaks through its baselines (BASELINE_FOR["rag"])
+        flow="documents",
+        documents=True,
+        endpoint_measures="rag",
+        result_baseline="rag",
     ),
     "lora": MethodSpec(
         label="LoRA",
@@ -99,6 +139,7 @@ METHODS: dict[Method, MethodSpec] = {
         compute="lora",
         measures=FINE_TUNE_FAMILY,
         curve=True,
+        closed_book_qa=True,
         cpu_tokens_per_second=400.0,
     ),
     "qlora": MethodSpec(
@@ -107,6 +148,7 @@ METHODS: dict[Method, MethodSpec] = {
         compute="qlora",
         measures=FINE_TUNE_FAMILY,
         curve=True,
+        closed_book_qa=True,
         cpu_tokens_per_second=150.0,
     ),
     "full": MethodSpec(
@@ -115,6 +157,7 @@ METHODS: dict[Method, MethodSpec] = {
         compute="full",
         measures=FINE_TUNE_FAMILY,
         curve=True,
+        closed_book_qa=True,
         cpu_tokens_per_second=250.0,
     ),
     "fine_tune_rag": MethodSpec(
@@ -123,6 +166,9 @@ METHODS: dict[Method, MethodSpec] = {
         compute="lora",
         measures=frozenset({"fine_tune_rag"}),
         cpu_tokens_per_second=400.0,
+        flow="documents",
+        documents=True,
+        passages_in_training=True,
     ),
     "distill_seq": MethodSpec(
         label="sequence distillation",
@@ -130,6 +176,7 @@ METHODS: dict[Method, MethodSpec] = {
         compute="lora",
         measures=DISTILL_FAMILY,
         cpu_tokens_per_second=400.0,
+        teacher_endpoint=True,
     ),
     "distill_logit": MethodSpec(
         label="logit distillation",
@@ -144,6 +191,7 @@ METHODS: dict[Method, MethodSpec] = {
         compute="encoder",
         measures=frozenset({"fine_tune", "fine_tune_constrained", "cascade"}),
         cpu_tokens_per_second=900.0,  # all-MiniLM-L6-v2, measured 870-1,000 (AVX-512 BF16)
+        flow="classifier",
     ),
 }
 METHOD_NAMES: tuple[Method, ...] = Method.__args__  # type: ignore[attr-defined]
@@ -194,12 +242,24 @@ BASELINE_FOR: dict[str, str] = {
 }
 # A prompt or retrieval pilot that asked the capable model itself (through an endpoint)
 # measures the strategy, not a lower bound of it.
-ENDPOINT_MEASURES: dict[str, str] = {"prompt": "prompt", "retrieval": "rag", "rag": "rag"}
-# The baseline that stands for a baseline method's own result.
-BASELINE_RESULT: dict[str, str] = {
-    "prompt": "few_shot",
-    "retrieval": "retrieval_few_shot",
-    "rag": "rag",
+ENDPOINT_MEASURES: dict[str, str] = {
+    m: s.endpoint_measures for m, s in METHODS.items() if s.endpoint_measures
 }
+ENDPOINT_METHODS: tuple[Method, ...] = tuple(ENDPOINT_MEASURES)  # type: ignore[assignment]
 # Methods that answer questions over a team's documents (questions JSONL plus --docs).
-DOCUMENT_METHODS = frozenset({"rag", "fine_tune_rag"})
+DOCUMENT_METHODS = frozenset(m for m, s in METHODS.items() if s.documents)
+
+
+def flow_of(method: Method, data_format: str) -> Flow:
+    """The flow that runs a method on data of this format (trainers/pilot.py dispatches
+    on it, the preflight and the app read it): the method's own, except that a method
+    that trains closed-book on questions JSONL is scored by the documents flow."""
+    spec = METHODS[method]
+    if data_format == "qa" and spec.closed_book_qa:
+        return "documents"
+    return spec.flow
+
+
+def curve_applies(method: Method, data_format: str) -> bool:
+    """A learning curve is trained only by the generative flow, for methods that offer one."""
+    return METHODS[method].curve and flow_of(method, data_format) == "generative"

@@ -169,7 +169,7 @@ def estimate_memory(
     method: Method,
     *,
     lora_rank: int = 16,
-    lora_targets: tuple[str, ...] = ("q_proj", "v_proj"),
+    lora_targets: tuple[str, ...] = LINEAR_TARGETS,
     batch: int = 1,
     seq_len: int = 512,
     grad_checkpointing: bool = False,

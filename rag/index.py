@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from core.text import CHARS_PER_TOKEN  # the corpus size, for re-index pricing
 from rag.chunk import Chunk
-from trainers.endpoint import CHARS_PER_TOKEN  # the corpus size, for re-index pricing
 
 RRF_K = 60  # the constant of Cormack et al. (2009): ranks past ~60 barely count
 CANDIDATES = 50  # each retriever's top list that fusion sees

@@ -17,10 +17,10 @@ from core.measurement import (
     Difference,
     QualityMeasure,
     RetrievalScores,
+    mean_score,
     wilson,
 )
-from trainers.data import NO_ANSWER
-from trainers.evaluate import chrf, mean_score
+from core.text import NO_ANSWER, chrf
 
 
 def normalize_answer(text: str) -> str:

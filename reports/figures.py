@@ -11,7 +11,7 @@ from core.measurement import QualityMeasure
 from core.vocab import STRATEGIES, STRATEGY_LABELS
 from costmodels.amortize import CostReport
 from costmodels.uncertainty import Uncertainty
-from trainers.curve import LearningCurve
+from trainers.eval.curve import LearningCurve
 
 COLORS = dict(
     zip(

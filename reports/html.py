@@ -20,7 +20,7 @@ from costmodels.uncertainty import Uncertainty
 from reports import figures
 from reports.compare import comparison_rows, holdout_comparison
 from reports.tables import cost_table, ranking_table
-from trainers.curve import LearningCurve
+from trainers.eval.curve import LearningCurve
 from trainers.metrics import PilotMetrics
 
 # The page fits a laptop screen or an A4 page: long cells wrap instead of widening tables.

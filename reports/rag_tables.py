@@ -5,16 +5,26 @@ worst answers beside the passages they were given."""
 from __future__ import annotations
 
 from core.measurement import QualityMeasure, RagStats
+from core.vocab import METHODS
 from trainers.metrics import PilotMetrics
 
 SYSTEM_NAMES = {
     "closed_book": "closed-book (question only)",
     "rag": "RAG (retrieved passages)",
-    "fine_tune_rag": "fine-tuned + RAG",
-    "lora": "fine-tuned, closed-book",
-    "qlora": "fine-tuned (QLoRA), closed-book",
-    "full": "fully fine-tuned, closed-book",
 }
+
+
+def system_name(name: str) -> str:
+    """A system scored over documents, in words: closed-book, RAG, or a trained method
+    (with the passages it was trained on, or closed-book), from the vocabulary."""
+    if name in SYSTEM_NAMES or name not in METHODS:
+        return SYSTEM_NAMES.get(name, name)
+    spec = METHODS[name]  # type: ignore[index]
+    return (
+        f"{spec.label} (trained with passages)"
+        if spec.passages_in_training
+        else f"{spec.label}, closed-book"
+    )
 
 
 def _pct(q: QualityMeasure | None) -> str:
@@ -52,7 +62,7 @@ def retrieval_row(r: RagStats) -> dict | None:
 def answer_rows(r: RagStats) -> list[dict]:
     return [
         {
-            "System": SYSTEM_NAMES.get(name, name),
+            "System": system_name(name),
             "F1": _pct(a.f1),
             "Exact match": _pct(a.exact_match),
             "chrF": _pct(a.chrf),

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from core.measurement import ServingSpeed
+from trainers.models import load_tokenizer, safe_load
 
 SCALE = 20.0  # cosine logits x 20: softmax confident enough to train, not saturated
 MAX_TOKENS = 128  # requests longer than this are truncated (intents sit in the start)
@@ -72,8 +73,6 @@ def load_encoder(where, trust_remote_code: bool = False):
     """(tokenizer, encoder) from a sentence-transformers or transformers folder, or a hub
     id in the local cache; safetensors only."""
     from transformers import AutoModel
-
-    from trainers.models import load_tokenizer, safe_load
 
     tok = load_tokenizer(where, trust_remote_code)
     return tok, safe_load(AutoModel, where, trust_remote_code, use_safetensors=True)

@@ -139,6 +139,7 @@ def cmd_pilot(args: argparse.Namespace) -> int:
         if runs.status(run_dir) in ("done", "running"):
             raise InputError(f"run {run_dir.name} is {runs.status(run_dir)}; nothing to resume")
         runs.emit(run_dir, "resume_requested")
+        runs.index_upsert(run_dir, status_="queued")  # no longer the failed attempt's
         runs.launch(run_dir, resume=True)
     else:
         cfg = build_config(args)

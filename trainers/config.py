@@ -1,13 +1,13 @@
 """What a pilot is asked to do: one PilotConfig (with its training settings nested), saved
 whole as config.yaml in the run directory and re-runnable with `adapt pilot --config`;
-the device it runs on; and the train/holdout split frozen before training.
+and the device it runs on (the train/holdout split frozen before training is
+trainers/splits.py).
 
 The field docstrings are the help text of the CLI flags and the app's widgets."""
 
 from __future__ import annotations
 
 import os
-import random
 from pathlib import Path
 from typing import Literal
 
@@ -15,16 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from core.scenario import InputError, describe_validation_error
-from core.vocab import DOCUMENT_METHODS, METHODS, Method
+from core.vocab import ENDPOINT_METHODS, METHOD_NAMES, METHODS, Method
 from costmodels.compute import LINEAR_TARGETS
-from trainers.data import (
-    Dataset,
-    check_training_labels,
-    load_dataset,
-    read_frozen,
-    save_dataset,
-    split,
-)
 from trainers.models import DEFAULT_ENCODER, DEFAULT_MODEL
 
 FULL_MAX_PARAMS = 2_000_000_000  # full fine-tuning is for small models only
@@ -81,9 +73,7 @@ class PilotConfig(BaseModel):
     """Everything a pilot needs; saved as config.yaml in the run directory."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
-    method: Method
-    """The pilot to run: prompt, retrieval, lora, qlora, full, distill_seq, distill_logit,
-    classifier."""
+    method: Method = Field(description="The pilot to run: " + ", ".join(METHOD_NAMES) + ".")
     data: str
     """Examples: chat JSONL (messages), prompt/completion JSONL, alpaca JSON(L), or CSV
     text,label."""
@@ -170,7 +160,8 @@ class PilotConfig(BaseModel):
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        if data.get("method") == "classifier" and not data.get("model"):
+        flow = METHODS.get(data.get("method"))  # type: ignore[call-overload]
+        if flow is not None and flow.flow == "classifier" and not data.get("model"):
             data["model"] = DEFAULT_ENCODER  # a decoder is no encoder classifier's base
         flat = {k: data.pop(k) for k in list(data) if k in TrainSettings.model_fields}
         if flat:
@@ -182,15 +173,16 @@ class PilotConfig(BaseModel):
 
     @model_validator(mode="after")
     def _endpoint_ok(self) -> PilotConfig:
-        if self.endpoint_url and self.method not in ("prompt", "retrieval", "rag"):
-            raise ValueError("an endpoint model serves the prompt, retrieval and rag pilots only")
+        if self.endpoint_url and not METHODS[self.method].endpoint:
+            served = ", ".join(ENDPOINT_METHODS)
+            raise ValueError(f"an endpoint model serves the {served} pilots only")
         if self.endpoint_url and not self.endpoint_model:
             raise ValueError("endpoint_model: name the model at the endpoint")
         return self
 
     @model_validator(mode="after")
     def _docs_ok(self) -> PilotConfig:
-        if self.method in DOCUMENT_METHODS and not self.docs:
+        if METHODS[self.method].documents and not self.docs:
             raise ValueError(f"docs: method {self.method} needs the documents (--docs PATH)")
         if self.chunk_overlap_chars >= self.chunk_chars:
             raise ValueError("chunk_overlap_chars must be smaller than chunk_chars")
@@ -272,34 +264,3 @@ def load_config(run_dir: Path) -> PilotConfig:
         return PilotConfig.model_validate(read_config_file(path))
     except ValidationError as e:
         raise InputError(f"{path}: {describe_validation_error(e, PilotConfig)}") from None
-
-
-def make_splits(cfg: PilotConfig) -> tuple[Dataset, Dataset]:
-    """(train, holdout) from the config: deterministic from the seed, holdout capped."""
-    ds = load_dataset(cfg.data)
-    check_training_labels(ds, cfg.data)
-    if cfg.holdout_data:
-        train_ds, hold = ds, load_dataset(cfg.holdout_data)
-    else:
-        train_ds, hold = split(ds, cfg.holdout_fraction, cfg.seed)
-    if len(hold.examples) > cfg.holdout_max:  # bound the evaluation cost, deterministically
-        keep = sorted(random.Random(cfg.seed).sample(range(len(hold.examples)), cfg.holdout_max))
-        hold = hold.model_copy(update={"examples": tuple(hold.examples[i] for i in keep)})
-    overlap = {e.model_dump_json() for e in hold.examples} & {
-        e.model_dump_json() for e in train_ds.examples
-    }
-    if overlap:
-        raise InputError(f"{len(overlap)} holdout example(s) also appear in the training data")
-    return train_ds, hold
-
-
-def freeze_splits(cfg: PilotConfig, run_dir: Path) -> tuple[Dataset, Dataset]:
-    """Split once and freeze both parts into the run directory before any training; a
-    resumed run reads the frozen files, so the holdout can never change or leak."""
-    hold_path, train_path = run_dir / "holdout.json", run_dir / "train.json"
-    if hold_path.exists() and train_path.exists():
-        return read_frozen(train_path), read_frozen(hold_path)
-    train_ds, hold = make_splits(cfg)
-    save_dataset(hold, hold_path)
-    save_dataset(train_ds, train_path)
-    return train_ds, hold

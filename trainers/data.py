@@ -9,24 +9,22 @@ baseline and tuned models see exactly the same template.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import random
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from core.scenario import InputError
+from core.text import NO_ANSWER
 
 MAX_FILE_BYTES = 200 * 2**20
 MAX_FIELD_CHARS = 100_000
 CLASSIFY_SYSTEM = "Answer with the label."  # short: every token is paid for at every step
 LIST_LABELS_UP_TO = 20  # the template lists the labels when there are this few
 MAX_LABELS = 10_000  # beyond this a label column is an id, not a class
-NO_ANSWER = "not in the documents"  # what a QA system must say when the answer is not there
 QA_SYSTEM = f"Answer with a short phrase. If you do not know the answer, reply: {NO_ANSWER}."
 
 
@@ -336,47 +334,3 @@ def load_dataset(path: str | Path, allow_bad_rows: bool = False) -> Dataset:
     if errors and not allow_bad_rows:
         raise DataError(path, errors)
     return ds
-
-
-def split(ds: Dataset, holdout: int | float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """Deterministic train/holdout split from a seed; stratified by label for classification
-    so that every label with two or more examples is in both parts."""
-    rng = random.Random(seed)
-    groups: dict[str | None, list[Example]] = defaultdict(list)
-    for ex in ds.examples:
-        groups[ex.label].append(ex)
-    n = len(ds.examples)
-    frac = holdout / n if holdout >= 1 else holdout
-    train, hold = [], []
-    for key in sorted(groups, key=str):
-        items = groups[key][:]
-        rng.shuffle(items)
-        k = round(len(items) * frac) if len(items) > 1 else 0
-        k = min(max(k, 1 if len(items) > 1 and frac > 0 else 0), len(items) - 1)
-        hold += items[:k]
-        train += items[k:]
-    if not hold or not train:
-        raise InputError(f"{n} examples are too few to hold some out; add more rows")
-    rng.shuffle(train)
-    hold.sort(key=lambda e: e.line)
-    return ds.model_copy(update={"examples": tuple(train)}), ds.model_copy(
-        update={"examples": tuple(hold)}
-    )
-
-
-def fingerprint(ds: Dataset) -> str:
-    """A short hash of the examples, to prove the holdout never changed."""
-    h = hashlib.sha256()
-    for ex in ds.examples:
-        h.update(ex.model_dump_json().encode())
-    return h.hexdigest()[:16]
-
-
-def save_dataset(ds: Dataset, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(ds.model_dump_json(indent=1), encoding="utf-8")
-    tmp.replace(path)
-
-
-def read_frozen(path: Path) -> Dataset:
-    return Dataset.model_validate_json(path.read_text(encoding="utf-8"))

@@ -25,9 +25,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.measurement import EndpointStats
 from core.scenario import InputError
+from core.text import CHARS_PER_TOKEN  # only when a server omits usage: marked as such
+from costmodels.prices import load_catalog
+from trainers import runs
+from trainers.config import PilotConfig
 from trainers.data import Message
-
-CHARS_PER_TOKEN = 4.0  # only when a server omits usage: a rough count, marked as such
+from trainers.models import cache_dir
 
 
 class EndpointSpec(BaseModel):
@@ -213,3 +216,51 @@ def endpoint_stats(spec: EndpointSpec, replies: Sequence[Reply], correct: int) -
         usd_per_correct=per_request * len(ok) / correct if correct else None,
         usd_spent=sum(spec.usd(r.input_tokens, r.output_tokens) for r in sent),
     )
+
+
+def spec_of(cfg: PilotConfig, teacher: bool = False) -> EndpointSpec:
+    """The endpoint (the pilot's, or the distillation teacher's) with its price: given,
+    else the catalog's for the model name, else 0 (a model you host)."""
+    model = (cfg.teacher_model or "teacher") if teacher else cfg.endpoint_model
+    listed = load_catalog().models.get(model or "")
+
+    def price(given: float | None, kind: str) -> float:
+        if given is not None:
+            return given
+        return float(getattr(listed, f"usd_per_1m_{kind}_tokens")) if listed else 0.0
+
+    return EndpointSpec(
+        url=cfg.teacher_url if teacher else cfg.endpoint_url,
+        model=model,
+        key_env=cfg.teacher_key_env if teacher else cfg.endpoint_key_env,
+        usd_per_1m_input_tokens=price(cfg.usd_per_1m_input, "input"),
+        usd_per_1m_output_tokens=price(cfg.usd_per_1m_output, "output"),
+        concurrency=cfg.concurrency,
+        timeout_s=cfg.endpoint_timeout_s,
+        max_usd=cfg.max_usd,
+    )
+
+
+def shared_cache() -> ResponseCache:
+    """The one response cache every endpoint pilot and teacher reads and writes."""
+    return ResponseCache(cache_dir() / "endpoint_cache.sqlite")
+
+
+def ask_variants(spec, prompts: dict, max_tokens: int, cache, run_dir: Path, spent=0.0) -> dict:
+    """Each variant's prompts asked in turn, the spend cap counting what earlier variants
+    (and `spent`) already paid; progress goes to the run's events."""
+    replies = {}
+    for name, batch in prompts.items():
+        runs.emit(run_dir, "eval", phase=f"endpoint {name}")
+        replies[name] = ask_all(
+            spec,
+            batch,
+            max_tokens=max_tokens,
+            cache=cache,
+            spent_usd=spent,
+            progress=lambda done, total, n=name: runs.emit(
+                run_dir, "eval", phase=n, rows=done, of=total
+            ),
+        )
+        spent += endpoint_stats(spec, replies[name], 0).usd_spent
+    return replies

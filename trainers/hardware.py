@@ -2,16 +2,24 @@
 that decide which training path is fast here (AVX-512 BF16 or AMX make bf16 autocast
 about twice as fast; without AVX-512, bitsandbytes' 4-bit kernels crawl), and the GPU
 with its compute capability and bf16 support. Every run's metrics and every benchmark's
-output carry it, so a figure always names the machine it came from."""
+output carry it, so a figure always names the machine it came from. Also the facts of the
+device a pilot runs on: bf16 support, memory in use and at peak, and how each stack
+reports running out of memory (torch is imported where it is used: the advice and the
+preflight read this module without it)."""
 
 from __future__ import annotations
 
 import functools
 import os
 import platform
+import resource
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.measurement import Hardware
+
+if TYPE_CHECKING:
+    from trainers.config import TrainConfig
 
 FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
 
@@ -63,3 +71,55 @@ def detect() -> Hardware:
 def describe() -> str:
     """One line for a benchmark's output: 'Hardware: AMD EPYC (2 cores; avx2, ...)'."""
     return f"Hardware: {detect().text()}"
+
+
+# What the CPU stack says when memory runs out: PyTorch's allocator raises a plain
+# RuntimeError, and oneDNN, asked for a kernel it has no memory to build, "could not
+# create a primitive" (measured: both, under an address-space limit, in the same loop).
+CPU_OUT_OF_MEMORY = ("DefaultCPUAllocator: can't allocate", "could not create a primitive")
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """CUDA raises torch.OutOfMemoryError and Python MemoryError; see CPU_OUT_OF_MEMORY."""
+    import torch
+
+    if isinstance(e, torch.OutOfMemoryError | MemoryError):
+        return True
+    return isinstance(e, RuntimeError) and any(m in str(e) for m in CPU_OUT_OF_MEMORY)
+
+
+def cpu_supports_bf16() -> bool:
+    """bf16 autocast is the fast path on this CPU (native bf16 instructions the kernels
+    may use), read once by detect()."""
+    return detect().bf16_autocast_fast()
+
+
+def use_bf16(cfg: TrainConfig, device: str) -> bool:
+    import torch
+
+    if cfg.bf16 != "auto":
+        return cfg.bf16 == "on"
+    if device.startswith("cuda"):
+        return torch.cuda.is_bf16_supported()
+    return cpu_supports_bf16()
+
+
+def peak_memory_mib(device: str) -> float:
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def current_memory_mib(device: str) -> float:
+    """Memory in use now (GPU: allocated tensors; CPU: this process's resident set)."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.cuda.memory_allocated() / 2**20
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20

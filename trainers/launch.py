@@ -10,9 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.scenario import InputError
-from core.vocab import DOCUMENT_METHODS, METHODS
+from core.vocab import METHODS, curve_applies
+from rag.documents import read_documents
 from trainers import runs
-from trainers.config import PilotConfig, save_config
+from trainers.config import PilotConfig, load_config, save_config
+from trainers.data import check_training_labels, data_warnings, load_dataset
+from trainers.instruction import read_label_descriptions
+from trainers.models import resolve_model
 from trainers.preflight import Preflight, estimate_pilot
 
 SPLIT_FIELDS = ("data", "holdout_data", "holdout_fraction", "holdout_max", "seed")
@@ -27,30 +31,29 @@ class Launched:
 def validate_inputs(cfg: PilotConfig) -> list[str]:
     """Every bad data row (with its line number) and an unsafe model folder, before any
     process starts; returns warnings about data that look like noise."""
-    from trainers.data import check_training_labels, data_warnings, load_dataset
-    from trainers.models import resolve_model
-
     ds = load_dataset(cfg.data)
     check_training_labels(ds, cfg.data)
-    if METHODS[cfg.method].compute == "encoder" and ds.task != "classify":
+    spec = METHODS[cfg.method]
+    if spec.flow == "classifier" and ds.task != "classify":
         raise InputError(
             f"{cfg.data}: the classifier method needs classification data (CSV text,label); "
             "for generation use method=lora"
         )
     warnings = data_warnings(ds)
-    if cfg.method in DOCUMENT_METHODS and ds.format != "qa":
+    if spec.documents and ds.format != "qa":
         raise InputError(
             f"{cfg.data}: method {cfg.method} needs questions JSONL "
             '(one {"question": ..., "answers": [...], "answerable": true} per line)'
         )
+    if cfg.curve and not curve_applies(cfg.method, ds.format):
+        raise InputError(
+            f"curve: a learning curve is trained for {spec.label} on examples, not on "
+            "questions JSONL; leave --curve out"
+        )
     if cfg.docs:  # every unreadable file is named now; the run indexes the rest
-        from rag.documents import read_documents
-
         _, skipped = read_documents(cfg.docs)
         warnings += [f"docs: skipped {s.file}: {s.reason}" for s in skipped]
     if cfg.label_descriptions:
-        from trainers.instruction import read_label_descriptions
-
         read_label_descriptions(cfg.label_descriptions, ds.labels)
     if cfg.holdout_data:
         load_dataset(cfg.holdout_data)
@@ -93,7 +96,6 @@ def start_pilot(
 def _reuse_splits(cfg: PilotConfig, source: Path, run_dir: Path) -> None:
     """A re-run scores on the very holdout the original froze (when nothing that decides
     the split changed)."""
-    from trainers.config import load_config
 
     try:
         old = load_config(source)

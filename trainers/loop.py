@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from trainers.config import TrainConfig
-from trainers.device import current_memory_mib, use_bf16
+from trainers.hardware import current_memory_mib, use_bf16
 from trainers.metrics import TrainResult
 
 IGNORE = -100  # label id that the loss skips (the prompt and the padding)
@@ -211,6 +211,7 @@ def fit(
                     step=step,
                     loss=round(last_loss, 5),
                     lr=sched.get_last_lr()[0],
+                    tokens=tokens,
                     tokens_per_second=round(tokens / max(elapsed, 1e-9), 1),
                     memory_mib=round(current_memory_mib(device)),
                     eta_seconds=round(elapsed / (step - start_step) * (planned - step), 1),

@@ -6,7 +6,6 @@ The CLI, the app and the report read this record, never loose keys."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from core.measurement import Measurement, QualityMeasure
 from core.scenario import InputError
-from trainers.curve import LearningCurve
+from trainers import hardware  # hardware.detect(), patchable in tests
+from trainers.eval.curve import LearningCurve
+from trainers.runs import read_json
 
 
 class _Frozen(BaseModel):
@@ -99,6 +100,22 @@ class StudentStats(_Frozen):
     teacher_generation_tokens_per_second: float | None = None
 
 
+# Keys of metrics.json before it was one typed record: copies of the Measurement's numbers.
+OLD_COPIES = frozenset(
+    {
+        "method",
+        "model",
+        "device",
+        "wall_seconds",
+        "tokens_per_second",
+        "peak_memory_mib",
+        "holdout",
+        "baseline",
+        "baselines",
+    }
+)
+
+
 class PilotMetrics(_Frozen):
     """metrics.json of a finished pilot."""
 
@@ -127,9 +144,10 @@ class PilotMetrics(_Frozen):
     @classmethod
     def _drop_old_copies(cls, data):
         """metrics.json files written before this record kept untyped copies of the
-        Measurement's numbers beside it; those copies are dropped on reading."""
+        Measurement's numbers beside it (OLD_COPIES); those, and only those, are dropped
+        on reading, so a misspelled field is still refused."""
         if isinstance(data, dict):
-            data = {k: v for k, v in data.items() if k in cls.model_fields}
+            data = {k: v for k, v in data.items() if k not in OLD_COPIES}
         return data
 
     @property
@@ -167,23 +185,18 @@ def from_index(row: dict) -> PilotMetrics | None:
 
 
 def device_name(device: str) -> str:
-    """'NVIDIA H100 80GB HBM3' or the CPU's model name with its core count."""
+    """'NVIDIA H100 80GB HBM3' or the CPU's model name with the cores this process may use
+    (trainers.hardware reads both once)."""
     if device.startswith("cuda"):
         import torch
 
         return torch.cuda.get_device_name(torch.device(device))
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-        name = next(x.split(":", 1)[1].strip() for x in cpuinfo.splitlines() if "model name" in x)
-    except (OSError, StopIteration):
-        name = "CPU"
-    return f"{name} ({os.cpu_count()} cores)"
+    hw = hardware.detect()
+    return f"{hw.cpu_model} ({hw.cpu_cores} cores)"
 
 
 def run_fidelity(run_dir: Path, wall: float, peak: float, tps: float) -> Fidelity | None:
     """The run's preflight.json against its measured wall time, peak and throughput."""
-    from trainers.runs import read_json
-
     measured = {"wall_seconds": wall, "peak_memory_mib": peak, "tokens_per_second": tps}
     return fidelity(read_json(Path(run_dir) / "preflight.json"), measured)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from core.scenario import InputError
 
 FINAL = ("done", "failed", "cancelled")
+RESTARTS = ("start", "resume_requested", "queued")  # events after which earlier errors are past
 
 
 def is_main_process() -> bool:
@@ -123,7 +124,7 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def _alive(run_dir: Path) -> bool:
+def alive(run_dir: Path) -> bool:
     try:
         return _pid_alive(int((Path(run_dir) / "pid").read_text()))
     except (OSError, ValueError):
@@ -134,12 +135,14 @@ def status(run_dir: Path) -> str:
     """done, failed, cancelled, running, queued, or resumable (died with a checkpoint)."""
     run_dir = Path(run_dir)
     kinds = [e["event"] for e in read_events(run_dir)]
-    for k in reversed(kinds):
+    for k in reversed(kinds):  # the latest word counts: a resume after an error starts anew
         if k in FINAL:
-            return {"done": "done", "failed": "failed", "cancelled": "cancelled"}[k]
-        if k in ("error",):
+            return k
+        if k == "error":
             return "failed"
-    if _alive(run_dir):  # running once it has started since it was last (re)queued
+        if k in RESTARTS:
+            break
+    if alive(run_dir):  # running once it has started since it was last (re)queued
         last = {k: i for i, k in enumerate(kinds)}
         waiting = max(last.get("queued", -1), last.get("resume_requested", -1))
         return "running" if last.get("start", -1) > waiting else "queued"
@@ -155,7 +158,7 @@ SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
     status TEXT, created REAL, updated REAL, metrics TEXT)"""
 
 
-def _db(root: Path | None = None) -> sqlite3.Connection:
+def index_db(root: Path | None = None) -> sqlite3.Connection:
     root = root or runs_root()
     root.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(root / "index.sqlite", timeout=30)
@@ -173,7 +176,7 @@ def index_upsert(
     metrics: dict | None = None,
 ) -> None:
     run_dir = Path(run_dir).resolve()
-    conn = _db(run_dir.parent)
+    conn = index_db(run_dir.parent)
     try:
         with conn:  # one transaction
             now = time.time()
@@ -198,7 +201,7 @@ def index_upsert(
 
 
 def index_list(root: Path | None = None) -> list[dict]:
-    conn = _db(root)
+    conn = index_db(root)
     try:
         rows = conn.execute(
             "SELECT run_id, run_dir, method, model, status, created, metrics "
@@ -234,51 +237,6 @@ def find_run(ref: str, root: Path | None = None, index_only: bool = False) -> Pa
         if row["run_id"] == ref or row["run_id"].startswith(ref):
             return Path(row["run_dir"])
     raise InputError(f"no run {ref!r}; see `adapt runs list`")
-
-
-def max_runs() -> int:
-    """Pilots allowed to run at once (ADAPT_MAX_RUNS, default 1: a pilot uses every core
-    of a small machine); extra launches wait in a queue, first come first served."""
-    try:
-        return max(1, int(os.environ.get("ADAPT_MAX_RUNS", "1")))
-    except ValueError:
-        return 1
-
-
-def acquire_slot(run_dir: Path, poll_seconds: float = 0.5) -> None:
-    """Block until this run may start. The decision is one IMMEDIATE transaction, so two
-    processes deciding at once cannot both take the last slot; runs whose process died
-    hold no slot; a run queued earlier goes first."""
-    run_dir = Path(run_dir).resolve()
-    me, announced = run_dir.name, False
-    while True:
-        conn = _db(run_dir.parent)
-        conn.isolation_level = None  # explicit transactions below
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            rows = conn.execute(
-                "SELECT run_id, run_dir, status, created FROM runs "
-                "WHERE status IN ('running', 'queued')"
-            ).fetchall()
-            mine = conn.execute("SELECT created FROM runs WHERE run_id = ?", (me,)).fetchone()
-            created = mine[0] if mine else time.time()
-            live = [r for r in rows if r[0] != me and _alive(Path(r[1]))]
-            running = [r for r in live if r[2] == "running"]
-            earlier = [r for r in live if r[2] == "queued" and r[3] < created]
-            go = len(running) < max_runs() and not earlier
-            conn.execute(
-                "UPDATE runs SET status = ?, updated = ? WHERE run_id = ?",
-                ("running" if go else "queued", time.time(), me),
-            )
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
-        if go:
-            return
-        if not announced:
-            emit(run_dir, "queued", ahead=len(running) + len(earlier), limit=max_runs())
-            announced = True
-        time.sleep(poll_seconds)
 
 
 # ---- processes --------------------------------------------------------------------------

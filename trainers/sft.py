@@ -14,9 +14,12 @@ from pathlib import Path
 
 import torch
 
+from trainers import hardware  # hardware.detect(), patchable in tests
 from trainers.config import TrainConfig
 from trainers.data import Example
 from trainers.loop import IGNORE, TrainResult, fit
+from trainers.models import load_causal_lm
+from trainers.recipe import Fitted, load_frozen_base, save_model
 
 
 def answer_logits(causal, input_ids, attention_mask, keep):
@@ -55,9 +58,7 @@ def eager_is_faster(device: str) -> bool:
     have AVX-512; with AVX2 kernels only, flash attention is the faster one (bench_step.py,
     LoRA on SmolLM2-135M, batch 16, 2-core EPYC: AVX-512 fp32 272 vs 256 tokens/s and bf16
     431 vs 353; limited to AVX2, fp32 239-234 vs 252-273)."""
-    from trainers.hardware import detect
-
-    return device == "cpu" and "avx512f" in detect().usable_flags()
+    return device == "cpu" and "avx512f" in hardware.detect().usable_flags()
 
 
 @contextlib.contextmanager
@@ -173,19 +174,13 @@ class SFTRecipe:
         self.adapter = adapter  # lora, qlora or full
 
     def load(self, ctx):
-        from trainers.recipe import load_frozen_base
-
         if self.adapter == "full":  # every weight trains: keep an fp32 master copy
-            from trainers.models import load_causal_lm
-
             return load_causal_lm(
                 ctx.where, device=ctx.device, trust_remote_code=ctx.cfg.trust_remote_code
             )
         return load_frozen_base(ctx, quantize_4bit=self.adapter == "qlora")
 
-    def fit(self, ctx, model, train_ds, ckpt_name: str = "ckpt"):
-        from trainers.recipe import Fitted
-
+    def fit(self, ctx, model, train_ds, ckpt_name: str | None = "ckpt") -> Fitted:
         if self.adapter == "qlora" and ctx.device == "cpu":
             # bitsandbytes repacks 4-bit weights for fast CPU inference on the first
             # generate; training through the repacked weights gets wrong gradients
@@ -200,12 +195,10 @@ class SFTRecipe:
             list(train_ds.examples),
             tcfg,
             device=ctx.device,
-            ckpt_dir=ctx.run_dir / ckpt_name,
+            ckpt_dir=ctx.run_dir / ckpt_name if ckpt_name else None,
             emit=ctx.emit,
         )
         return Fitted(model=model, result=res)
 
     def save(self, ctx, fitted) -> None:
-        from trainers.recipe import save_model
-
         save_model(ctx, fitted)

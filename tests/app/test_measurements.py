@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 from core.measurement import Measurement, QualityMeasure
 from tests.conftest import ROOT
 from trainers import runs
-from trainers.curve import CurvePoint, learning_curve
+from trainers.eval.curve import CurvePoint, learning_curve
 
 
 def q(v, lo, hi):

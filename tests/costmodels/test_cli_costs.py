@@ -13,7 +13,7 @@ from cli import main
 from costmodels.assumptions import assumptions_from_dict
 from costmodels.prices import load_catalog
 from tests.conftest import EXAMPLES
-from trainers.preflight import DEFAULT_SHAPE
+from trainers.preflight.estimate import DEFAULT_SHAPE
 
 ALL = sorted(p.name for p in EXAMPLES.glob("*.yaml"))
 

@@ -11,7 +11,7 @@ import pytest
 from cli import main
 from core.measurement import mcnemar
 from tests.trainers.conftest import DEMO_CHAT, DEMO_CSV
-from trainers.abstain import abstention, pick_threshold, two_folds
+from trainers.eval.abstain import abstention, pick_threshold, two_folds
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -65,8 +65,8 @@ def test_constrained_scores_equal_scoring_each_label_on_its_own(tiny_model):
     through the model one label at a time."""
     import torch
 
-    from trainers.constrained import label_log_likelihoods, label_token_ids
     from trainers.data import load_dataset
+    from trainers.eval.constrained import label_log_likelihoods, label_token_ids
     from trainers.models import load_causal_lm, load_tokenizer
 
     tok, model = load_tokenizer(tiny_model), load_causal_lm(tiny_model)

@@ -3,7 +3,7 @@
 import pytest
 
 from core.measurement import QualityMeasure
-from trainers.curve import CurvePoint, learning_curve
+from trainers.eval.curve import CurvePoint, learning_curve
 
 
 def pts(ns, f):

@@ -6,7 +6,8 @@ import pytest
 
 from advisor import InputError
 from tests.trainers.conftest import DEMO_CHAT, DEMO_CSV
-from trainers.data import DataError, fingerprint, load_dataset, split, validate
+from trainers.data import DataError, load_dataset, validate
+from trainers.splits import fingerprint, split
 
 
 def write(tmp_path, name, content):
@@ -133,7 +134,7 @@ def test_the_linear_probe_learns_separable_labels_and_picks_its_strength_on_trai
     falls back to a fixed strength instead of failing the stratified folds."""
     import numpy as np
 
-    from trainers.baselines import linear_probe
+    from trainers.eval.baselines import linear_probe
 
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(3, 8))

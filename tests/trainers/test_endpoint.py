@@ -50,6 +50,8 @@ class Faulty(BaseHTTPRequestHandler):
             return self._send(429, b'{"error": {"message": "slow down"}}', {"Retry-After": "0"})
         if kind == "500":
             return self._send(500, b'{"error": {"message": "boom"}}')
+        if kind == "400":  # refused at once, never retried
+            return self._send(400, b'{"error": {"message": "bad request"}}')
         if kind == "slow":  # past the client's timeout: it gives up and retries
             time.sleep(1.5)
             return None

@@ -58,7 +58,7 @@ def test_every_layer_accepts_every_method(method, runs_dir):
     from costmodels.prices import load_catalog
     from trainers.cli_pilot import build_config
     from trainers.preflight import estimate_pilot
-    from trainers.recipe import recipe_for
+    from trainers.recipes import recipe_for
 
     parser, _ = build_parser()
     data = ["--data", str(DEMO_CSV)]
@@ -93,7 +93,7 @@ def test_every_next_pilot_is_a_method():
 
 
 def test_few_shot_fills_up_to_k_for_labelled_and_unlabelled_data():
-    from trainers.baselines import FEW_SHOT_K, few_shot_examples
+    from trainers.eval.baselines import FEW_SHOT_K, few_shot_examples
 
     def ex(i: int, label: str | None) -> Example:
         msgs = (Message(role="user", content=f"text {i}"),)
@@ -112,7 +112,8 @@ def test_preflight_estimates_the_lora_the_trainer_builds(tmp_path, runs_dir):
     """All seven linear layers, and the trainer's sequence cap (long examples are cut)."""
     from costmodels.compute import LINEAR_TARGETS, estimate_memory, shape_from_config
     from trainers.config import PilotConfig, TrainSettings
-    from trainers.preflight import DEFAULT_SHAPE, PROCESS_BASELINE_MIB, estimate_pilot
+    from trainers.preflight import estimate_pilot
+    from trainers.preflight.estimate import DEFAULT_SHAPE, PROCESS_BASELINE_MIB
 
     data = tmp_path / "long.csv"
     rows = [f'"{("word " * 900).strip()} {i}",label_{i % 3}' for i in range(40)]

@@ -11,7 +11,7 @@ import pytest
 
 from cli import main
 from tests.trainers.conftest import DEMO_CSV
-from trainers.evaluate import PROBES
+from trainers.eval.scoring import PROBES
 
 pytestmark = pytest.mark.slow
 COMMON = ["--holdout-max", "8", "--max-steps", "3", "--no-probe", "--json"]

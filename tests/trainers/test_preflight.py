@@ -80,13 +80,13 @@ def test_qlora_far_slower_than_lora_is_refused_and_lora_named(
 ):
     """The probe's two rates decide: over 2x slower than LoRA (which the probe trained,
     so it fits) refuses the pilot with both rates; within 2x goes ahead."""
-    from trainers import preflight
-    from trainers.probing import ProbeResult
+    from trainers.preflight import predict
+    from trainers.preflight.job import ProbeResult
 
     probed = ProbeResult(
         **PROBED, train_tokens_per_second=qlora_tps, lora_tokens_per_second=lora_tps
     )
-    monkeypatch.setattr(preflight, "run_probe", lambda cfg: probed)
+    monkeypatch.setattr(predict, "run_probe", lambda cfg: probed)
     argv = ["pilot", "--method", "qlora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
     assert main([*argv, "--device", "cpu", "--preflight", "--json"]) == 0
     pre = json.loads(capsys.readouterr().out)
@@ -115,17 +115,17 @@ def test_without_a_probe_an_avx2_cpu_is_warned_about_qlora(tiny_model, runs_dir,
     assert lora.tokens_per_second == 208.0 and lora.advice is None  # fp32 without bf16
     # the probe times QLoRA on 2-row steps there: it announces minutes, not the half hour
     # full QLoRA batches at 7 tokens/s would take
-    from trainers import preflight, probe
+    from trainers.preflight import estimate, probe, probe_seconds
 
-    assert preflight.PROBE_TIMED_STEPS == probe.TIMED_STEPS
-    assert preflight.PROBE_QLORA_ROWS == probe.QLORA_TIMING_ROWS
-    assert preflight.probe_seconds(cfg, "cpu") < 300
+    assert estimate.PROBE_TIMED_STEPS == probe.TIMED_STEPS
+    assert estimate.PROBE_QLORA_ROWS == probe.QLORA_TIMING_ROWS
+    assert probe_seconds(cfg, "cpu") < 300
 
 
 @pytest.mark.slow
 def test_a_qlora_probe_on_the_cpu_times_lora_too(tiny_model, runs_dir):
     from trainers.config import PilotConfig
-    from trainers.probing import run_probe
+    from trainers.preflight.job import run_probe
 
     cfg = PilotConfig(method="qlora", data=str(DEMO_CSV), model=str(tiny_model), device="cpu")
     r = run_probe(cfg)

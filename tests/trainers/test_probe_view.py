@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import ROOT
 from trainers.config import PilotConfig
-from trainers.probing import probe_key
+from trainers.preflight.job import probe_key
 
 pytestmark = pytest.mark.slow
 

@@ -1,9 +1,18 @@
 """classifier: fine-tune a small sentence encoder with a cosine head for classification and
 routing (trainers/classifier.py), every weight trained by the shared loop; the pilot
-around it is trainers/classify_pilot.py (no generation: the label is the argmax)."""
+around it is trainers/flows/classifier.py (no generation: the label is the argmax)."""
 
 from __future__ import annotations
 
+from trainers import loop
+from trainers.classifier import (
+    ClassifierLoss,
+    load_encoder,
+    new_classifier,
+    save_classifier,
+    training_rows,
+)
+from trainers.eval.baselines import query_text
 from trainers.recipe import Fitted
 
 LEARNING_RATE = 1e-4  # measured best of 5e-5 and 1e-4 for MiniLM at 10 examples per label
@@ -11,16 +20,10 @@ LEARNING_RATE = 1e-4  # measured best of 5e-5 and 1e-4 for MiniLM at 10 examples
 
 class ClassifierRecipe:
     def load(self, ctx):
-        from trainers.classifier import load_encoder
-
         return load_encoder(ctx.where, ctx.cfg.trust_remote_code)[1].to(ctx.device)
 
     def fit(self, ctx, model, train_ds, ckpt_name: str | None = "ckpt") -> Fitted:
         """ckpt_name None: no checkpoints (a short side training, redone on resume)."""
-        from trainers import loop
-        from trainers.baselines import query_text
-        from trainers.classifier import ClassifierLoss, new_classifier, training_rows
-
         texts = [query_text(e) for e in train_ds.examples]
         labels = [e.target for e in train_ds.examples]
         clf = new_classifier(ctx.tok, model, texts, labels, ctx.device)
@@ -40,9 +43,4 @@ class ClassifierRecipe:
         return Fitted(model=clf, result=result)
 
     def save(self, ctx, fitted: Fitted) -> None:
-        from trainers.classifier import save_classifier
-
         save_classifier(fitted.model, ctx.tok, ctx.run_dir / "classifier")
-
-
-RECIPE = ClassifierRecipe()

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from core.scenario import InputError
 from trainers.data import Dataset
 from trainers.loop import IGNORE, fit
+from trainers.metrics import StudentStats
+from trainers.models import load_causal_lm, load_tokenizer, resolve_model
 from trainers.recipe import Fitted, save_model
 from trainers.sft import answer_logits, encode, training_attention
 
@@ -65,8 +67,6 @@ def make_student(teacher):
 class LogitDistillation:
     def load(self, ctx):
         """The teacher, in fp32 (the student is copied from it and trained whole)."""
-        from trainers.models import load_causal_lm, load_tokenizer, resolve_model
-
         cfg, where = ctx.cfg, ctx.where
         if cfg.teacher and cfg.teacher != cfg.model:  # it must share the student's tokenizer
             where = resolve_model(cfg.teacher)
@@ -77,7 +77,7 @@ class LogitDistillation:
                 )
         return load_causal_lm(where, device=ctx.device, trust_remote_code=cfg.trust_remote_code)
 
-    def fit(self, ctx, model, train_ds: Dataset, ckpt_name: str = "ckpt") -> Fitted:
+    def fit(self, ctx, model, train_ds: Dataset, ckpt_name: str | None = "ckpt") -> Fitted:
         teacher = model.eval()
         for p in teacher.parameters():
             p.requires_grad_(False)
@@ -98,18 +98,15 @@ class LogitDistillation:
                 ctx.tok.pad_token_id,
                 tcfg,
                 device=ctx.device,
-                ckpt_dir=ctx.run_dir / ckpt_name,
+                ckpt_dir=ctx.run_dir / ckpt_name if ckpt_name else None,
                 emit=ctx.emit,
             )
-        size = {
-            "params": sum(p.numel() for p in student.parameters()),
-            "teacher_params": sum(p.numel() for p in teacher.parameters()),
-            "layers": student.config.num_hidden_layers,
-        }
+        size = StudentStats(
+            params=sum(p.numel() for p in student.parameters()),
+            teacher_params=sum(p.numel() for p in teacher.parameters()),
+            layers=student.config.num_hidden_layers,
+        )
         return Fitted(model=student, result=res, student=size, teacher_model=teacher)
 
     def save(self, ctx, fitted: Fitted) -> None:
         save_model(ctx, fitted)
-
-
-RECIPE = LogitDistillation()

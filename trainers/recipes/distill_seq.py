@@ -8,7 +8,10 @@ import re
 
 from core.scenario import InputError
 from trainers.data import Dataset, Example
-from trainers.evaluate import generate, normalize_label
+from trainers.endpoint import ask_all, shared_cache, spec_of
+from trainers.eval.scoring import generate, normalize_label
+from trainers.metrics import TeacherStats
+from trainers.models import load_causal_lm, load_tokenizer, resolve_model
 from trainers.recipe import Fitted, load_frozen_base, save_model
 from trainers.sft import SFTRecipe
 
@@ -18,12 +21,8 @@ def endpoint_teacher(ctx, prompts) -> list[str]:
     the endpoint pilots (retries, concurrency, the response cache, the spend cap). A
     request that failed after its retries stops the run: a student cannot learn from a
     missing answer, and silently dropping rows would bias what it learns."""
-    from trainers.endpoint import ResponseCache, ask_all
-    from trainers.endpoint_pilot import spec_of
-    from trainers.models import cache_dir
-
     spec = spec_of(ctx.cfg, teacher=True)
-    cache = ResponseCache(cache_dir() / "endpoint_cache.sqlite")
+    cache = shared_cache()
     replies = ask_all(spec, prompts, max_tokens=ctx.budget, cache=cache)
     failed = [r.error for r in replies if r.error]
     if failed:
@@ -37,8 +36,6 @@ def teacher_outputs(ctx, examples) -> list[str]:
         return endpoint_teacher(ctx, prompts)
     if not cfg.teacher:
         raise InputError("distill_seq needs a teacher: --teacher MODEL or --teacher-url URL")
-    from trainers.models import load_causal_lm, load_tokenizer, resolve_model
-
     where = resolve_model(cfg.teacher)
     tok = load_tokenizer(where, cfg.trust_remote_code)
     teacher = load_causal_lm(where, device=ctx.device, trust_remote_code=cfg.trust_remote_code)
@@ -79,7 +76,7 @@ class SequenceDistillation:
     def load(self, ctx):
         return load_frozen_base(ctx)
 
-    def fit(self, ctx, model, train_ds: Dataset, ckpt_name: str = "ckpt") -> Fitted:
+    def fit(self, ctx, model, train_ds: Dataset, ckpt_name: str | None = "ckpt") -> Fitted:
         ctx.emit("teacher", status="generating", examples=len(train_ds.examples))
         outputs = teacher_outputs(ctx, train_ds.examples)
         kept, dropped = quality_filter(
@@ -91,12 +88,9 @@ class SequenceDistillation:
         teacher_hold = teacher_outputs(ctx, ctx.hold.examples)
         taught = train_ds.model_copy(update={"examples": tuple(kept)})
         fitted = SFTRecipe("lora").fit(ctx, model, taught, ckpt_name)
-        fitted.teacher = {"kept": len(kept), "dropped": dropped}
+        fitted.teacher = TeacherStats(kept=len(kept), dropped=dropped)
         fitted.teacher_predictions = teacher_hold
         return fitted
 
     def save(self, ctx, fitted: Fitted) -> None:
         save_model(ctx, fitted)
-
-
-RECIPE = SequenceDistillation()

@@ -20,7 +20,7 @@ import torch
 
 from core.measurement import QualityMeasure
 from trainers.data import Message
-from trainers.evaluate import normalize_label, score
+from trainers.eval.scoring import normalize_label, score
 
 
 def label_token_ids(tok, labels: Sequence[str]) -> list[list[int]]:

@@ -12,12 +12,13 @@ import random
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from core.measurement import QualityMeasure
 from trainers.data import Example, Message
-from trainers.evaluate import accuracy, generate, score
+from trainers.eval.scoring import accuracy, generate, score
 from trainers.models import embedding_model_dir
 
 FEW_SHOT_K = 5
@@ -139,6 +140,39 @@ def prompt_baseline(
     return out
 
 
+@dataclass(frozen=True)
+class Retrieved:
+    """The retrieval baseline's inputs, computed once for every pilot kind: each holdout
+    row asked with its nearest training examples as shots (nearest last, next to the
+    question), and, for classification, the answers of the cheap classifiers on the same
+    frozen embeddings."""
+
+    prompts: list[tuple[Message, ...]]
+    labels: dict[str, list[str]]
+    """nearest_neighbour_label and linear_probe: one answer per holdout row."""
+
+
+def retrieve_shots(
+    train: Sequence[Example],
+    holdout: Sequence[Example],
+    *,
+    classify: bool,
+    k: int = FEW_SHOT_K,
+    device: str = "cpu",
+    seed: int = 0,
+) -> Retrieved:
+    retriever = Retriever(train, device=device)
+    embedded = retriever.embed(holdout)  # (Q, D), shared by the neighbours and the probe
+    near = retriever.nearest(holdout, k, embedded)
+    prompts = [with_shots(e, n[::-1]) for e, n in zip(holdout, near, strict=True)]
+    labels = {}
+    if classify:
+        labels["nearest_neighbour_label"] = [n[0].target for n in near]
+        targets = [e.target for e in retriever.train]
+        labels["linear_probe"] = linear_probe(retriever.matrix, targets, embedded, seed)
+    return Retrieved(prompts=prompts, labels=labels)
+
+
 def retrieval_baseline(
     model,
     tok,
@@ -146,29 +180,24 @@ def retrieval_baseline(
     train,
     holdout,
     *,
+    seed=0,
     device="cpu",
     bf16=False,
     max_new_tokens=32,
     batch_size=16,
-    retriever: Retriever | None = None,
 ) -> dict[str, tuple[QualityMeasure, list[str]]]:
-    retriever = retriever or Retriever(train)
-    embedded = retriever.embed(holdout)  # (Q, D), shared by the neighbours and the probe
-    near = retriever.nearest(holdout, FEW_SHOT_K, embedded)
+    """The small model asked with retrieved shots; for classification also the labels of
+    the nearest neighbour and the linear probe."""
+    r = retrieve_shots(train, holdout, classify=task == "classify", seed=seed)
     gold = [e.target for e in holdout]
     preds = generate(
         model,
         tok,
-        [with_shots(e, n[::-1]) for e, n in zip(holdout, near, strict=True)],
+        r.prompts,
         max_new_tokens=max_new_tokens,
         device=device,
         bf16=bf16,
         batch_size=batch_size,
     )
     out = {"retrieval_few_shot": (score(task, preds, gold), preds)}
-    if task == "classify":
-        knn = [n[0].target for n in near]
-        out["nearest_neighbour_label"] = (accuracy(knn, gold), knn)
-        probe = linear_probe(retriever.matrix, [e.target for e in retriever.train], embedded)
-        out["linear_probe"] = (accuracy(probe, gold), probe)
-    return out
+    return out | {name: (accuracy(p, gold), p) for name, p in r.labels.items()}

@@ -8,7 +8,6 @@ set written for this project, scored before and after training.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -16,7 +15,14 @@ from typing import Literal
 
 import torch
 
-from core.measurement import Z95, QualityMeasure, mcnemar, wilson  # noqa: F401 (re-exported)
+from core.measurement import (  # noqa: F401 (re-exported)
+    Z95,
+    QualityMeasure,
+    mcnemar,
+    mean_score,
+    wilson,
+)
+from core.text import chrf
 from trainers.data import Message
 from trainers.metrics import Forgetting
 
@@ -37,27 +43,6 @@ def accuracy(preds: Sequence[str], golds: Sequence[str]) -> QualityMeasure:
     )
 
 
-def _ngrams(text: str, n: int) -> Counter:
-    s = re.sub(r"\s+", " ", text.strip())
-    return Counter(s[i : i + n] for i in range(len(s) - n + 1))
-
-
-def chrf(pred: str, ref: str, max_n: int = 6, beta: float = 2.0) -> float:
-    """chrF (Popović 2015): character n-gram F-beta averaged over n = 1..6, in 0..1."""
-    scores = []
-    for n in range(1, max_n + 1):
-        p, r = _ngrams(pred, n), _ngrams(ref, n)
-        if not p or not r:
-            continue
-        overlap = sum((p & r).values())
-        prec, rec = overlap / sum(p.values()), overlap / sum(r.values())
-        if prec + rec == 0:
-            scores.append(0.0)
-            continue
-        scores.append((1 + beta**2) * prec * rec / (beta**2 * prec + rec))
-    return sum(scores) / len(scores) if scores else 0.0
-
-
 def token_f1(pred: str, ref: str) -> float:
     p, r = Counter(pred.lower().split()), Counter(ref.lower().split())
     overlap = sum((p & r).values())
@@ -72,17 +57,6 @@ def hits(preds: list[str], gold: list[str]) -> str:
     return "".join(
         "1" if normalize_label(p) == normalize_label(g) else "0"
         for p, g in zip(preds, gold, strict=True)
-    )
-
-
-def mean_score(values: Sequence[float], metric: str) -> QualityMeasure:
-    """Mean with a normal-approximation 95% interval (t-free; fine from n of about 30)."""
-    n = len(values)
-    mean = sum(values) / max(1, n)
-    var = sum((v - mean) ** 2 for v in values) / max(1, n - 1)
-    half = Z95 * math.sqrt(var / max(1, n))
-    return QualityMeasure(
-        metric=metric, value=mean, ci_low=max(0.0, mean - half), ci_high=min(1.0, mean + half), n=n
     )
 
 

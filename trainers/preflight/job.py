@@ -35,6 +35,9 @@ class ProbeResult(BaseModel):
     train_tokens_per_epoch: int = 0
     steps_per_epoch: int = 0
     longest_batch_tokens: int = 0
+    train_rows: int = 0
+    teacher_s_per_row: float = 0.0
+    """Distillation: seconds the teacher took per input it answered, outside the steps."""
     peak_memory_mib: float | None = None
     probe_s: float = 0.0
     """The probe's own clock, from after the imports to its answer."""
@@ -47,7 +50,7 @@ class ProbeResult(BaseModel):
 
 
 SCALE_ONLY = ("holdout_max", "curve")  # the probe's timings scale to any value of these
-SCALE_ONLY_TRAIN = ("max_minutes", "max_steps", "epochs", "save_every")
+SCALE_ONLY_TRAIN = ("max_minutes", "max_steps", "epochs", "save_every_steps")
 
 
 def probe_key(cfg) -> str:
@@ -79,7 +82,7 @@ class ProbeJob:
         # the child keeps its own copies of the two files; ours close at once
         with open(self.dir / "out.txt", "wb") as out, open(self.dir / "err.txt", "wb") as err:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "trainers.probe", str(self.dir / "config.yaml")],
+                [sys.executable, "-m", "trainers.preflight.probe", str(self.dir / "config.yaml")],
                 stdout=out,
                 stderr=err,
                 cwd=Path(__file__).resolve().parent.parent,
@@ -127,7 +130,7 @@ class ProbeJob:
 
 
 def run_probe(cfg, timeout_s: float = 900) -> ProbeResult:
-    """Run trainers.probe in a fresh process and wait for its answer."""
+    """Run trainers.preflight.probe in a fresh process and wait for its answer."""
     return ProbeJob(cfg, 0.0).result(timeout_s)
 
 

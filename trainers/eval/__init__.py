@@ -1,0 +1,2 @@
+"""Scoring as deployed: generation and labels, label-constrained decoding, baselines,
+abstention and the learning curve."""

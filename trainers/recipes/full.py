@@ -1,5 +1,0 @@
-"""full: supervised fine-tuning of the small model (trainers/sft.py)."""
-
-from trainers.sft import SFTRecipe
-
-RECIPE = SFTRecipe("full")
