@@ -6,6 +6,20 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny random LLaMA-style model whose word-level vocabulary covers the demo data."""
+    from trainers.models import tiny_model_dir
+
+    data = EXAMPLES / "data"
+    text = (data / "support_intents.csv").read_text() + (
+        data / "support_summaries.jsonl"
+    ).read_text()
+    for ch in ",.?!\"{}[]:#()'":
+        text = text.replace(ch, f" {ch} ")
+    return tiny_model_dir(tmp_path_factory.mktemp("models") / "tiny", text)
+
+
 @pytest.fixture
 def examples_dir() -> Path:
     return EXAMPLES

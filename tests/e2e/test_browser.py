@@ -98,7 +98,7 @@ def _metric(page, label: str) -> str:
     return box.locator('[data-testid="stMetricValue"]').inner_text()
 
 
-def test_decide_cost_pilot_export(page, tmp_path_factory):
+def test_decide_cost_pilot_export(page, tmp_path_factory, tiny_model):
     shots = shots_dir(tmp_path_factory)
     page.get_by_text("Recommended:").first.wait_for()
     # load an example scenario from the sidebar and read the recommendation
@@ -128,6 +128,11 @@ def test_decide_cost_pilot_export(page, tmp_path_factory):
     # launch a tiny pilot on the demo data and watch it reach done
     _go(page, "Pilot")
     page.get_by_text("Preflight").first.wait_for()
+    # a tiny model (the pilot of each method on the default model is tested in
+    # tests/trainers/test_pilot_default_model.py): the page, its probe and the run
+    box = page.get_by_label("model (empty: the method's default)", exact=True)
+    box.fill(str(tiny_model))
+    box.press("Enter")
     _fill(page, {"max steps": "2", "holdout rows to score (at most)": "8"})
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Launch pilot").click()
