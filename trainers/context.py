@@ -146,6 +146,16 @@ def model_size(ctx: PilotContext, model) -> int:
     return total
 
 
+def load_model(ctx: PilotContext, recipe) -> tuple[Any, int]:
+    """The model the method's recipe starts from, and its size (the cap checked): the
+    load phase of every flow that runs a local model."""
+    ctx.emit("model", status="loading")
+    model = recipe.load(ctx)
+    params = model_size(ctx, model)
+    ctx.lap("load")
+    return model, params
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What a flow measured, for `finish`: the method's result and everything beside it."""

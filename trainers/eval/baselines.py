@@ -114,30 +114,20 @@ def linear_probe(
     return [str(x) for x in clf.predict(test_x)]
 
 
+def _asked(model, tok, task, holdout, prompts, gen: dict) -> tuple[QualityMeasure, list[str]]:
+    """The model's answers to the prompts by greedy generation, and their score."""
+    preds = generate(model, tok, prompts, **gen)
+    return score(task, preds, [e.target for e in holdout]), preds
+
+
 def prompt_baseline(
-    model,
-    tok,
-    task,
-    train,
-    holdout,
-    *,
-    seed=0,
-    device="cpu",
-    bf16=False,
-    max_new_tokens=32,
-    batch_size=16,
-    zero_shot=True,
+    model, tok, task, train, holdout, *, seed=0, **gen
 ) -> dict[str, tuple[QualityMeasure, list[str]]]:
-    """Few-shot (and, unless the caller scored it already, zero-shot) prompting."""
-    gold = [e.target for e in holdout]
-    kw = dict(max_new_tokens=max_new_tokens, device=device, bf16=bf16, batch_size=batch_size)
+    """Few-shot prompting: FEW_SHOT_K fixed training examples as earlier turns. gen:
+    generate()'s settings (device, bf16, max_new_tokens, batch_size)."""
     shots = few_shot_examples(train, FEW_SHOT_K, seed)
-    few = generate(model, tok, [with_shots(e, shots) for e in holdout], **kw)
-    out = {"few_shot": (score(task, few, gold), few)}
-    if zero_shot:
-        zero = generate(model, tok, [e.messages for e in holdout], **kw)
-        out["zero_shot"] = (score(task, zero, gold), zero)
-    return out
+    prompts = [with_shots(e, shots) for e in holdout]
+    return {"few_shot": _asked(model, tok, task, holdout, prompts, gen)}
 
 
 @dataclass(frozen=True)
@@ -174,30 +164,11 @@ def retrieve_shots(
 
 
 def retrieval_baseline(
-    model,
-    tok,
-    task,
-    train,
-    holdout,
-    *,
-    seed=0,
-    device="cpu",
-    bf16=False,
-    max_new_tokens=32,
-    batch_size=16,
+    model, tok, task, train, holdout, *, seed=0, **gen
 ) -> dict[str, tuple[QualityMeasure, list[str]]]:
     """The small model asked with retrieved shots; for classification also the labels of
     the nearest neighbour and the linear probe."""
     r = retrieve_shots(train, holdout, classify=task == "classify", seed=seed)
     gold = [e.target for e in holdout]
-    preds = generate(
-        model,
-        tok,
-        r.prompts,
-        max_new_tokens=max_new_tokens,
-        device=device,
-        bf16=bf16,
-        batch_size=batch_size,
-    )
-    out = {"retrieval_few_shot": (score(task, preds, gold), preds)}
+    out = {"retrieval_few_shot": _asked(model, tok, task, holdout, r.prompts, gen)}
     return out | {name: (accuracy(p, gold), p) for name, p in r.labels.items()}

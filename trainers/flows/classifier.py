@@ -12,7 +12,7 @@ import numpy as np
 
 from trainers import runs
 from trainers.classifier import predict_proba, serving_speed
-from trainers.context import Outcome, PilotContext, model_size
+from trainers.context import Outcome, PilotContext, load_model
 from trainers.eval.abstain import abstention, pick_threshold, two_folds
 from trainers.eval.baselines import query_text, retrieve_shots
 from trainers.eval.scoring import accuracy, hits
@@ -45,10 +45,7 @@ def run(ctx: PilotContext) -> Outcome:
     cfg, hold = ctx.cfg, ctx.hold.examples
     texts, gold = [query_text(e) for e in hold], [e.target for e in hold]
     recipe = recipe_for(cfg.method)
-    ctx.emit("model", status="loading")
-    encoder = recipe.load(ctx)
-    params = model_size(ctx, encoder)
-    ctx.lap("load")
+    encoder, params = load_model(ctx, recipe)
     ctx.emit("eval", phase="baselines")
     # the cheap classifiers the pilot must beat, on frozen all-MiniLM-L6-v2 embeddings
     cheap = retrieve_shots(

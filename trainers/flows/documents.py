@@ -26,7 +26,7 @@ from core.text import NO_ANSWER
 from core.vocab import METHODS
 from rag.qa import answer_scores, paired_difference, retrieval_scores, row_f1
 from trainers import runs
-from trainers.context import ENDPOINT, Outcome, PilotContext, model_size
+from trainers.context import ENDPOINT, Outcome, PilotContext, load_model
 from trainers.endpoint import ask_variants, endpoint_stats, shared_cache, spec_of
 from trainers.eval.scoring import generate
 from trainers.loop import TrainResult
@@ -162,9 +162,7 @@ def _local(ctx: PilotContext, prompts: dict, index) -> Answered:
     training method) the tuned model's answers with the prompts it was trained on."""
     cfg = ctx.cfg
     recipe = recipe_for(cfg.method)
-    model = recipe.load(ctx)
-    params = model_size(ctx, model)
-    ctx.lap("load")
+    model, params = load_model(ctx, recipe)
     answers, tps, result = {}, 0.0, None
     for name, batch in prompts.items():
         ctx.emit("eval", phase=name)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from core.measurement import QualityMeasure
 from core.vocab import BASELINE_METHODS, METHODS
 from trainers import runs
-from trainers.context import Outcome, PilotContext, model_size
+from trainers.context import Outcome, PilotContext, load_model
 from trainers.eval import baselines
 from trainers.eval.constrained import Constrained, score_labels
 from trainers.eval.curve import CurvePoint, learning_curve
@@ -75,9 +75,7 @@ def score_baselines(ctx: PilotContext, model) -> dict[str, tuple[QualityMeasure,
     train, hold, task = ctx.train_ds.examples, ctx.hold.examples, ctx.hold.task
     if "prompt" in wanted:
         ctx.emit("eval", phase="few-shot baseline")
-        res = baselines.prompt_baseline(
-            model, ctx.tok, task, train, hold, seed=cfg.seed, zero_shot=False, **kw
-        )
+        res = baselines.prompt_baseline(model, ctx.tok, task, train, hold, seed=cfg.seed, **kw)
         out["few_shot"] = res["few_shot"]
     if "retrieval" in wanted:
         ctx.emit("eval", phase="retrieval baseline")
@@ -164,10 +162,7 @@ def _correct(ctx: PilotContext, answers: dict[str, list[str]]) -> dict[str, str]
 def run(ctx: PilotContext) -> Outcome:
     cfg, spec = ctx.cfg, METHODS[ctx.cfg.method]
     recipe = recipe_for(cfg.method)
-    ctx.emit("model", status="loading")
-    model = recipe.load(ctx)
-    params = model_size(ctx, model)
-    ctx.lap("load")
+    model, params = load_model(ctx, recipe)
     ctx.emit("eval", phase="baseline")
     zero = evaluate_holdout(ctx, model, "baseline")
     found = {"zero_shot": (zero.quality, zero.answers), **score_baselines(ctx, model)}
