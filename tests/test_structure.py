@@ -141,3 +141,13 @@ def test_trainers_modules_and_functions_stay_small():
                 if lines > MAX_FUNCTION_LINES and (rel, node.name) not in LONGER_ALLOWED:
                     long_functions[f"{rel}:{node.name}"] = lines
     assert (long_modules, long_functions) == ({}, {})
+
+
+def test_the_launch_path_and_the_preflight_estimate_load_without_torch():
+    """The CLI's preflight and the Pilot page import the launch path on every start: the
+    estimator reads no model, so torch (about 1.5 s to import) waits for the run."""
+    import subprocess
+    import sys
+
+    code = "import sys, trainers.launch, trainers.preflight; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

@@ -10,10 +10,15 @@ import json
 from pathlib import Path
 
 from core.scenario import InputError
+from core.text import CHARS_PER_TOKEN
+from core.vocab import METHODS
+from trainers.config import PilotConfig
 from trainers.data import CLASSIFY_SYSTEM, Example, Message
-from trainers.endpoint import EndpointSpec, ResponseCache, ask_all
+from trainers.endpoint import EndpointSpec, ResponseCache, ask_all, spec_of
+from trainers.splits import make_splits
 
 MAX_DESCRIPTION_CHARS = 500
+FEW_SHOT_K = 5  # training examples shown as earlier turns by the few-shot baselines
 
 
 def read_label_descriptions(path: str | Path, labels: tuple[str, ...]) -> dict[str, str]:
@@ -83,3 +88,29 @@ def instruction_tokens(
     if with_it.error or without.error or not (with_it.usage_counted and without.usage_counted):
         return None, usd
     return max(0, with_it.input_tokens - without.input_tokens), usd
+
+
+def predicted_usd(cfg: PilotConfig) -> float:
+    """What the pilot's requests will cost before any is sent: the holdout rows times the
+    variants asked, tokens estimated from characters, few-shot and retrieval prompts
+    carrying FEW_SHOT_K examples more."""
+    train_ds, hold_ds = make_splits(cfg)
+    spec = spec_of(cfg)
+    ask = None
+    if hold_ds.task == "classify":  # priced with the instruction the run will send
+        labels = tuple(sorted({e.target for e in train_ds.examples}))
+        path = cfg.label_descriptions
+        ask = classify_instruction(labels, read_label_descriptions(path, labels) if path else {})
+    train = [as_asked(e, ask) for e in train_ds.examples]
+    hold = [as_asked(e, ask) for e in hold_ds.examples]
+
+    def tokens(e: Example) -> float:
+        return sum(len(m.content) for m in e.messages) / CHARS_PER_TOKEN
+
+    per_row = sum(map(tokens, hold)) / max(1, len(hold))
+    if METHODS[cfg.method].documents:  # closed-book, then top_k passages of at most chunk_chars
+        per_row += cfg.top_k * cfg.chunk_chars / CHARS_PER_TOKEN / 2
+    shots = FEW_SHOT_K * sum(map(tokens, train)) / max(1, len(train))
+    out = max(len(e.target) for e in train) / CHARS_PER_TOKEN + 1
+    rows = len(hold)
+    return spec.usd(rows * (2 * per_row + shots), 2 * rows * out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from core.text import NO_ANSWER
 from core.vocab import METHODS
@@ -17,9 +18,11 @@ from rag.documents import read_documents
 from rag.index import HybridIndex
 from trainers import runs
 from trainers.config import PilotConfig
-from trainers.context import PilotContext
 from trainers.data import Dataset, Example, Message
 from trainers.models import embedding_model_dir
+
+if TYPE_CHECKING:  # the preflight reads this module's limits without loading torch
+    from trainers.context import PilotContext
 
 RAG_SYSTEM = (
     "Answer the question with a short phrase copied from the passages. If the passages do "

@@ -19,9 +19,8 @@ import numpy as np
 from core.measurement import QualityMeasure
 from trainers.data import Example, Message
 from trainers.eval.scoring import accuracy, generate, score
+from trainers.instruction import FEW_SHOT_K
 from trainers.models import embedding_model_dir
-
-FEW_SHOT_K = 5
 
 
 def with_shots(ex: Example, shots: Sequence[Example]) -> tuple[Message, ...]:

@@ -13,49 +13,19 @@ counted as answers.
 
 from __future__ import annotations
 
-from core.text import CHARS_PER_TOKEN
 from core.vocab import METHODS
-from trainers.config import PilotConfig
 from trainers.context import Outcome, PilotContext
-from trainers.data import Example
 from trainers.endpoint import ask_variants, endpoint_stats, shared_cache, spec_of
-from trainers.eval.baselines import FEW_SHOT_K, few_shot_examples, retrieve_shots, with_shots
+from trainers.eval.baselines import few_shot_examples, retrieve_shots, with_shots
 from trainers.eval.scoring import accuracy, hits, score
 from trainers.instruction import (
+    FEW_SHOT_K,
     as_asked,
     classify_instruction,
     frozen_descriptions,
     instruction_tokens,
-    read_label_descriptions,
 )
 from trainers.metrics import FailedRow, Sample
-from trainers.splits import make_splits
-
-
-def predicted_usd(cfg: PilotConfig) -> float:
-    """What the pilot's requests will cost before any is sent: the holdout rows times the
-    variants asked, tokens estimated from characters, few-shot and retrieval prompts
-    carrying FEW_SHOT_K examples more."""
-    train_ds, hold_ds = make_splits(cfg)
-    spec = spec_of(cfg)
-    ask = None
-    if hold_ds.task == "classify":  # priced with the instruction the run will send
-        labels = tuple(sorted({e.target for e in train_ds.examples}))
-        path = cfg.label_descriptions
-        ask = classify_instruction(labels, read_label_descriptions(path, labels) if path else {})
-    train = [as_asked(e, ask) for e in train_ds.examples]
-    hold = [as_asked(e, ask) for e in hold_ds.examples]
-
-    def tokens(e: Example) -> float:
-        return sum(len(m.content) for m in e.messages) / CHARS_PER_TOKEN
-
-    per_row = sum(map(tokens, hold)) / max(1, len(hold))
-    if METHODS[cfg.method].documents:  # closed-book, then top_k passages of at most chunk_chars
-        per_row += cfg.top_k * cfg.chunk_chars / CHARS_PER_TOKEN / 2
-    shots = FEW_SHOT_K * sum(map(tokens, train)) / max(1, len(train))
-    out = max(len(e.target) for e in train) / CHARS_PER_TOKEN + 1
-    rows = len(hold)
-    return spec.usd(rows * (2 * per_row + shots), 2 * rows * out)
 
 
 def _scored(task, replies: dict, local: dict, hold) -> tuple[dict, dict, list[FailedRow]]:

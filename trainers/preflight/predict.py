@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from core.vocab import BASELINE_METHODS, METHODS, TRAINING, curve_applies
 from trainers import hardware  # hardware.detect(), patchable in tests
 from trainers.config import pick_device
-from trainers.flows.endpoint import predicted_usd
+from trainers.instruction import predicted_usd
 from trainers.metrics import device_name
 from trainers.preflight.estimate import (
     GEN_S_PER_ROW,
