@@ -157,7 +157,7 @@ def _tuned_batch_s(ctx: PilotContext, model, batch) -> float:
 def _probe_in(cfg, run_dir: Path) -> ProbeResult:
     t0 = time.perf_counter()
     say("loading the data and the model")
-    ctx = build_context(cfg, run_dir, flow_of(cfg.method, make_splits(cfg)[1].format))
+    ctx = build_context(cfg, run_dir, METHODS[cfg.method].flow)  # the splits, loaded once
     rng, holdout = random.Random(cfg.seed), len(ctx.hold.examples)
     batch = rng.sample(list(ctx.hold.examples), min(cfg.eval_batch_size, holdout))
     ctx = dataclasses.replace(ctx, hold=ctx.hold.model_copy(update={"examples": tuple(batch)}))
