@@ -128,9 +128,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         f"{scenario.name}: {scenario.requests_per_month:,} requests/month, "
         f"{report.horizon_months}-month horizon\n\n{rec.summary}\n"
     )
+    print(f"Prompting is priced as {report.capable_model}; month 1 starts on {report.starts_on}.")
+    h = report.horizon_months
     print(
-        f"{'strategy':<24} {'one-time':>12} {'monthly':>12} {'per request':>12} "
-        f"{'TCO':>14} {'pays back':>10}"
+        f"{'strategy':<24} {'one-time':>14} {f'running {h} mo':>14} {'retrains':>12} "
+        f"{'total':>14} {'month 1':>12} {'pays back':>10}"
     )
     for c in report.strategies:
         be = (
@@ -139,9 +141,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             else ("never" if c.break_even_month is None else f"{c.break_even_month:.1f} mo")
         )
         print(
-            f"{c.strategy:<24} {_usd(c.one_time_usd):>12} {_usd(c.monthly_usd):>12} "
-            f"{float(c.per_request_usd):>12.6f} {_usd(c.tco_usd):>14} {be:>10}"
+            f"{c.strategy:<24} {_usd(c.one_time_usd):>14} {_usd(c.running_usd):>14} "
+            f"{_usd(c.retrains_usd):>12} {_usd(c.tco_usd):>14} {_usd(c.monthly_usd):>12} {be:>10}"
         )
+    for c in report.strategies:
+        if c.path_note:
+            print(f"  {c.strategy}: {c.path_note}")
+    print(
+        "(total = one-time + running + retrains, to the cent; month 1: the running cost of "
+        "the first month)"
+    )
     print("\nCheapest by monthly volume:")
     for r in report.cheapest:
         hi = f"{r.to_requests_per_month:,.0f}" if r.to_requests_per_month else "and up"

@@ -7,7 +7,8 @@ cost report. Pure functions of a CostReport; no rules here.
 
 from __future__ import annotations
 
-from core.labels import money, volume
+from core.labels import money, unit_price, volume
+from core.scenario import NO_MODEL, Scenario
 from core.vocab import STRATEGY_LABELS
 from costmodels.amortize import CostReport
 
@@ -44,3 +45,23 @@ def comparison_text(report: CostReport, strategy: str, pick: str) -> str:
     diff = mine - theirs
     word = "more" if diff >= 0 else "less"
     return f"{money(mine)} over {h} months, {money(abs(diff))} {word} than the recommended option."
+
+
+def model_sentence(report: CostReport, s: Scenario) -> str:
+    """Which model prompting is priced as, and what one request costs with it."""
+    per = unit_price(report.cost("prompt").per_request_usd)
+    if s.capable_model == NO_MODEL:
+        who = f"{report.capable_model} (you call no model yet; the common choice)"
+    elif report.capable_model != s.capable_model:
+        who = f"{report.capable_model}, the model your prompt pilot asked"
+    else:
+        who = f"{report.capable_model}, the model you call today"
+    text = f"Prompting is priced as {who}: {per} a request."
+    if report.teacher_model != report.capable_model:
+        text += f" The distillation teacher is {report.teacher_model}."
+    return text
+
+
+def path_sentence(report: CostReport, strategy: str) -> str:
+    """Why a strategy is priced through another path (a vendor path that closes), or ''."""
+    return report.cost(strategy).path_note or ""

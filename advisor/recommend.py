@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from advisor.costrules import SOURCE as COST_SOURCE
-from advisor.costrules import comparison_text, reference_sentence
+from advisor.costrules import comparison_text, model_sentence, path_sentence, reference_sentence
 from advisor.decision import VIABLE_WITHIN, Decision, decide, pick  # noqa: F401 (pick: re-exported)
 from advisor.measured import measurement_rules
 from advisor.needs import Unmet
@@ -127,12 +127,13 @@ def _ranked(k: str, d: Decision, fired: list[Rule], costs) -> RankedStrategy:
     reasons = [_need_reason(u) for u in d.unmet[k]]
     reasons += [_reason(r, veto=True) for r in fired if k in r.vetoes]
     if costs is not None:
+        text = f"{comparison_text(costs, k, d.pick)} {path_sentence(costs, k)}".strip()
         reasons.append(
             Reason(
                 rule_id=f"cost_{k}",
                 kind="cost",
                 situation="Total cost over the horizon",
-                text=comparison_text(costs, k, d.pick),
+                text=text,
                 source=COST_SOURCE,
             )
         )
@@ -166,6 +167,8 @@ def _why(d: Decision, fired: list[Rule], costs) -> str:
         text = f"Chosen for {d.override[1]}, over cost: {rule.rationale} {text}"
     elif best is not None and best.kind != "measured":
         text = f"{text} {best.rationale}"
+    if note := path_sentence(costs, d.pick):
+        text += f" {note}"
     cheapest = min(STRATEGIES, key=lambda k: costs.cost(k).tco_usd)
     if cheapest not in d.feasible:  # quality or deployment overrides cost: say so
         why_not = d.unmet[cheapest][0].text if d.unmet[cheapest] else "a rule rules it out."
@@ -203,6 +206,8 @@ def recommend(
         overturned = f"The pilots overturned the prior pick, {STRATEGY_LABELS[prior]}: {evidence}"
         because = f"{overturned} {because}"
     method, why = pilot_for(winner.strategy, scenario.task_kind)
+    if costs is not None:
+        because = f"{because} {model_sentence(costs, scenario)}"
     return Recommendation(
         recommended=winner.strategy,
         summary=f"Recommended: {winner.label}. {because}",

@@ -303,10 +303,12 @@ RULES: tuple[Rule, ...] = (
         id="vendor_platform_risk",
         kind="caveat",
         situation="Fine-tuning through a vendor's API",
-        rationale="Vendor fine-tuning carries platform risk: OpenAI announced that self-serve "
-        f"fine-tuning stops accepting new jobs on {OPENAI_FT_STOP}; keep a path to "
-        "open-weight models.",
-        source="OpenAI platform announcement (deprecation of self-serve fine-tuning jobs)",
+        rationale="Vendor fine-tuning carries platform risk: a vendor can stop taking new "
+        f"jobs (OpenAI's self-serve fine-tuning takes none after {OPENAI_FT_STOP}). The cost "
+        "model prices every training after a path's end date through an open path instead, "
+        "and says so; keep your data ready for open-weight models.",
+        source="OpenAI platform announcement (deprecation of self-serve fine-tuning jobs); "
+        "end dates in the price catalog",
         when=lambda s: s.deployment == "vendor_api",
         effects={k: -0.5 for k in FINE_TUNE_FAMILY},
     ),

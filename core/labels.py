@@ -74,7 +74,42 @@ FIELD_LABELS: dict[str, str] = {
     "escalation_rate": "Cascade escalation rate",
     "serving_tokens_per_second": "Serving tokens/s per GPU",
     "retrieved_context_tokens": "Retrieved context tokens",
+    "capable_model": "Model you call today",
+    "teacher_model": "Distillation teacher",
+    "starts_on": "Month 1 starts on",
+    "cpu_core_usd_per_hour": "CPU core (USD per hour)",
     "train.lr": "Learning rate",
+}
+# Column names of the cost report's tables, for XLSX headers and the HTML report.
+COLUMN_LABELS: dict[str, str] = {
+    "strategy": "Strategy",
+    "one_time_usd": "One-time (USD)",
+    "running_usd": "Running costs over the horizon (USD)",
+    "retrains_usd": "Retrains over the horizon (USD)",
+    "monthly_usd": "Running cost, month 1 (USD)",
+    "per_request_usd": "Per request, month 1 (USD)",
+    "all_in_per_request_usd": "All-in per request (USD)",
+    "tco_usd": "Total over the horizon (USD)",
+    "baseline": "Compared with",
+    "break_even_month": "Pays back in month",
+    "path_note": "Priced through another path",
+    "one_time_people_usd": "One-time: people (USD)",
+    "one_time_training_usd": "One-time: training (USD)",
+    "one_time_teacher_usd": "One-time: teacher labels (USD)",
+    "one_time_labelling_usd": "One-time: labelling (USD)",
+    "month": "Month (from 0)",
+    "requests": "Requests",
+    "retrain_usd": "Retrain (USD)",
+    "cost_usd": "Cost of the month (USD)",
+    "cumulative_usd": "Cumulative (USD)",
+    "a": "Strategy A",
+    "b": "Strategy B",
+    "requests_per_month": "Break-even requests per month",
+    "assumption": "Assumption",
+    "value": "Value",
+    "low": "Low",
+    "high": "High",
+    "source": "Source",
 }
 UNITS = {
     "pct": "%",
@@ -122,15 +157,26 @@ def field_label(name: str) -> str:
     return f"{text} ({unit})" if unit else text
 
 
+def column_label(name: str) -> str:
+    """A report column in words ("tco_usd" -> "Total over the horizon (USD)")."""
+    return COLUMN_LABELS.get(name) or field_label(name)
+
+
+def assumption_label(name: str) -> str:
+    """An assumption's name in words, per-strategy hours included
+    ("engineering_hours.prompt" -> "Engineering hours: Prompt a capable model")."""
+    if "." in name:
+        head, key = name.split(".", 1)
+        return f"{field_label(head)}: {label(key)}"
+    return field_label(name) if "_" in name else name[0].upper() + name[1:]
+
+
 def money(x: float) -> str:
-    """$1,234 below ten thousand; three significant figures above ($12,600, $1.23M)."""
+    """Every amount of money a reader sees, to the cent ($12,575.31): the one rounding
+    rule, so that the parts shown always add up to the totals shown beside them."""
     x = float(x)
-    sign, x = ("-" if x < 0 else ""), abs(x)
-    if x >= 1e6:
-        return f"{sign}${x / 1e6:,.3g}M" if x < 1e9 else f"{sign}${x / 1e9:,.3g}B"
-    if x >= 1e4:
-        return f"{sign}${float(f'{x:.3g}'):,.0f}"
-    return f"{sign}${x:,.0f}"
+    sign, x = ("-" if x < -0.005 else ""), abs(x)
+    return f"{sign}${x:,.2f}"
 
 
 def unit_price(x: float) -> str:

@@ -30,6 +30,11 @@ Experience = Literal["none", "some", "strong"]
 # Task kinds whose labels form a fixed set of classes (examples are counted per class).
 CLASS_TASKS = ("classify", "route")
 
+NO_MODEL = "none"  # capable_model of a team that calls no model yet
+# The common choice for a workhorse task (classify, extract, route): what a team without a
+# model of its own is priced at, and the default answer.
+DEFAULT_CAPABLE_MODEL = "gpt-4o-mini"
+
 
 class InputError(ValueError):
     """Bad user input; the message is one line that names the field or line."""
@@ -72,6 +77,12 @@ class Scenario(BaseModel):
     frontier_outputs_good: bool = False
     """Does a frontier model (e.g. GPT-4o, Claude) already give outputs good enough,
     when prompted well?"""
+
+    capable_model: str = Field(DEFAULT_CAPABLE_MODEL, min_length=1, max_length=200)
+    """The model you call for this task today (a price-catalog name such as gpt-4o-mini
+    or gpt-4o), or "none" if you call none yet (prompting is then priced as gpt-4o-mini).
+    Prompting and retrieval are priced as this model; it is also the default teacher
+    for distillation."""
 
     requests_per_month: int = Field(10_000, ge=0, le=100_000_000_000)
     """Requests the feature serves per month today."""
@@ -116,6 +127,12 @@ class Scenario(BaseModel):
         if self.label_classes == 1:
             raise ValueError("label_classes: a classification needs at least 2 labels (or 0)")
         return self
+
+    @property
+    def prompted_model(self) -> str:
+        """The catalog model prompting is priced as: the one called today, else the
+        default."""
+        return DEFAULT_CAPABLE_MODEL if self.capable_model == NO_MODEL else self.capable_model
 
     @property
     def examples_total(self) -> int:

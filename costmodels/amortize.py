@@ -2,7 +2,8 @@
 request, break-even volumes and months, and the volume ranges where each strategy is
 cheapest. `estimate(scenario, assumptions) -> CostReport` is the one public entry.
 
-Money is summed in integer micro-dollars, so totals are exact and reproducible.
+Money is rounded to the cent once per part and month and summed in integer cents, so
+every total is exactly the sum of the figures shown beside it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from pydantic import BaseModel, ConfigDict
 from core.scenario import Scenario
 from core.vocab import STRATEGIES
 from costmodels.assumptions import CostAssumptions
+from costmodels.paths import priced_components
 from costmodels.prices import PriceCatalog, load_catalog
-from costmodels.strategies import Components, strategy_components
+from costmodels.prices import today as today_
+from costmodels.strategies import Components
 
-MICRO = 1_000_000
+CENTS = 100
 BASELINE = {"fine_tune_rag": "rag", "distill_rag": "rag"}  # the rest are compared to prompt
 VOLUME_GRID = np.logspace(0, 11, 1101)  # 1 .. 1e11 requests/month, for the cheapest envelope
 
@@ -32,18 +35,28 @@ class _Frozen(BaseModel):
 class StrategyCost(_Frozen):
     strategy: str
     one_time_usd: Decimal
+    """Paid once at the start: people, training, teacher labels, labelling."""
     one_time_breakdown_usd: dict[str, Decimal]
-    """One-time cost by part: people, training, teacher, labelling."""
+    """One-time cost by part: people, training, teacher, labelling (they add up to it)."""
+    running_usd: Decimal
+    """Running costs summed over the horizon (API calls, serving, fixed monthly costs),
+    growth included, retrains excluded."""
+    retrains_usd: Decimal
+    """Every retrain over the horizon (people hours, training, teacher labels)."""
     monthly_usd: Decimal
-    """Steady-state monthly cost at today's volume, upkeep included."""
+    """Running cost of the first month at today's volume (retrains excluded)."""
     per_request_usd: Decimal
-    """Steady-state monthly cost divided by today's monthly requests (no one-time cost)."""
+    """First month's running cost divided by its requests (no one-time cost)."""
     all_in_per_request_usd: Decimal
     """Total cost of ownership divided by all requests over the horizon."""
     tco_usd: Decimal
+    """One-time + running + retrains: the total over the horizon, to the cent."""
     baseline: str | None
     break_even_month: float | None
     """Month (from 0) when cumulative cost falls below the baseline's; None if never."""
+    path_note: str | None = None
+    """When the strategy is priced through another path than the scenario's deployment
+    (a vendor path that closes), which and why."""
 
 
 class BreakEven(_Frozen):
@@ -63,13 +76,25 @@ class MonthRow(_Frozen):
     month: int
     strategy: str
     requests: float
+    one_time_usd: Decimal
+    """Paid in month 0 only."""
+    running_usd: Decimal
+    retrain_usd: Decimal
     cost_usd: Decimal
+    """One-time + running + retrain of this month."""
     cumulative_usd: Decimal
 
 
 class CostReport(_Frozen):
     horizon_months: int
     requests_per_month: int
+    capable_model: str
+    """The model prompting and retrieval are priced as (the one called today, or the
+    one a prompt pilot asked)."""
+    teacher_model: str
+    """The model that labels inputs for distillation and answers a cascade's escalations."""
+    starts_on: dt.date
+    """The date month 0 starts: the day the estimate was made (paths close by date)."""
     strategies: tuple[StrategyCost, ...]
     break_even: tuple[BreakEven, ...]
     cheapest: tuple[CheapestRange, ...]
@@ -105,31 +130,50 @@ def volumes(s: Scenario, multiplier=1.0) -> np.ndarray:
     return s.requests_per_month * multiplier * (1 + s.monthly_growth_pct / 100) ** months
 
 
+def _retrain_months(c: Components, h: int) -> np.ndarray:
+    """(H,) bool: months with a retrain (every K months after month 0)."""
+    months = np.arange(h)
+    k = c.retrain_every_months
+    return (months % k == 0) & (months > 0) if k else np.zeros(h, dtype=bool)
+
+
+def series_parts(c: Components, vol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(running, retrains) cost of each month, without the one-time cost. vol is (H,) or
+    (D, H); component values are scalars or (D, 1) draws. A closing path hands its months
+    from `after_month` on to the open path's components."""
+    h = vol.shape[-1]
+    late = np.arange(h) >= c.after_month if c.after is not None else np.zeros(h, dtype=bool)
+    run = c.monthly(vol, include_upkeep=False)
+    retrain = c.retrain_cost * _retrain_months(c, h)
+    if c.after is not None:
+        run = np.where(late, c.after.monthly(vol, include_upkeep=False), run)
+        retrain = np.where(late, c.after.retrain_cost * _retrain_months(c.after, h), retrain)
+    shape = np.broadcast_shapes(np.shape(run), np.shape(retrain), vol.shape)
+    return np.broadcast_to(run, shape), np.broadcast_to(retrain, shape)
+
+
 def monthly_series(c: Components, vol: np.ndarray) -> np.ndarray:
-    """Cost of each month: one-time in month 0, retrains every K months after it.
-    vol is (H,) or (D, H); component values are scalars or (D, 1) draws."""
-    months = np.arange(vol.shape[-1])
-    cost = c.monthly(vol, include_upkeep=False) + c.one_time * (months == 0)
-    if c.retrain_every_months:
-        k = c.retrain_every_months
-        cost = cost + c.retrain_cost * ((months % k == 0) & (months > 0))
-    return np.broadcast_to(cost, np.broadcast_shapes(np.shape(cost), vol.shape))
+    """Cost of each month: one-time in month 0, running costs, retrains every K months."""
+    run, retrain = series_parts(c, vol)
+    return run + retrain + c.one_time * (np.arange(vol.shape[-1]) == 0)
 
 
-def to_micro(x: np.ndarray) -> np.ndarray:
-    return np.rint(np.asarray(x, dtype=float) * MICRO).astype(np.int64)
+def to_cents(x) -> np.ndarray:
+    return np.rint(np.asarray(x, dtype=float) * CENTS).astype(np.int64)
 
 
-def usd(micro: int) -> Decimal:
-    return Decimal(int(micro)) / MICRO
+def usd(cents: int) -> Decimal:
+    return Decimal(int(cents)) / CENTS
 
 
 def _line(c: Components, horizon: int) -> tuple[float, float, float, float]:
     """(intercept, api slope, gpu slope, gpu floor) of steady monthly cost vs volume, with
     the one-time cost spread over the horizon."""
+    one_time = c.one_time
+    c = c.after or c  # the steady state is the open path's once a closing one is left
     upkeep = c.retrain_cost / c.retrain_every_months if c.retrain_every_months else 0.0
     return (
-        float(c.fixed_monthly + c.one_time / horizon + upkeep),
+        float(c.fixed_monthly + one_time / horizon + upkeep),
         float(c.api_per_request),
         float(c.gpu_per_request),
         float(c.gpu_floor_monthly),
@@ -211,46 +255,26 @@ def estimate(
     catalog: PriceCatalog | None = None,
     today: dt.date | None = None,
 ) -> CostReport:
-    """The cost report of every strategy for this scenario."""
+    """The cost report of every strategy for this scenario, planned from `today`
+    (default: costmodels.prices.today())."""
     a = assumptions or CostAssumptions()
     cat = catalog or load_catalog()
-    comps = strategy_components(scenario, a, cat)
+    start = today or today_()
+    comps = priced_components(scenario, a, cat, start=start)
     vol, h = volumes(scenario), scenario.horizon_months
-    series = {k: monthly_series(c, vol) for k, c in comps.items()}
-    micro = {k: to_micro(v) for k, v in series.items()}
-    total_requests = float(vol.sum())
     rows, strategies = [], []
     for k in STRATEGIES:
-        c, cum = comps[k], np.cumsum(micro[k])
-        base = None if k in ("prompt", "rag") else BASELINE.get(k, "prompt")
-        v0 = scenario.requests_per_month
-        strategies.append(
-            StrategyCost(
-                strategy=k,
-                one_time_usd=usd(to_micro(c.one_time)),
-                one_time_breakdown_usd={p: usd(to_micro(x)) for p, x in c.one_time_parts.items()},
-                monthly_usd=usd(to_micro(c.monthly(v0))),
-                per_request_usd=Decimal(f"{float(c.monthly(v0)) / max(v0, 1):.8f}"),
-                all_in_per_request_usd=Decimal(f"{cum[-1] / MICRO / max(total_requests, 1):.8f}"),
-                tco_usd=usd(cum[-1]),
-                baseline=base,
-                break_even_month=break_even_month(c, comps[base], vol) if base else None,
-            )
-        )
-        rows += [
-            MonthRow(
-                month=m,
-                strategy=k,
-                requests=round(float(vol[m]), 1),
-                cost_usd=usd(micro[k][m]),
-                cumulative_usd=usd(cum[m]),
-            )
-            for m in range(h)
-        ]
+        cost, month_rows = _strategy_cost(k, comps, vol)
+        strategies.append(cost)
+        rows += month_rows
     pairs = itertools.combinations(STRATEGIES, 2)
+    prompted = a.measured_prompt_model or scenario.prompted_model
     return CostReport(
         horizon_months=h,
         requests_per_month=scenario.requests_per_month,
+        capable_model=prompted,
+        teacher_model=a.teacher_model or prompted,
+        starts_on=start,
         strategies=tuple(strategies),
         break_even=tuple(
             BreakEven(a=x, b=y, requests_per_month=break_even_volume(comps[x], comps[y], h))
@@ -260,8 +284,52 @@ def estimate(
         monthly=tuple(rows),
         assumptions=a,
         price_sources=_sources(cat, a),
-        warnings=_warnings(cat, today),
+        warnings=_warnings(cat, start),
     )
+
+
+def _strategy_cost(
+    k: str, comps: dict[str, Components], vol: np.ndarray
+) -> tuple[StrategyCost, list[MonthRow]]:
+    """One strategy's summary and month rows, every part in whole cents, so that the
+    one-time parts add up to the one-time cost and one-time + running + retrains to the
+    total."""
+    c = comps[k]
+    parts = {p: int(to_cents(x)) for p, x in c.one_time_parts.items()}
+    one_time = sum(parts.values())
+    run, retrain = (to_cents(x) for x in series_parts(c, vol))  # (H,) cents each
+    month_cost = run + retrain + one_time * (np.arange(len(vol)) == 0)
+    cum = np.cumsum(month_cost)
+    total = int(cum[-1])
+    base = None if k in ("prompt", "rag") else BASELINE.get(k, "prompt")
+    summary = StrategyCost(
+        strategy=k,
+        one_time_usd=usd(one_time),
+        one_time_breakdown_usd={p: usd(x) for p, x in parts.items()},
+        running_usd=usd(int(run.sum())),
+        retrains_usd=usd(int(retrain.sum())),
+        monthly_usd=usd(int(run[0])),
+        per_request_usd=Decimal(f"{float(run[0]) / CENTS / max(float(vol[0]), 1):.8f}"),
+        all_in_per_request_usd=Decimal(f"{total / CENTS / max(float(vol.sum()), 1):.8f}"),
+        tco_usd=usd(total),
+        baseline=base,
+        break_even_month=break_even_month(c, comps[base], vol) if base else None,
+        path_note=c.path_note or None,
+    )
+    rows = [
+        MonthRow(
+            month=m,
+            strategy=k,
+            requests=round(float(vol[m]), 1),
+            one_time_usd=usd(one_time if m == 0 else 0),
+            running_usd=usd(run[m]),
+            retrain_usd=usd(retrain[m]),
+            cost_usd=usd(month_cost[m]),
+            cumulative_usd=usd(cum[m]),
+        )
+        for m in range(len(vol))
+    ]
+    return summary, rows
 
 
 def _sources(cat: PriceCatalog, a: CostAssumptions) -> tuple[str, ...]:
@@ -293,9 +361,7 @@ def per_request_curves(
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """USD per request of each strategy at steady state (one-time cost spread over the
     horizon) across monthly volumes from 100 to 1e9: the curves of the Costs chart."""
-    comps = strategy_components(
-        scenario, assumptions or CostAssumptions(), catalog or load_catalog()
-    )
+    comps = priced_components(scenario, assumptions or CostAssumptions(), catalog or load_catalog())
     grid = np.logspace(2, 9, points)
     out = {}
     for k, c in comps.items():

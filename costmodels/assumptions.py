@@ -69,8 +69,12 @@ class CostAssumptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
-    frontier_model: str = "gpt-4o"
-    """The capable model prompted today; also the teacher for distillation (catalog name)."""
+    teacher_model: str | None = None
+    """The frontier model that labels inputs for distillation and answers a cascade's
+    escalations (catalog name); empty: the model the scenario calls today."""
+    measured_prompt_model: str | None = None
+    """Set by a prompt or retrieval pilot through an endpoint: the catalog model it really
+    asked, which then prices prompting instead of the scenario's model. Not an answer."""
     small_vendor_model: str = "gpt-4o-mini"
     """The small model fine-tuned through the vendor's API when deployment is vendor_api."""
     embedding_model: str = "text-embedding-3-small"

@@ -132,9 +132,10 @@ def _endpoint(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog
     }
     assumed_in = s.instruction_tokens_per_request + s.input_tokens_per_request
     which = ""
-    if e.model in cat.models and e.model != a.frontier_model:
-        update["frontier_model"] = e.model
-        which = f" {e.model} replaces {a.frontier_model} as the capable model."
+    priced = a.measured_prompt_model or s.prompted_model
+    if e.model in cat.models and e.model != priced:
+        update["measured_prompt_model"] = e.model
+        which = f" {e.model} replaces {priced}, the scenario's model, in the prompt's price."
     q = m.quality
     per_correct = f", ${e.usd_per_correct:.5f} per correct answer" if e.usd_per_correct else ""
     instr = (

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
+from core.labels import assumption_label, column_label, label
 from core.vocab import STRATEGY_LABELS
 from costmodels.amortize import CostReport
 
@@ -36,8 +37,12 @@ def break_even_rows(r: CostReport) -> list[dict]:
 
 
 def assumption_rows(r: CostReport) -> list[dict]:
-    """One row per assumption (ranges spelled out in three columns), then the sources."""
-    rows = []
+    """The models and date the report is priced with, one row per assumption (ranges
+    spelled out in three columns), then the sources."""
+    rows = [
+        {"assumption": name, "value": str(getattr(r, name)), "low": "", "high": "", "source": ""}
+        for name in ("capable_model", "teacher_model", "starts_on")
+    ]
     for name, value in r.assumptions.model_dump().items():
         if isinstance(value, dict) and {"low", "high"} <= set(value):
             rows.append(
@@ -107,6 +112,13 @@ def to_json(r: CostReport) -> str:
 USD_FORMAT = '"$"#,##0.00'
 UNIT_USD_FORMAT = '"$"#,##0.000000'  # per-request prices: fractions of a cent
 COUNT_FORMAT = "#,##0"
+SHEETS = {
+    "strategies": "Strategies",
+    "monthly": "By month",
+    "break_even": "Break-even",
+    "assumptions": "Assumptions",
+}
+VALUE_COLUMNS = ("strategy", "baseline", "a", "b")  # cells holding a strategy id
 
 
 def _number_format(column: str) -> str | None:
@@ -119,21 +131,35 @@ def _number_format(column: str) -> str | None:
     return None
 
 
+def _cell(column: str, v):
+    """A value as a reader reads it: strategy names in words, yes/no, blank for none."""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if column in VALUE_COLUMNS and isinstance(v, str):
+        return label(v)
+    if column == "assumption" and isinstance(v, str):
+        return assumption_label(v)
+    return _plain(v)
+
+
 def _summary_sheet(wb, r: CostReport, summary: str) -> None:
     """The first sheet: what a reader needs before the tables (the pick and the totals)."""
     from openpyxl.styles import Alignment, Font
 
-    ws = wb.create_sheet("summary")
+    ws = wb.create_sheet("Summary")
     ws.append(["adapt cost estimate"])
     ws["A1"].font = Font(bold=True, size=14)
     ws.append(["Requests per month", r.requests_per_month])
     ws.append(["Horizon (months)", r.horizon_months])
-    if summary:
-        ws.append(["Recommendation", summary])
-        ws["B4"].alignment = Alignment(wrap_text=True, vertical="top")
+    ws.append(["Recommendation", summary])
+    ws["B4"].alignment = Alignment(wrap_text=True, vertical="top")
+    ws.append(["Prompting priced as", r.capable_model])
+    ws.append(["Distillation teacher", r.teacher_model])
+    ws.append(["Month 1 starts on", r.starts_on.isoformat()])
     ws["B2"].number_format = COUNT_FORMAT
     ws.append([])
-    ws.append(["Strategy", "One-time", "Monthly", "Per request", "Total over the horizon"])
+    head = ["Strategy", "One-time", f"Running, {r.horizon_months} months", "Retrains"]
+    ws.append([*head, "Total over the horizon", "Month 1 running", "Per request, month 1"])
     header = ws.max_row
     for cell in ws[header]:
         cell.font = Font(bold=True)
@@ -141,26 +167,29 @@ def _summary_sheet(wb, r: CostReport, summary: str) -> None:
         ws.append(
             [
                 STRATEGY_LABELS[c.strategy],
-                float(c.one_time_usd),
+                *(float(x) for x in (c.one_time_usd, c.running_usd, c.retrains_usd)),
+                float(c.tco_usd),  # = one-time + running + retrains, to the cent
                 float(c.monthly_usd),
                 float(c.per_request_usd),
-                float(c.tco_usd),
             ]
         )
         row = ws.max_row
-        for col, fmt in zip(
-            "BCDE", (USD_FORMAT, USD_FORMAT, UNIT_USD_FORMAT, USD_FORMAT), strict=True
-        ):
-            ws[f"{col}{row}"].number_format = fmt
-    ws.column_dimensions["A"].width = 26
-    for col in "BCDE":
+        for col in "BCDEF":
+            ws[f"{col}{row}"].number_format = USD_FORMAT
+        ws[f"G{row}"].number_format = UNIT_USD_FORMAT
+    notes = [c for c in r.strategies if c.path_note]
+    for c in notes:
+        ws.append([STRATEGY_LABELS[c.strategy], c.path_note])
+    ws.column_dimensions["A"].width = 30
+    for col in "BCDEFG":
         ws.column_dimensions[col].width = 18
-    ws.column_dimensions["B"].width = 60 if summary else 18
+    ws.column_dimensions["B"].width = 60
 
 
 def to_xlsx(r: CostReport, summary: str = "") -> bytes:
-    """A summary sheet first, then one sheet per table, money and counts formatted as such.
-    summary: the recommendation's text, when the caller has one."""
+    """A summary sheet first (its totals are formulas over the parts beside them), then
+    one sheet per table, with headers and strategy names in words, money and counts
+    formatted as such. summary: the recommendation's text, when the caller has one."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
@@ -168,15 +197,16 @@ def to_xlsx(r: CostReport, summary: str = "") -> bytes:
     wb.remove(wb.active)
     _summary_sheet(wb, r, summary)
     for name, rows in tables(r).items():
-        ws = wb.create_sheet(name)
-        ws.append(list(rows[0]))
+        ws = wb.create_sheet(SHEETS[name])
+        columns = list(rows[0])
+        ws.append([column_label(c) for c in columns])
         for cell in ws[1]:
             cell.font = Font(bold=True)
         for row in rows:
-            ws.append([_plain(v) for v in row.values()])
+            ws.append([_cell(k, v) for k, v in row.items()])
         ws.freeze_panes = "A2"
-        for col in ws.columns:
-            fmt = _number_format(str(col[0].value))
+        for column, col in zip(columns, ws.columns, strict=True):
+            fmt = _number_format(column)
             if fmt:
                 for cell in col[1:]:
                     cell.number_format = fmt

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import os
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,17 @@ SNAPSHOT = DATA / "prices_snapshot.json"
 EXTRAS = DATA / "catalog_extras.json"
 STALE_AFTER_DAYS = 90
 PER_1M = Decimal(1_000_000)
+
+
+def today() -> dt.date:
+    """The date costs are planned from: ADAPT_TODAY (an ISO date, for tests and replays),
+    else the system date. The one place 'today' comes from."""
+    if env := os.environ.get("ADAPT_TODAY"):
+        try:
+            return dt.date.fromisoformat(env)
+        except ValueError:
+            raise InputError(f"ADAPT_TODAY: {env!r} is not a date like 2026-12-01") from None
+    return dt.date.today()
 
 
 class _Frozen(BaseModel):
@@ -47,6 +59,10 @@ class FineTunePrice(_Frozen):
     """Fine-tuned inference price as a multiple of the base model's price."""
     source: str
     as_of: dt.date
+    takes_no_new_jobs_after: dt.date | None = None
+    """The vendor stops taking new fine-tuning jobs after this date (announced); trained
+    models may keep serving, but no retrain can run through this path after it."""
+    closing_source: str | None = None
 
 
 class GpuPrice(_Frozen):
@@ -100,9 +116,9 @@ class PriceCatalog(_Frozen):
     def fine_tune_price(self, base_model: str) -> FineTunePrice | None:
         return next((f for f in self.fine_tuning if f.model == base_model), None)
 
-    def stale_warning(self, today: dt.date | None = None) -> str | None:
+    def stale_warning(self, today_: dt.date | None = None) -> str | None:
         """A warning when the snapshot is older than STALE_AFTER_DAYS."""
-        age = ((today or dt.date.today()) - self.snapshot.taken_on).days
+        age = ((today_ or today()) - self.snapshot.taken_on).days
         if age > STALE_AFTER_DAYS:
             return (
                 f"The price snapshot is {age} days old (taken {self.snapshot.taken_on}); "

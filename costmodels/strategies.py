@@ -32,6 +32,16 @@ class Components:
     gpu_floor_monthly: np.ndarray | float
     retrain_cost: np.ndarray | float
     retrain_every_months: int  # 0: never retrained
+    after: Components | None = None
+    """The components from `after_month` on, when a path closes within the horizon (the
+    retrain at that month and every month after are priced through the open path)."""
+    after_month: int = 0
+    path_note: str = ""
+    """Why this strategy is priced through another path than its deployment's, if so."""
+
+    def at(self, month: int) -> Components:
+        """The components that price `month` (the open path once a closed one is left)."""
+        return self.after if self.after is not None and month >= self.after_month else self
 
     @property
     def one_time(self):
@@ -128,7 +138,10 @@ def strategy_components(
     """Components of every strategy. `v` overrides uncertain inputs (e.g. with draws)."""
     v = v or {}
     x = lambda name: v.get(name, nominal(getattr(a, name)))  # noqa: E731
-    frontier = cat.model(a.frontier_model, "costs.frontier_model")
+    frontier = cat.model(a.measured_prompt_model or s.prompted_model, "capable_model")
+    teacher_model = cat.model(
+        a.teacher_model or a.measured_prompt_model or s.prompted_model, "costs.teacher_model"
+    )
     embed = cat.model(a.embedding_model, "costs.embedding_model")
     gpu = cat.gpu(a.gpu, "costs.gpu")
     rate, pm = x("engineering_usd_per_hour"), x("price_multiplier")
@@ -201,7 +214,7 @@ def strategy_components(
     teacher = (
         a.distill_examples
         * pm
-        * api_call_usd(frontier, instr + inp, out, batch=a.teacher_uses_batch_api)
+        * api_call_usd(teacher_model, instr + inp, out, batch=a.teacher_uses_batch_api)
     )
     rh = x("retrain_hours")
 
@@ -223,6 +236,12 @@ def strategy_components(
         per_core = x("classifier_requests_per_second_per_core")
         plain = serve_classifier(s, a, per_core, x("gpu_utilization"))
     embed_req = pm * usd_per_token(embed, "input") * inp
+    # a cascade escalates to the teacher (by default the model called today)
+    escalated_req = (
+        prompt_req
+        if teacher_model.name == frontier.name
+        else pm * api_call_usd(teacher_model, instr - cached + inp, out, cached)
+    )
     ft_once = {"training": train(n_ft), "labelling": labelling}
     distill_once = {"teacher": teacher, "training": train(a.distill_examples)}
     retrain_distill = teacher + train(a.distill_examples)
@@ -247,7 +266,7 @@ def strategy_components(
             "cascade",
             distill_once,
             retrain_distill,
-            plain[0] + x("escalation_rate") * prompt_req,
+            plain[0] + x("escalation_rate") * escalated_req,
             *plain[1:],
         ),
     }

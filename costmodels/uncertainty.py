@@ -10,8 +10,9 @@ from core.scenario import Scenario
 from core.vocab import ADAPTED, STRATEGIES
 from costmodels.amortize import volumes
 from costmodels.assumptions import BOUNDS, CostAssumptions, Range, nominal
+from costmodels.paths import priced_components
 from costmodels.prices import PriceCatalog, load_catalog
-from costmodels.strategies import Components, strategy_components
+from costmodels.strategies import Components
 
 UNCERTAIN_FIELDS = tuple(BOUNDS)  # every field typed `Uncertain`
 FIXED_SWING = 0.5  # a single-valued input is swung +-50% in the tornado
@@ -68,23 +69,35 @@ def _sum_of_max(floor: float, slope, vol: np.ndarray):
     return k * floor + slope * suffix[k]
 
 
-def total_cost(c: Components, vol: np.ndarray, multiplier=1.0):
-    """Sum of monthly_series(c, vol * multiplier) over the horizon, without building the
-    (D, H) series for the terms that are linear in volume (the hot path of the simulation)."""
-    h = vol.shape[-1]
-    total = c.one_time + c.fixed_monthly * h + c.api_per_request * multiplier * vol.sum()
+def _running_total(c: Components, vol: np.ndarray, multiplier, months: range):
+    """Running cost of `months` plus their retrains, summed without building the (D, H)
+    series for the terms that are linear in volume (the hot path of the simulation)."""
+    v = vol[months.start : months.stop]
+    total = c.fixed_monthly * len(v) + c.api_per_request * multiplier * v.sum()
     if np.any(c.gpu_floor_monthly) or np.any(c.gpu_per_request):
-        total = total + _sum_of_max(c.gpu_floor_monthly, c.gpu_per_request * multiplier, vol)
-    if c.retrain_every_months:
-        total = total + c.retrain_cost * len(
-            range(c.retrain_every_months, h, c.retrain_every_months)
-        )
+        total = total + _sum_of_max(c.gpu_floor_monthly, c.gpu_per_request * multiplier, v)
+    if k := c.retrain_every_months:
+        total = total + c.retrain_cost * sum(1 for m in months if m > 0 and m % k == 0)
     return total
+
+
+def total_cost(c: Components, vol: np.ndarray, multiplier=1.0):
+    """Sum of monthly_series(c, vol * multiplier) over the horizon; a closing path's
+    months from `after_month` on priced by the open path's components."""
+    h = vol.shape[-1]
+    if c.after is None:
+        return c.one_time + _running_total(c, vol, multiplier, range(h))
+    m = c.after_month
+    return (
+        c.one_time
+        + _running_total(c, vol, multiplier, range(m))
+        + _running_total(c.after, vol, multiplier, range(m, h))
+    )
 
 
 def _tco(s: Scenario, a: CostAssumptions, cat: PriceCatalog, v: dict) -> np.ndarray:
     """Total cost of each strategy: (S,) for scalar inputs, (S, D) for draws of shape (D, 1)."""
-    comps = strategy_components(s, a, cat, v)
+    comps = priced_components(s, a, cat, v)
     vm = v.get("volume_multiplier", nominal(a.volume_multiplier))
     vol = volumes(s)  # (H,)
     totals = [np.asarray(total_cost(comps[k], vol, vm)).reshape(-1) for k in STRATEGIES]

@@ -28,17 +28,21 @@ def ranking_table(rec: Recommendation) -> pd.DataFrame:
 
 
 def cost_table(report: CostReport, pick: str | None = None) -> pd.DataFrame:
-    """Each strategy's costs; with the recommended strategy, each one's total against it
-    (the one comparison the advice makes, not a per-strategy baseline)."""
+    """Each strategy's costs, one-time + running + retrains = the total to the cent (the
+    running costs include growth; month 1 is the first month's running cost); with the
+    recommended strategy, each one's total against it (the one comparison the advice
+    makes, not a per-strategy baseline)."""
     h = report.horizon_months
     rows = []
     for c in report.strategies:
         row = {
             "Strategy": STRATEGY_LABELS[c.strategy],
             "One-time": money(c.one_time_usd),
-            "Monthly": money(c.monthly_usd),
-            "Per request": unit_price(c.per_request_usd),
+            f"Running, {h} months": money(c.running_usd),
+            "Retrains": money(c.retrains_usd),
             f"Total over {h} months": money(c.tco_usd),
+            "Month 1 running": money(c.monthly_usd),
+            "Per request": unit_price(c.per_request_usd),
         }
         if pick is not None:
             diff = float(c.tco_usd - report.cost(pick).tco_usd)

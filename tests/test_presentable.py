@@ -47,8 +47,9 @@ def test_the_report_is_small_and_shows_no_raw_identifier(example):
 
 
 def test_money_and_labels():
-    assert money(12_575.31) == "$12,600" and money(999.4) == "$999" and money(-2_500) == "-$2,500"
-    assert money(1_234_567) == "$1.23M" and unit_price(0.0025123) == "$0.00251"
+    assert money(12_575.314) == "$12,575.31" and money(999.4) == "$999.40"
+    assert money(-2_500) == "-$2,500.00" and money(-0.001) == "$0.00"
+    assert money(1_234_567) == "$1,234,567.00" and unit_price(0.0025123) == "$0.00251"
     assert (
         label("own_cloud_gpu") == "Our own cloud GPUs"
         and label("fine_tune") == "Fine-tune a small model (LoRA/QLoRA)"

@@ -41,7 +41,8 @@ def brute_force_crossing(ca, cb, horizon):
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.glob("*.yaml")))
 def test_break_even_closed_form_agrees_with_brute_force(example):
-    s = load_scenario(EXAMPLES / example)
+    # priced as gpt-4o: dearer prompting crosses more of the trained strategies' lines
+    s = load_scenario(EXAMPLES / example).model_copy(update={"capable_model": "gpt-4o"})
     comps = strategy_components(s, CostAssumptions(), load_catalog())
     checked = 0
     for i, a in enumerate(STRATS):
@@ -110,8 +111,10 @@ def test_monte_carlo_with_point_ranges_equals_the_estimate():
     a = CostAssumptions(**point)
     sim = simulate(s, a, draws=50, seed=1)
     det = estimate(s, a)
+    # the estimate rounds each month's part to the cent: at most half a cent each
+    cents = 0.005 * (2 * s.horizon_months + 4)
     for d in sim.distributions:
-        assert d.p50_tco_usd == pytest.approx(float(det.cost(d.strategy).tco_usd), abs=0.01)
+        assert d.p50_tco_usd == pytest.approx(float(det.cost(d.strategy).tco_usd), abs=cents)
 
 
 def test_monte_carlo_is_seeded_and_sums_to_one():
@@ -131,7 +134,7 @@ def test_tornado_ranks_by_swing_and_flags_flips():
     swings = [b.swing_usd for b in t]
     assert swings == sorted(swings, reverse=True) and swings[0] > 0
     # a scenario near break-even: the volume forecast flips the decision
-    near = s.model_copy(update={"requests_per_month": 120_000})
+    near = s.model_copy(update={"requests_per_month": 250_000})
     bars = {b.input: b for b in simulate(near, draws=100).tornado}
     assert bars["volume_multiplier"].flips_decision
 

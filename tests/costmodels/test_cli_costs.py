@@ -36,13 +36,14 @@ def test_export_every_format(example, tmp_path, capsys):
     for fmt in ("csv", "json", "xlsx"):
         assert main(["export", src, "--format", fmt, "--out", str(tmp_path / f"r.{fmt}")]) == 0
     wb = openpyxl.load_workbook(tmp_path / "r.xlsx")
-    assert {"strategies", "monthly", "break_even", "assumptions"} <= set(wb.sheetnames)
-    strategies = list(wb["strategies"].values)
-    assert strategies[0][:2] == ("strategy", "one_time_usd") and len(strategies) == 10
+    assert wb.sheetnames == ["Summary", "Strategies", "By month", "Break-even", "Assumptions"]
+    strategies = list(wb["Strategies"].values)
+    assert strategies[0][:2] == ("Strategy", "One-time (USD)") and len(strategies) == 10
+    assert strategies[1][0] == "Prompt a capable model"
     for sheet in wb.worksheets:  # plain tables: no JSON blobs in cells
         for row in sheet.iter_rows(values_only=True):
             assert not any(isinstance(v, str) and v.startswith(("{", "[")) for v in row)
-    sources = [r for r in wb["assumptions"].values if r[0] == "price source"]
+    sources = [r for r in wb["Assumptions"].values if r[0] == "Price source"]
     assert sources and "LiteLLM" in sources[0][4]
     text = (tmp_path / "r.csv").read_text()
     assert text.startswith("# strategies\n") and "# break_even" in text and "# assumptions" in text
@@ -65,7 +66,7 @@ def test_costs_section_is_read(tmp_path, capsys):
 
 
 BAD_COSTS = [
-    ("frontier_model: gpt-4o-minii", "did you mean gpt-4o-mini"),
+    ("teacher_model: gpt-4o-minii", "did you mean gpt-4o-mini"),
     ("gpu: H1000", "did you mean H100"),
     ("gpu_utilization: 1.5", "gpu_utilization must lie between"),
     ("gpu_utilization: {low: 0.2, high: 1.2}", "gpu_utilization"),

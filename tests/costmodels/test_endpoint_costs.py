@@ -51,19 +51,17 @@ S = Scenario(task_kind="classify", label_classes=77, requests_per_month=1_000_00
 
 def test_measured_tokens_replace_the_assumed_ones():
     cat = load_catalog()
-    prior = CostAssumptions(frontier_model="gpt-4o")
-    cal = calibrate(S, prior, [endpoint_run()], cat)
+    prior = CostAssumptions()
+    cal = calibrate(S.model_copy(update={"capable_model": "gpt-4o"}), prior, [endpoint_run()], cat)
     a = cal.assumptions
     assert (a.prompt_input_tokens_per_request, a.prompt_output_tokens_per_request) == (900, 4)
-    assert a.frontier_model == "gpt-4o-mini"  # the model the pilot asked
+    assert a.measured_prompt_model == "gpt-4o-mini"  # the model the pilot asked
     assert "the instruction alone is 610 tokens" in " ".join(cal.notes)
     comps = strategy_components(S, a, cat)
     assert comps["prompt"].api_per_request == pytest.approx(
         api_call_usd(cat.model("gpt-4o-mini"), 900, 4)
     )
-    assumed = strategy_components(
-        S, prior.model_copy(update={"frontier_model": "gpt-4o-mini"}), cat
-    )
+    assumed = strategy_components(S, prior, cat)  # S calls gpt-4o-mini today
     scenario_tokens = S.instruction_tokens_per_request + S.input_tokens_per_request
     assert assumed["prompt"].api_per_request == pytest.approx(
         api_call_usd(cat.model("gpt-4o-mini"), scenario_tokens, S.output_tokens_per_request)

@@ -133,6 +133,7 @@ def test_distillation_from_practice_pays_back_and_says_when():
         deployment="vendor_api",
         horizon_months=12,
         labelled_examples_available=200,
+        capable_model="gpt-4o",  # a frontier teacher, prompted today
     )
     report = estimate(s, CostAssumptions(distill_examples=3000))
     d = report.cost("distill")
