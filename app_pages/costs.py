@@ -4,8 +4,6 @@ and the tornado."""
 
 from __future__ import annotations
 
-import datetime as dt
-
 import streamlit as st
 
 from advisor import STRATEGY_LABELS, Scenario
@@ -20,13 +18,13 @@ from app_pages.state import (
     set_scenario,
     use_runs_widget,
 )
-from app_pages.widgets import field_widget
+from app_pages.widgets import chat_models, field_widget, invalid_fields, number_field
 from core.labels import label, money
 from core.labels import volume as fmt_volume
 from core.scenario import InputError, field_help, scenario_from_dict
 from core.vocab import ADAPTED
 from costmodels.assumptions import CostAssumptions, Range, assumptions_from_dict, nominal
-from costmodels.prices import load_catalog
+from costmodels.prices import load_catalog, today
 from reports import figures
 from reports.tables import cost_table
 
@@ -34,7 +32,7 @@ st.title("Costs")
 scenario: Scenario = current_scenario()
 catalog = load_catalog()
 helps = field_help(CostAssumptions)
-if warning := catalog.stale_warning(dt.date.today()):
+if warning := catalog.stale_warning(today()):
     st.warning(warning)
 
 a0 = current_assumptions()
@@ -51,96 +49,153 @@ def _span(value) -> tuple[float, float]:
     return (value.low, value.high) if isinstance(value, Range) else (value, value)
 
 
+def _likely(value) -> str:
+    """A range's mode for the widget's label, so the whole assumption is on screen."""
+    return f" (most likely {nominal(value):,.4g})" if isinstance(value, Range) else ""
+
+
+def _kept(shown, original, build):
+    """The assumption as it was while its widget still shows it (a range keeps its mode,
+    a fraction its digits); a moved widget builds the new value."""
+    return original if shown == _shown(original) else build(shown)
+
+
+def _shown(value):
+    """What a widget shows of an assumption (the same conversion as the widget's start)."""
+    if isinstance(value, Range):
+        return _span(value)
+    return value
+
+
+def _moved_range(span, original) -> Range:
+    """A moved slider's span; the old mode stays when it still lies inside it."""
+    lo, hi = span
+    mode = nominal(original)
+    return Range(low=lo, high=hi, mode=mode if lo <= mode <= hi else None)
+
+
+a0 = current_assumptions()
+catalog_gpus = [g.name for g in catalog.gpus]
 with st.sidebar:
-    st.subheader("Volume")
+    st.subheader("Volume and model")
     st.caption("These are the scenario's own answers: Decide and Export use the same values.")
     volume = field_widget(Scenario, "requests_per_month", scenario, key_prefix="costs_")
+    capable = field_widget(Scenario, "capable_model", scenario, key_prefix="costs_")
     horizon = field_widget(Scenario, "horizon_months", scenario, key_prefix="costs_")
     st.subheader("Assumptions")
-    chat_models = sorted(k for k, m in catalog.models.items() if m.mode == "chat")
+    teachers = ["", *chat_models()]
+    if (a0.teacher_model or "") not in teachers:
+        teachers.append(a0.teacher_model)
     for key, value in {
-        "frontier_model": a0.frontier_model,
+        "teacher_model": a0.teacher_model or "",
         "gpu": a0.gpu,
-        "gpu_utilization": _span(a0.gpu_utilization),
-        "eng_rate": float(nominal(a0.engineering_usd_per_hour)),
-        "retrain": int(a0.retrain_every_months or 0),
-        "escalation": _span(a0.escalation_rate),
-        "tps": tuple(int(x) for x in _span(a0.serving_tokens_per_second)),
-        "volume_range": _span(a0.volume_multiplier),
-        "price_range": _span(a0.price_multiplier),
+        "gpu_utilization": _shown(a0.gpu_utilization),
+        "eng_rate": _shown(a0.engineering_usd_per_hour),
+        "retrain": float(a0.retrain_every_months or 0),
+        "escalation": _shown(a0.escalation_rate),
+        "tps": _shown(a0.serving_tokens_per_second),
+        "volume_range": _shown(a0.volume_multiplier),
+        "price_range": _shown(a0.price_multiplier),
     }.items():
         _sticky(key, value)
-    frontier = st.selectbox(
-        "Frontier model", chat_models, key="frontier_model", help=helps["frontier_model"]
+    teacher = st.selectbox(
+        "Distillation teacher",
+        teachers,
+        key="teacher_model",
+        help=helps["teacher_model"],
+        format_func=lambda m: m or "The model you call today",
     )
-    gpu = st.selectbox("GPU", [g.name for g in catalog.gpus], key="gpu", help=helps["gpu"])
+    gpu = st.selectbox("GPU", catalog_gpus, key="gpu", help=helps["gpu"])
     util = st.slider(
-        "GPU utilization", 0.05, 1.0, key="gpu_utilization", help=helps["gpu_utilization"]
+        f"GPU utilization{_likely(a0.gpu_utilization)}",
+        0.01,
+        1.0,
+        key="gpu_utilization",
+        help=helps["gpu_utilization"],
     )
-    rate = st.number_input(
-        "Engineering rate (USD/hour)",
-        0.0,
-        10_000.0,
-        key="eng_rate",
-        help=helps["engineering_usd_per_hour"],
+    rate = (
+        number_field(
+            "Engineering rate (USD/hour)",
+            "eng_rate",
+            False,
+            0.0,
+            10_000.0,
+            help=helps["engineering_usd_per_hour"],
+        )
+        if not isinstance(a0.engineering_usd_per_hour, Range)
+        else a0.engineering_usd_per_hour
     )
-    retrain = st.number_input(
+    retrain = number_field(
         "Retrain every N months (0: derive from the facts)",
-        0,
-        120,
-        key="retrain",
+        "retrain",
+        False,
+        0.0,
+        120.0,
         help=helps["retrain_every_months"],
     )
     esc = st.slider(
-        "Cascade escalation rate", 0.0, 1.0, key="escalation", help=helps["escalation_rate"]
+        f"Cascade escalation rate{_likely(a0.escalation_rate)}",
+        0.0,
+        1.0,
+        key="escalation",
+        help=helps["escalation_rate"],
     )
     tps = st.slider(
-        "Student serving tokens/s per GPU",
-        50,
-        20_000,
+        f"Student serving tokens/s per GPU{_likely(a0.serving_tokens_per_second)}",
+        10.0,
+        20_000.0,
         key="tps",
         help=helps["serving_tokens_per_second"],
     )
     st.subheader("Uncertainty of the forecast")
     vol_range = st.slider(
-        "Volume, as a multiple of the forecast",
-        0.1,
+        f"Volume, as a multiple of the forecast{_likely(a0.volume_multiplier)}",
+        0.0,
         5.0,
         key="volume_range",
         help=helps["volume_multiplier"],
     )
     price_range = st.slider(
-        "API prices, as a multiple of today's",
-        0.1,
+        f"API prices, as a multiple of today's{_likely(a0.price_multiplier)}",
+        0.0,
         3.0,
         key="price_range",
         help=helps["price_multiplier"],
     )
 
 
-def _range(span: tuple[float, float]) -> Range:
-    """A slider's span as a range around 1 (the forecast) when 1 lies inside it."""
-    lo, hi = span
-    return Range(low=lo, high=hi, mode=1.0 if lo <= 1.0 <= hi else None)
+def _ranged(shown, original) -> Range | float:
+    """A slider's value as the assumption: a span is a range, a single value a number."""
+    if isinstance(shown, tuple | list):
+        return _kept(tuple(shown), original, lambda span: _moved_range(span, original))
+    return _kept(shown, original, float)
 
 
+if bad := invalid_fields({"v": volume, "h": horizon, "r": rate, "n": retrain}):
+    st.error(
+        "The costs wait for a valid answer to: "
+        + "; ".join(f"{b.label} ({b.message})" for b in bad),
+        icon=":material/block:",
+    )
+    st.stop()
 try:
     assumptions = assumptions_from_dict(
         a0.model_dump()
         | {
-            "frontier_model": frontier,
+            "teacher_model": teacher or None,
             "gpu": gpu,
             "engineering_usd_per_hour": rate,
-            "gpu_utilization": Range(low=util[0], high=util[1]),
-            "escalation_rate": Range(low=esc[0], high=esc[1]),
-            "serving_tokens_per_second": Range(low=tps[0], high=tps[1]),
+            "gpu_utilization": _ranged(util, a0.gpu_utilization),
+            "escalation_rate": _ranged(esc, a0.escalation_rate),
+            "serving_tokens_per_second": _ranged(tps, a0.serving_tokens_per_second),
             "retrain_every_months": retrain or None,
-            "volume_multiplier": _range(vol_range),
-            "price_multiplier": _range(price_range),
+            "volume_multiplier": _ranged(vol_range, a0.volume_multiplier),
+            "price_multiplier": _ranged(price_range, a0.price_multiplier),
         }
     )
     scenario = scenario_from_dict(
-        scenario.model_dump() | {"requests_per_month": volume, "horizon_months": horizon}
+        scenario.model_dump()
+        | {"requests_per_month": volume, "horizon_months": horizon, "capable_model": capable}
     )
     measured = use_runs_widget()
     s_json, a_json = scenario.model_dump_json(), assumptions.model_dump_json()

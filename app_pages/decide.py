@@ -11,6 +11,7 @@ from app_pages.widgets import (
     example_files,
     example_title,
     field_widget,
+    invalid_fields,
     load_example,
     load_into_state,
 )
@@ -38,6 +39,7 @@ GROUPS = {
     ],
     "Volume and deployment": [
         "requests_per_month",
+        "capable_model",
         "monthly_growth_pct",
         "instruction_tokens_per_request",
         "input_tokens_per_request",
@@ -101,6 +103,13 @@ for col, (title, names) in zip(cols, GROUPS.items(), strict=True):
         for name in names:
             values[name] = field_widget(Scenario, name, saved)
 
+if bad := invalid_fields(values):
+    st.error(
+        "The recommendation waits for a valid answer to: "
+        + "; ".join(f"{b.label} ({b.message})" for b in bad),
+        icon=":material/block:",
+    )
+    st.stop()
 try:
     scenario = scenario_from_dict(values)
 except InputError as e:

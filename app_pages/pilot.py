@@ -13,7 +13,7 @@ import streamlit as st
 from app_pages.probe_view import preflight
 from app_pages.run_view import pick_run, show_log, show_results, watch
 from app_pages.state import current_scenario
-from app_pages.widgets import EXAMPLES
+from app_pages.widgets import EXAMPLES, invalid_fields, number_field
 from core.labels import method_label
 from core.scenario import InputError
 from core.vocab import BASELINE_METHODS, METHOD_NAMES, METHODS, curve_applies
@@ -155,21 +155,42 @@ model = c2.text_input(
     placeholder=DEFAULT_ENCODER if METHODS[method].compute == "encoder" else DEFAULT_MODEL,
     help=field_help("model"),
 )
-max_steps = c3.number_input(
-    "max steps", 1, 100_000, 60, key="max_steps", help=field_help("max_steps")
-)
+trains = METHODS[method].trains
+st.session_state.setdefault("max_steps", "60")
+st.session_state.setdefault("max_minutes", "10")
+st.session_state.setdefault("holdout_max", "64")
+numbers = {}
+with c3:
+    numbers["max_steps"] = (
+        number_field(
+            "max training steps", "max_steps", True, 1, 100_000, help=field_help("max_steps")
+        )
+        if trains
+        else 60
+    )
 c1, c2, c3 = st.columns(3)
-max_minutes = c1.number_input(
-    "max minutes", 0.5, 600.0, 10.0, key="max_minutes", help=field_help("max_minutes")
-)
-holdout_max = c2.number_input(
-    "holdout rows to score (at most)",
-    8,
-    5000,
-    64,
-    key="holdout_max",
-    help=field_help("holdout_max"),
-)
+with c1:
+    numbers["max_minutes"] = (
+        number_field(
+            "max minutes of training (loading, scoring and baselines come on top)",
+            "max_minutes",
+            False,
+            0.5,
+            600.0,
+            help=field_help("max_minutes"),
+        )
+        if trains
+        else 10.0
+    )
+with c2:
+    numbers["holdout_max"] = number_field(
+        "holdout rows to score (at most)",
+        "holdout_max",
+        True,
+        8,
+        5000,
+        help=field_help("holdout_max"),
+    )
 baselines = c3.multiselect(
     "baselines",
     list(BASELINE_METHODS),
@@ -216,9 +237,11 @@ if METHODS[method].endpoint:
     if endpoint_url:
         c1, c2 = st.columns(2)
         endpoint_model = c1.text_input("endpoint model name", key="endpoint_model")
-        max_usd = c2.number_input(
-            "spend cap (USD)", 0.01, 100_000.0, 5.0, key="max_usd", help=field_help("max_usd")
-        )
+        st.session_state.setdefault("max_usd", "5")
+        with c2:
+            numbers["max_usd"] = number_field(
+                "spend cap (USD)", "max_usd", False, 0.01, 100_000.0, help=field_help("max_usd")
+            )
         key = st.text_input("API key (kept in this session only)", type="password", key="api_key")
         descriptions = kept(
             st.file_uploader(
@@ -237,7 +260,16 @@ if METHODS[method].teacher_endpoint:
     teacher_model = st.text_input("teacher model name or local model", key="teacher_model")
     key = st.text_input("API key (kept in this session only)", type="password", key="api_key")
 
-if ok:
+bad = invalid_fields(numbers)
+if bad:
+    st.button("Launch pilot", type="primary", key="launch", disabled=True)
+    st.error(
+        "Launch waits for a valid value: " + "; ".join(f"{b.label} ({b.message})" for b in bad),
+        icon=":material/block:",
+    )
+elif ok:
+    max_steps, max_minutes = numbers["max_steps"], numbers["max_minutes"]
+    holdout_max, max_usd = numbers["holdout_max"], numbers.get("max_usd")
     try:
         cfg = PilotConfig(
             method=method,
@@ -253,7 +285,7 @@ if ok:
             endpoint_url=endpoint_url,
             endpoint_model=endpoint_model or None,
             endpoint_key_env=KEY_ENV if key and endpoint_url else None,
-            max_usd=float(max_usd) if endpoint_url else None,
+            max_usd=float(max_usd) if endpoint_url and max_usd else None,
             label_descriptions=str(descriptions) if descriptions and endpoint_url else None,
             trust_remote_code=trust,
             docs=str(docs) if docs else None,

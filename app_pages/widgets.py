@@ -12,7 +12,16 @@ import streamlit as st
 from pydantic import BaseModel
 
 from core.labels import field_label, label
-from core.scenario import InputError, Scenario, read_document, scenario_from_dict
+from core.numbers import parse_number, show_number
+from core.scenario import (
+    DEFAULT_CAPABLE_MODEL,
+    NO_MODEL,
+    InputError,
+    Scenario,
+    read_document,
+    scenario_from_dict,
+)
+from costmodels.prices import load_catalog
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -39,9 +48,11 @@ def field_widget(
     f = model.model_fields[name]
     key, text, help_ = key_prefix + name, field_label(name), f.description
     ann = f.annotation
+    if name in MODEL_FIELDS:
+        return model_widget(model, name, current, key_prefix)
     if key not in st.session_state:
         value = getattr(current, name) if current is not None else f.default
-        st.session_state[key] = list(value) if isinstance(value, tuple) else value
+        st.session_state[key] = state_value(value)
     if typing.get_origin(ann) is tuple:  # tuple[Literal[...], ...]: pick several
         options = list(typing.get_args(typing.get_args(ann)[0]))
         return tuple(st.multiselect(text, options, key=key, help=help_, format_func=label))
@@ -53,16 +64,46 @@ def field_widget(
     if ann in (int, float):
         lo = next((m.ge for m in f.metadata if hasattr(m, "ge")), None)
         hi = next((m.le for m in f.metadata if hasattr(m, "le")), None)
-        step = 1 if ann is int else None
-        if lo is not None and hi is not None:  # the browser refuses values outside silently
-            help_ = f"{help_} Allowed: {_number(lo)} to {_number(hi)}."
-        return st.number_input(text, min_value=lo, max_value=hi, step=step, key=key, help=help_)
+        return number_field(text, key, integer=ann is int, low=lo, high=hi, help=help_)
     return st.text_input(text, key=key, help=help_)
 
 
-def _number(x: float) -> str:
-    """1e11 as 100,000,000,000; 0.5 as 0.5."""
-    return f"{int(x):,}" if float(x).is_integer() else f"{x:,g}"
+class Invalid:
+    """What a number field returns while its text is not an allowed number: the pages
+    block whatever depends on it (the advice, Launch) and say which field."""
+
+    def __init__(self, label: str, message: str) -> None:
+        self.label, self.message = label, message
+
+    def __repr__(self) -> str:
+        return f"{self.label}: {self.message}"
+
+
+def number_field(
+    text: str,
+    key: str,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    help: str | None = None,
+) -> float | int | Invalid:
+    """A number typed as people type them ("2e6", "2,000,000", "2M", "1.5k"); anything
+    else, or a value out of range, is refused in words under the field and returned as
+    Invalid. The state holds the text; a number put there by code is shown formatted."""
+    if not isinstance(st.session_state.get(key, ""), str):
+        st.session_state[key] = show_number(st.session_state[key])
+    if low is not None and high is not None:
+        help = f"{help or ''} Allowed: {show_number(low)} to {show_number(high)}.".strip()
+    raw = st.text_input(text, key=key, help=help)
+    try:
+        return parse_number(raw, integer=integer, low=low, high=high)
+    except InputError as e:
+        st.error(f"{text}: {e}", icon=":material/error:")
+        return Invalid(text, str(e))
+
+
+def invalid_fields(values: dict[str, Any]) -> list[Invalid]:
+    return [v for v in values.values() if isinstance(v, Invalid)]
 
 
 def load_into_state(data: dict[str, Any], key_prefix: str = "") -> Scenario:
@@ -70,12 +111,61 @@ def load_into_state(data: dict[str, Any], key_prefix: str = "") -> Scenario:
     data = {k: v for k, v in data.items() if k != "costs"}
     scenario = scenario_from_dict(data)
     for name, value in scenario.model_dump().items():
-        st.session_state[key_prefix + name] = list(value) if isinstance(value, tuple) else value
+        st.session_state[key_prefix + name] = state_value(value)
     return scenario
+
+
+def state_value(value: Any) -> Any:
+    """A field's value as its widget holds it: a list for several choices, the text of a
+    number (its field is a text box), the value itself otherwise."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return show_number(value)
+    return value
 
 
 def load_example(path: Path) -> Scenario:
     return load_into_state(read_document(path))
 
 
-__all__ = ["InputError", "example_files", "field_widget", "load_example", "load_into_state"]
+__all__ = [
+    "InputError",
+    "Invalid",
+    "example_files",
+    "field_widget",
+    "invalid_fields",
+    "load_example",
+    "load_into_state",
+    "number_field",
+]
+
+
+MODEL_FIELDS = ("capable_model",)
+COMMON_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-4.1-mini", "gpt-4.1", "claude-3-5-haiku-latest")
+
+
+@functools.cache
+def chat_models() -> tuple[str, ...]:
+    """The catalog's chat models, the common ones first."""
+    models = load_catalog().models
+    names = sorted(k for k, m in models.items() if m.mode == "chat")
+    common = [m for m in COMMON_MODELS if m in names]
+    return (*common, *(n for n in names if n not in common))
+
+
+def model_label(name: str) -> str:
+    return f"No model yet (priced as {DEFAULT_CAPABLE_MODEL})" if name == NO_MODEL else name
+
+
+def model_widget(model: type[BaseModel], name: str, current, key_prefix: str = "") -> str:
+    """A catalog model picker for a model field (its state, its help)."""
+    f, key = model.model_fields[name], key_prefix + name
+    options = [NO_MODEL, *chat_models()]
+    if key not in st.session_state:
+        st.session_state[key] = getattr(current, name) if current is not None else f.default
+    if st.session_state[key] not in options:  # a file's own name: kept, and checked on use
+        options.append(st.session_state[key])
+    return st.selectbox(
+        field_label(name), options, key=key, help=f.description, format_func=model_label
+    )

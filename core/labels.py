@@ -32,7 +32,7 @@ VALUE_LABELS: dict[str, str] = {
     "evolving": "Still evolving",
     "one_off": "One-off",
     # experience
-    "none": "None",
+    "none": "No experience yet",
     "some": "Some",
     "strong": "Strong",
     # pilot baselines

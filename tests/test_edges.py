@@ -15,7 +15,7 @@ from tests.conftest import EXAMPLES, ROOT
 def test_quality_bar_of_zero_on_decide_does_not_break_pilot(tmp_path, monkeypatch):
     monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "runs"))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
-    at.number_input(key="quality_bar_pct").set_value(0.0).run()
+    at.text_input(key="quality_bar_pct").set_value("0.0").run()
     assert not at.exception
     at.switch_page("app_pages/pilot.py").run()
     assert not at.exception
@@ -27,7 +27,7 @@ def test_number_fields_say_their_allowed_range(tmp_path, monkeypatch):
     """The browser refuses 1e12 requests a month without a word: the help says the range."""
     monkeypatch.setenv("ADAPT_RUNS", str(tmp_path / "runs"))
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
-    assert "Allowed: 0 to 100,000,000,000" in at.number_input(key="requests_per_month").help
+    assert "Allowed: 0 to 100,000,000,000" in at.text_input(key="requests_per_month").help
     doc = tmp_path / "big.yaml"
     doc.write_text((EXAMPLES / "prototype_prompt.yaml").read_text() + "\n")
     text = doc.read_text()

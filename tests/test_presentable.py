@@ -42,8 +42,8 @@ def test_the_report_is_small_and_shows_no_raw_identifier(example):
     text = _visible(html)
     found = sorted(w for w in RAW if re.search(rf"\b{w}\b", text))
     assert not found, found
-    # no unformatted floats (0.6124500635075647, 13600.0324); $0.00313 a request is fine
-    assert not re.search(r"\d\.\d{6,}|\d{4}\.\d{2,}", text)
+    # no unformatted floats (0.6124500635075647, 13600.0324); $0.000909 a request is fine
+    assert not re.search(r"(?<!\$)\d\.\d{6,}|\d{4}\.\d{2,}", text)
 
 
 def test_money_and_labels():
@@ -65,11 +65,12 @@ def test_xlsx_has_a_summary_sheet_and_money_formats():
     report = estimate(s)
     rec = recommend(s, report)
     wb = load_workbook(io.BytesIO(to_xlsx(report, rec.summary)))
-    assert wb.sheetnames[0] == "summary"
-    summary = wb["summary"]
+    assert wb.sheetnames[0] == "Summary"
+    summary = wb["Summary"]
     assert summary["B4"].value.startswith("Recommended: Distill")
-    assert "$" in summary["E7"].number_format and summary["A7"].value == "Prompt a capable model"
-    sheet = wb["strategies"]
+    assert summary["B5"].value == "gpt-4o"  # the model prompting is priced as
+    assert "$" in summary["E10"].number_format and summary["A10"].value == "Prompt a capable model"
+    sheet = wb["Strategies"]
     header = [c.value for c in sheet[1]]
-    tco = sheet.cell(row=2, column=header.index("tco_usd") + 1)
+    tco = sheet.cell(row=2, column=header.index("Total over the horizon (USD)") + 1)
     assert isinstance(tco.value, float) and "$" in tco.number_format

@@ -24,6 +24,7 @@ TICKETS = Scenario(
     requests_per_month=800_000,
     deployment="own_cloud_gpu",
     quality_bar_pct=92,
+    capable_model="gpt-4o",  # issue 13's case: the team prompts gpt-4o today
 )
 OVERRIDE_PICKS = {
     "format guarantees": "fine_tune_constrained",

@@ -35,12 +35,12 @@ def test_costs_follow_the_questionnaire_and_the_volume(at):
     at.selectbox(key="example_choice").set_value("ticket_triage_distill").run()
     at.switch_page("app_pages/costs.py").run()
     assert not at.exception
-    assert at.number_input(key="costs_requests_per_month").value == 2_000_000
+    assert at.text_input(key="costs_requests_per_month").value == "2,000,000"
     before = _metric(at, "Break-even month")
-    at.number_input(key="costs_requests_per_month").set_value(400_000).run()
+    at.text_input(key="costs_requests_per_month").set_value("400000").run()
     after = _metric(at, "Break-even month")
     assert before != after
-    at.number_input(key="costs_requests_per_month").set_value(1_000).run()
+    at.text_input(key="costs_requests_per_month").set_value("1000").run()
     assert _metric(at, "Break-even month") == "never"
     assert len(at.get("plotly_chart")) == 4
 
@@ -52,39 +52,39 @@ def test_one_state_a_costs_change_is_the_scenario_everywhere(at):
     decide_pick = at.success[0].value.split(".")[0]
     at.switch_page("app_pages/costs.py").run()
     assert at.success[0].value.split(".")[0] == decide_pick
-    at.number_input(key="costs_requests_per_month").set_value(10_000).run()
-    at.number_input(key="eng_rate").set_value(150.0).run()
+    at.text_input(key="costs_requests_per_month").set_value("10000").run()
+    at.text_input(key="eng_rate").set_value("150.0").run()
     costs_pick = at.success[0].value.split(".")[0]
     at.switch_page("app_pages/decide.py").run()
-    assert at.number_input(key="requests_per_month").value == 10_000
+    assert at.text_input(key="requests_per_month").value == "10,000"
     assert at.success[0].value.split(".")[0] == costs_pick
     at.switch_page("app_pages/export.py").run()
     assert not at.exception
     written = at.info[0].value
     assert "10,000 requests a month" in written and costs_pick.split(": ")[1] in written
     at.switch_page("app_pages/costs.py").run()
-    assert at.number_input(key="eng_rate").value == 150.0  # kept across pages
-    assert at.number_input(key="costs_requests_per_month").value == 10_000
+    assert at.text_input(key="eng_rate").value == "150"  # kept across pages
+    assert at.text_input(key="costs_requests_per_month").value == "10,000"
 
 
 def test_a_reload_starts_from_the_saved_scenario(at):
-    at.number_input(key="requests_per_month").set_value(123_457).run()
+    at.text_input(key="requests_per_month").set_value("123457").run()
     reloaded = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
-    assert reloaded.number_input(key="requests_per_month").value == 123_457
+    assert reloaded.text_input(key="requests_per_month").value == "123,457"
 
 
 def test_bad_scenario_upload_gets_an_error_box_and_keeps_the_answers(at):
-    at.number_input(key="requests_per_month").set_value(123_456).run()
+    at.text_input(key="requests_per_month").set_value("123456").run()
     at.get("file_uploader")[0].set_value(
         ("s.yaml", b"requests_per_month: -5\n", "application/x-yaml")
     ).run()
     assert not at.exception
     assert any("requests_per_month" in e.value for e in at.error)
-    assert at.number_input(key="requests_per_month").value == 123_456  # nothing lost
+    assert at.text_input(key="requests_per_month").value == "123456"  # nothing lost
     at.get("file_uploader")[0].set_value(
         ("s.yaml", b"requests_per_month: 777\nname: loaded\n", "application/x-yaml")
     ).run()
-    assert at.number_input(key="requests_per_month").value == 777
+    assert at.text_input(key="requests_per_month").value == "777"
 
 
 def test_bad_upload_shows_the_bad_rows(at):

@@ -4,8 +4,6 @@
 import datetime as dt
 import json
 
-import pytest
-
 from advisor import Scenario, recommend
 from cli import main
 from costmodels import CostAssumptions, estimate, load_catalog
@@ -29,7 +27,7 @@ TRAINED = ("fine_tune", "distill", "cascade", "fine_tune_then_distill")
 
 
 def test_the_catalog_dates_the_vendor_path():
-    assert END == dt.date(2027, 1, 6)
+    assert dt.date(2027, 1, 6) == END
     assert closing_month(END, END + dt.timedelta(days=1)) == 0
     assert closing_month(END, dt.date(2026, 12, 1)) == 2  # month 0 and month 1 begin before
 

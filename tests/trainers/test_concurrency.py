@@ -22,8 +22,8 @@ def _app_session(tiny_model) -> AppTest:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     at.switch_page("app_pages/pilot.py").run()
     at.text_input(key="model").set_value(str(tiny_model))
-    at.number_input(key="max_steps").set_value(15)
-    at.number_input(key="holdout_max").set_value(16).run()
+    at.text_input(key="max_steps").set_value("15")
+    at.text_input(key="holdout_max").set_value("16").run()
     assert not at.exception
     return at
 

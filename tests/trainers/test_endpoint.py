@@ -269,7 +269,7 @@ def test_the_pilot_page_runs_an_endpoint_pilot_and_writes_the_key_nowhere(faulty
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     at.switch_page("app_pages/pilot.py").run()
     at.selectbox(key="method").set_value(method).run()
-    at.number_input(key="holdout_max").set_value(8).run()
+    at.text_input(key="holdout_max").set_value("8").run()
     at.text_input(key="endpoint_url").set_value(faulty).run()
     at.text_input(key="endpoint_model").set_value("gpt-4o")
     at.text_input(key="api_key").set_value(key).run()

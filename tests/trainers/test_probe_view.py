@@ -32,8 +32,8 @@ def test_the_probe_runs_in_the_background_and_survives_scale_only_changes(tiny_m
         time.sleep(1)
         at.run()
     assert "(probed)" in _info(at), _info(at)
-    at.number_input(key="max_minutes").set_value(3.0).run()
-    at.number_input(key="holdout_max").set_value(16).run()
+    at.text_input(key="max_minutes").set_value("3.0").run()
+    at.text_input(key="holdout_max").set_value("16").run()
     assert "(probed)" in _info(at)  # kept: only scale-only settings changed
     at.selectbox(key="method").set_value("qlora").run()
     assert "(estimated)" in _info(at)  # another method needs its own probe

@@ -129,7 +129,7 @@ def test_the_pilot_page_runs_rag_over_the_demo_documents_and_shows_why_answers_f
     demo = next(o for o in at.selectbox(key="demo_choice").options if "policy questions" in o)
     at.selectbox(key="demo_choice").set_value(demo).run()
     at.selectbox(key="method").set_value("rag").run()
-    at.number_input(key="holdout_max").set_value(8).run()
+    at.text_input(key="holdout_max").set_value("8").run()
     assert at.radio(key="docs_source").value == "demo documents"
     assert not at.exception and not at.error, [e.value for e in at.error]
     at.button(key="launch").click().run()
