@@ -35,7 +35,7 @@ HIGH_QUALITY_BAR_PCT = 95.0
 MIN_TOTAL_REQUESTS_OVER_HORIZON = 100_000  # crude payback floor when no cost model ran
 OPENAI_FT_STOP = "2027-01-06"
 
-SOURCE_TABLE = "adapt decision table (issue 2), after OpenAI and Google fine-tuning guides"
+SOURCE_TABLE = "adapt decision table, after OpenAI and Google fine-tuning guides"
 SOURCE_OPENAI_FT = "OpenAI, Fine-tuning guide: at least 10 examples, clear gains at 50-100"
 SOURCE_GOOGLE_FT = "Google Cloud, Vertex AI tuning: start with 100 or more examples"
 
@@ -283,8 +283,9 @@ RULES: tuple[Rule, ...] = (
         id="lora_forgetting",
         kind="caveat",
         situation="A fine-tune is on the table",
-        rationale="LoRA/QLoRA is fine-tuning too: adapters can be swapped or merged (W = W0 + BA), "
-        "but they still shift behaviour and can make the model forget; measure forgetting.",
+        rationale="LoRA/QLoRA is fine-tuning too: it trains a small add-on to the model's "
+        "weights that can be swapped or merged, but it still shifts behaviour and can make "
+        "the model forget what it did well; measure forgetting.",
         source="Hu et al. 2021 (LoRA); Biderman et al. 2024, 'LoRA learns less and forgets less'",
         when=lambda s: enough_examples(s) and stable(s),
     ),

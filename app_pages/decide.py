@@ -15,9 +15,10 @@ from app_pages.widgets import (
     load_example,
     load_into_state,
 )
+from core.labels import method_label
 from core.scenario import InputError, scenario_from_dict
 from core.vocab import METHODS
-from reports.tables import ranking_table
+from reports.tables import ranking_table, rules_for
 
 GROUPS = {
     "The task": [
@@ -126,20 +127,29 @@ if rec.overturned:
     st.warning("A pilot measurement changed the recommendation.", icon=":material/science:")
 st.success(rec.summary, icon=":material/recommend:")
 st.markdown(
-    f"**Next pilot:** {rec.next_pilot.why}: on the Pilot page choose "
-    f"*{METHODS[rec.next_pilot.method].label}*, or run `{rec.next_pilot.command}`."
+    f"**Next pilot:** {rec.next_pilot.why}: *{METHODS[rec.next_pilot.method].label}* on the "
+    f"Pilot page, or `{rec.next_pilot.command}`."
 )
+if st.button(f"Set up this pilot: {method_label(rec.next_pilot.method)}", key="to_pilot"):
+    st.session_state["method"] = rec.next_pilot.method
+    st.session_state["pilot_suggested"] = rec.next_pilot.method
+    st.switch_page("app_pages/pilot.py")
 
 st.table(ranking_table(rec).set_index("Strategy"))  # a static table: long reasons wrap
 
 left, right = st.columns(2)
 with left:
-    st.subheader("Rules that fired")
-    for r in rec.fired:
+    st.subheader("Why: the rules behind this pick")
+    mine, others = rules_for(rec)
+    for r in mine:
         st.markdown(
             f"- **{r.situation}**: {r.text}  \n  <small>Source: {r.source}</small>",
             unsafe_allow_html=True,
         )
+    if others:
+        with st.expander(f"{len(others)} more rule(s) that fired for other options"):
+            for r in others:
+                st.markdown(f"- **{r.situation}**: {r.text}")
 with right:
     st.subheader("What would change the decision")
     for line in rec.would_change or ("Nothing in the usual what-ifs changes the pick.",):

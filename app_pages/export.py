@@ -3,6 +3,8 @@ states what the files will hold (scenario, volume, pick) before any download."""
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from app_pages.state import (
@@ -39,10 +41,13 @@ st.info(
     f"**{scenario.requests_per_month:,} requests a month** over {scenario.horizon_months} "
     f"months; recommended: **{label(rec.recommended)}** "
     f"({money(report.cost(rec.recommended).tco_usd)} over {scenario.horizon_months} months); "
-    f"{len(pilots)} pilot run(s). Change them on the Decide and Costs pages.",
+    f"prompting priced as **{report.capable_model}**"
+    f"{'' if report.capable_model == scenario.capable_model else ' (the model your pilot asked)'}"
+    f"; {len(pilots)} pilot run(s). Change them on the Decide and Costs pages.",
     icon=":material/description:",
 )
-slug = "".join(c if c.isalnum() else "-" for c in scenario.name.lower()).strip("-")[:40]
+slug = re.sub(r"[^a-z0-9]+", "-", scenario.name.lower()).strip("-")[:40] or "adapt-estimate"
+draws = int(st.session_state.get("draws", 5000))  # the Monte Carlo the Costs page drew
 include = st.checkbox("Include pilot results", value=bool(pilots), key="include_pilots")
 html_report = build_report(
     scenario,
@@ -51,7 +56,7 @@ html_report = build_report(
     cached_simulation(
         s_json,
         cal.assumptions.model_dump_json(),
-        2000,
+        draws,
         rec.candidates,
     ),
     pilots if include else None,

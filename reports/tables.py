@@ -7,7 +7,7 @@ import pandas as pd
 
 from advisor.recommend import Recommendation
 from core.labels import label, money, unit_price
-from core.vocab import STRATEGY_LABELS
+from core.vocab import ADAPTED, STRATEGY_LABELS
 from costmodels.amortize import CostReport
 
 
@@ -51,3 +51,20 @@ def cost_table(report: CostReport, pick: str | None = None) -> pd.DataFrame:
             )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def rules_for(rec: Recommendation) -> tuple[list, list]:
+    """The fired rules that speak for the pick (they favour it, or they are caveats and
+    measurements), then the rest: a reader is not told "distill" when prompting is picked."""
+    pick = next(r for r in rec.ranking if r.strategy == rec.recommended)
+    touches = {x.rule_id for x in pick.reasons}
+    effectless = {x.rule_id for r in rec.ranking for x in r.reasons if x.effect or x.veto}
+
+    def speaks_for_pick(r) -> bool:
+        if r.kind == "measured" or r.rule_id in touches:
+            return True  # a measurement, or a rule that moved the pick's own score
+        # a caveat without effects concerns training: shown when the pick trains
+        return r.kind == "caveat" and r.rule_id not in effectless and rec.recommended in ADAPTED
+
+    mine = [r for r in rec.fired if speaks_for_pick(r)]
+    return mine, [r for r in rec.fired if r not in mine]
