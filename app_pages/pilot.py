@@ -12,7 +12,7 @@ import streamlit as st
 
 from app_pages.probe_view import preflight
 from app_pages.run_view import pick_run, show_log, show_results, watch
-from app_pages.state import current_scenario
+from app_pages.state import current_scenario, suggested_pilot
 from app_pages.widgets import EXAMPLES, invalid_fields, number_field
 from core.labels import method_label
 from core.scenario import InputError
@@ -59,8 +59,16 @@ def pick_data() -> Path | None:
 
 
 def kept(up, slot: str) -> Path | None:
-    """An upload saved once (not at every rerun) under a generated name."""
+    """An upload saved once (not at every rerun) under a generated name. After a reload
+    the uploader is empty, but the file saved before is still used, and the page says so."""
     if up is None:
+        before = st.session_state.get(f"{slot}_path")
+        if before and Path(before).is_file():
+            st.caption(
+                f"Using the file uploaded before ({Path(before).name}); upload another to "
+                "replace it."
+            )
+            return Path(before)
         return None
     if st.session_state.get(f"{slot}_id") != up.file_id:
         try:
@@ -100,6 +108,10 @@ def pick_documents(method: str) -> Path | None:
         key="docs_upload",
     )
     if not ups:
+        before = st.session_state.get("docs_path")
+        if before and Path(before).is_dir():
+            st.caption("Using the documents uploaded before; upload others to replace them.")
+            return Path(before)
         return None
     ids = tuple(u.file_id for u in ups)
     if st.session_state.get("docs_ids") != ids:
@@ -136,7 +148,41 @@ def launch(cfg: PilotConfig, key: str | None, pre) -> Path:
     return start_pilot(cfg, preflight=pre, secrets=secrets).run_dir
 
 
+# The form survives a reload (it is saved with the scenario) and a visit to another page
+# (Streamlit forgets the widgets of pages it does not draw). The API key never is saved.
+FORM = (
+    "data_source",
+    "demo_choice",
+    "method",
+    "model",
+    "max_steps",
+    "max_minutes",
+    "holdout_max",
+    "baselines",
+    "curve",
+    "docs_source",
+    "endpoint_url",
+    "endpoint_model",
+    "max_usd",
+    "teacher_url",
+    "teacher_model",
+    "upload_path",
+    "descriptions_path",
+    "docs_path",
+)
+for name, value in st.session_state.get("pilot_form", {}).items():
+    if name in FORM:
+        st.session_state.setdefault(name, value)
+suggested = suggested_pilot()
+if st.session_state.get("method") not in METHOD_NAMES:
+    st.session_state["method"] = suggested
+
 st.title("Pilot")
+if st.session_state["method"] == suggested:
+    st.caption(
+        f"Set to *{method_label(suggested)}*, the pilot the recommendation names for this "
+        "scenario (Decide)."
+    )
 path = pick_data()
 data_format = show_validation(path) if path is not None else None
 ok = data_format is not None
@@ -144,7 +190,6 @@ c1, c2, c3 = st.columns(3)
 method = c1.selectbox(
     "method",
     METHOD_NAMES,
-    index=METHOD_NAMES.index("lora"),
     key="method",
     format_func=method_label,
     help=field_help("method"),
@@ -301,6 +346,7 @@ elif ok:
     except (InputError, ValueError) as e:
         st.error(str(e).splitlines()[0])
 
+st.session_state["pilot_form"] = {k: st.session_state[k] for k in FORM if k in st.session_state}
 st.divider()
 run_dir = pick_run()
 if run_dir is not None:

@@ -59,6 +59,7 @@ def restore() -> None:
         st.session_state["scenario"] = Scenario.model_validate(saved["scenario"])
         st.session_state["assumptions"] = CostAssumptions.model_validate(saved["assumptions"])
         st.session_state["use_runs"] = list(saved.get("use_runs", []))
+        st.session_state["pilot_form"] = dict(saved.get("pilot_form", {}))
     except (OSError, ValueError, KeyError, TypeError, ValidationError):
         starter = {k: v for k, v in read_document(STARTER).items() if k != "costs"}
         st.session_state["scenario"] = scenario_from_dict(starter)
@@ -70,6 +71,7 @@ def persist() -> None:
         "scenario": current_scenario().model_dump(mode="json"),
         "assumptions": current_assumptions().model_dump(mode="json"),
         "use_runs": list(st.session_state.get("use_runs", [])),
+        "pilot_form": dict(st.session_state.get("pilot_form", {})),
     }
     text = json.dumps(state, indent=1)
     if st.session_state.get("_persisted") == text:
@@ -148,6 +150,16 @@ def cached_recommendation(scenario_json: str, assumptions_json: str, measurement
     cal: Calibration = cached_calibration(scenario_json, assumptions_json, measurements_json)
     report = cached_estimate(scenario_json, cal.assumptions.model_dump_json())
     return recommend(s, report, measurements=_measurements(measurements_json))
+
+
+def suggested_pilot() -> str:
+    """The pilot method the recommendation names for the current scenario."""
+    s, a = current_scenario(), current_assumptions()
+    try:
+        rec = cached_recommendation(s.model_dump_json(), a.model_dump_json())
+    except InputError:
+        return "lora"
+    return rec.next_pilot.method
 
 
 def use_runs_widget() -> str:

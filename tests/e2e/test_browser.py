@@ -53,6 +53,9 @@ def _go(page, title: str) -> None:
     page.get_by_role("heading", name=title).first.wait_for()
 
 
+MINUTES = "max minutes of training (loading, scoring and baselines come on top)"
+
+
 def _fill(page, values: dict[str, str]) -> None:
     """Type into number inputs by their labels, as a user does (Enter commits each)."""
     for label, value in values.items():
@@ -133,7 +136,7 @@ def test_decide_cost_pilot_export(page, tmp_path_factory, tiny_model):
     box = page.get_by_label("model (empty: the method's default)", exact=True)
     box.fill(str(tiny_model))
     box.press("Enter")
-    _fill(page, {"max steps": "2", "holdout rows to score (at most)": "8"})
+    _fill(page, {"max training steps": "2", "holdout rows to score (at most)": "8"})
     page.wait_for_timeout(1500)
     page.get_by_role("button", name="Launch pilot").click()
     page.wait_for_function("document.body.innerText.includes(': finished')", timeout=300_000)
@@ -183,7 +186,7 @@ def test_closed_tab_reopened_shows_the_finished_run_and_cancel_is_no_error(page,
     assert tab.get_by_text("finished").count() >= 1
     # the button, or (the first test pressed it, and the choice is kept) the note saying so
     tab.get_by_text(re.compile("(U|u)se this run's measurements")).first.wait_for()
-    _fill(tab, {"max steps": "100000", "max minutes": "600"})
+    _fill(tab, {"max training steps": "100000", MINUTES: "600"})
     tab.wait_for_timeout(1500)
     tab.get_by_role("button", name="Launch pilot").click()
     tab.get_by_role("button", name="Cancel run").click(timeout=120_000)

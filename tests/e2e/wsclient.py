@@ -42,7 +42,11 @@ class Session:
         state.page_name = self.page
         for wid, value in self.states.items():
             w = state.widget_states.widgets.add()
-            w.id, w.int_value = wid, value
+            w.id = wid
+            if isinstance(value, str):  # a text box (the app's number fields are text)
+                w.string_value = value
+            else:
+                w.int_value = value
         await self.ws.send(msg.SerializeToString())
         while True:
             fwd = ForwardMsg()
@@ -66,11 +70,14 @@ class Session:
             self.metrics[el.metric.label] = el.metric.body
         elif kind == "number_input":
             self.widget_ids[el.number_input.label] = el.number_input.id
+        elif kind == "text_input":
+            self.widget_ids[el.text_input.label] = el.text_input.id
 
     async def set_number(self, label: str, value: int) -> None:
+        """Type a number into the field labelled `label`, as a person types it."""
         if label not in self.widget_ids:
-            raise KeyError(f"no number input labelled {label!r} on {self.page}")
-        self.states[self.widget_ids[label]] = value
+            raise KeyError(f"no number field labelled {label!r} on {self.page}")
+        self.states[self.widget_ids[label]] = f"{value:,}"
         await self.rerun()
 
     async def close(self) -> None:

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 def _app_session(tiny_model) -> AppTest:
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
     at.switch_page("app_pages/pilot.py").run()
+    at.selectbox(key="method").set_value("lora").run()  # the page opens on the advised one
     at.text_input(key="model").set_value(str(tiny_model))
     at.text_input(key="max_steps").set_value("15")
     at.text_input(key="holdout_max").set_value("16").run()

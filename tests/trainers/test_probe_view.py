@@ -20,6 +20,7 @@ def _info(at) -> str:
 def test_the_probe_runs_in_the_background_and_survives_scale_only_changes(tiny_model, runs_dir):
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=120).run()
     at.switch_page("app_pages/pilot.py").run()
+    at.selectbox(key="method").set_value("lora").run()  # the page opens on the advised one
     at.text_input(key="model").set_value(str(tiny_model)).run()
     assert "(estimated)" in _info(at)
     button = at.button(key="probe_btn")
