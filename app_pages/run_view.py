@@ -27,6 +27,7 @@ PHASES = {
     "curve": "training a learning-curve point",
     "resume": "resuming from the last checkpoint",
     "checkpoint": "training",
+    "fit": "training",
     "resume_requested": "resuming",
 }
 OUTCOMES = {
@@ -92,25 +93,51 @@ def training_eta(events: list[dict], max_minutes: float | None) -> float | None:
     return eta
 
 
+def fits(events: list[dict]) -> list[tuple[str, int, list[dict]]]:
+    """The run's training fits in order, as (name, planned steps, step events): a new fit
+    starts at each training start (a classifier trains three: itself, then two threshold
+    folds); a resumed fit continues its own."""
+    out: list[tuple[str, int, list[dict]]] = []
+    name, of, resumed = "training", None, False
+    for e in events:
+        if e["event"] == "fit":
+            name, of = e["name"], e.get("of")
+        elif e["event"] == "curve" and e.get("status") == "training":
+            name, of = f"learning curve, {e['examples']:,} examples", None
+        elif e["event"] == "resume":
+            resumed = True
+        elif e["event"] == "start" and e.get("planned_steps"):
+            if resumed and out:  # a resumed fit continues its own line
+                resumed = False
+                continue
+            label = f"{name} (fit {len(out) + 1} of {of})" if of and of > 1 else name
+            out.append((label, int(e["planned_steps"]), []))
+            name, of = "training", None  # the next fit names itself, or is the training
+        elif e["event"] == "step" and out:
+            out[-1][2].append(e)
+    return out
+
+
 @st.fragment(run_every=1.0)
 def watch(run_dir: Path) -> None:
     status = runs.status(run_dir)
     events = runs.read_events(run_dir)
-    steps = [e for e in events if e["event"] == "step"]
-    plan = next((e["planned_steps"] for e in reversed(events) if e.get("planned_steps")), None)
+    done_fits = [f for f in fits(events) if f[2]]
+    name, plan, steps = done_fits[-1] if done_fits else ("training", None, [])
     st.markdown(f"**Run** `{run_dir.name}`: **{OUTCOMES.get(status, status)}**")
     live = status in ("running", "queued")
     if live:
         st.info(phase_text(events), icon=":material/pending:")
     if steps and plan:
         last = steps[-1]
-        text = f"step {last['step']}/{plan} · loss {last['loss']:.3f}"
+        text = f"{name}: step {last['step']}/{plan} · loss {last['loss']:.3f}"
         if live:
             eta = training_eta(events, _max_minutes(run_dir))
             text += f" · {last['tokens_per_second']:,.0f} tokens/s"
             text += f" · training ETA {eta:,.0f} s" if eta is not None else ""
         st.progress(min(1.0, last["step"] / plan), text=text)
-        st.plotly_chart(figures.loss_curve(steps), key=f"loss_{len(steps)}")
+        curves = {n: s for n, _, s in done_fits}
+        st.plotly_chart(figures.loss_curve(curves), key=f"loss_{sum(map(len, curves.values()))}")
     if live:
         if st.button("Cancel run", key="cancel_run"):
             runs.cancel(run_dir)

@@ -174,15 +174,23 @@ def tornado(unc: Uncertainty, top: int = 8) -> go.Figure:
     return fig
 
 
-def loss_curve(steps: list[dict]) -> go.Figure:
+def loss_curve(fits: dict[str, list[dict]] | list[dict]) -> go.Figure:
+    """Training loss by step, one line per fit (a classifier's own fit and its two
+    threshold folds each start again at step 1)."""
+    fits = {"training": fits} if isinstance(fits, list) else fits
     fig = go.Figure(
-        go.Scatter(x=[s["step"] for s in steps], y=[s["loss"] for s in steps], mode="lines")
+        [
+            go.Scatter(
+                x=[s["step"] for s in steps], y=[s["loss"] for s in steps], mode="lines", name=n
+            )
+            for n, steps in fits.items()
+        ]
     )
     fig.update_layout(
         title="Training loss",
         xaxis_title="step",
         yaxis_title="loss",
-        **(LAYOUT | NO_LEGEND | {"height": 300}),
+        **(LAYOUT | (NO_LEGEND if len(fits) == 1 else {}) | {"height": 300}),
     )
     return fig
 

@@ -134,6 +134,17 @@ def test_the_classifier_pilot_trains_saves_and_serves_a_label_set(runs_dir, caps
         p.name for p in folder.iterdir()
     }
     assert not list(run_dir.rglob("*.bin")) and not (run_dir / "ckpt").exists()
+    # the progress names each of its three fits, each its own line from step 1
+    from app_pages.run_view import fits
+    from trainers import runs
+
+    named = fits(runs.read_events(run_dir))
+    assert [n for n, _, _ in named] == [
+        "the classifier (fit 1 of 3)",
+        "threshold fold 1 of 2 (fit 2 of 3)",
+        "threshold fold 2 of 2 (fit 3 of 3)",
+    ]
+    assert all(steps and steps[0]["step"] <= steps[-1]["step"] <= plan for _, plan, steps in named)
     clf, tok = load_classifier(folder)
     texts = [s.input for s in m.samples]
     again = [clf.labels[j] for j in predict_proba(clf, tok, texts).argmax(1)]

@@ -31,6 +31,7 @@ def _folds_confidence(ctx: PilotContext, recipe: Recipe) -> tuple[np.ndarray, np
         fit_on = [e for e, f in zip(examples, fold, strict=True) if f != k]
         rows = np.nonzero(fold == k)[0]
         ctx.emit("eval", phase=f"threshold fold {k + 1} of 2")
+        ctx.emit("fit", name=f"threshold fold {k + 1} of 2", index=k + 2, of=3)
         part = ctx.train_ds.model_copy(update={"examples": tuple(fit_on)})
         clf = recipe.fit(ctx, recipe.load(ctx), part, None).model
         probs = predict_proba(clf, ctx.tok, [query_text(examples[i]) for i in rows], ctx.device)
@@ -52,6 +53,8 @@ def run(ctx: PilotContext) -> Outcome:
         ctx.train_ds.examples, hold, classify=True, device=ctx.device, seed=cfg.seed
     ).labels
     ctx.lap("baselines")
+    # the run's progress names each fit: this one, then the two folds of the threshold
+    ctx.emit("fit", name="the classifier", index=1, of=3 if cfg.abstain else 1)
     fitted = recipe.fit(ctx, encoder, ctx.train_ds, "ckpt")
     ctx.lap("train")
     ctx.emit("eval", phase="tuned")
