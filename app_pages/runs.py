@@ -22,7 +22,21 @@ if not rows:
     st.stop()
 
 
+def _pct(x: float | None) -> str:
+    return "" if x is None or x != x else f"{x:.1%}"
+
+
+def _whole(x: float | None) -> str:
+    return "" if x is None or x != x else f"{x:,.0f}"
+
+
+def _off(x: float | None) -> str:
+    return "" if x is None or x != x else f"{x:+.1f}%"
+
+
 def _row(r: dict) -> dict:
+    """One run as a reader reads it: every figure formatted for its kind (percentages to
+    one decimal, counts whole), blank where a run has no such figure."""
     m = from_index(r)
     q = m.quality if m else None
     meas = m.measurement if m else None
@@ -32,44 +46,22 @@ def _row(r: dict) -> dict:
         "model": r["model"],
         "status": OUTCOMES.get(r["status"], r["status"]),
         "started": dt.datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M"),
-        "metric": q.metric if q else None,
-        "holdout": q.value if q else None,
-        "95% low": q.ci_low if q else None,
-        "95% high": q.ci_high if q else None,
-        "zero-shot": meas.baseline.value if meas and meas.baseline else None,
+        "metric": q.metric if q else "",
+        "holdout": _pct(q.value if q else None),
+        "95% interval": f"{_pct(q.ci_low)} to {_pct(q.ci_high)}" if q else "",
+        "zero-shot": _pct(meas.baseline.value if meas and meas.baseline else None),
         "training ended": STOPPED_WORDS.get(m.training.stopped_by, m.training.stopped_by)
         if m and m.training
-        else None,
-        "train tokens/s": meas.tokens_per_second if meas else None,
-        "wall s": meas.wall_seconds if meas else None,
-        "peak MiB": meas.peak_memory_mib if meas else None,
-        "forgetting": m.forgetting.pattern if m and m.forgetting else None,
-        "preflight wall error": _err(m, "wall_seconds"),
-        "preflight peak error": _err(m, "peak_memory_mib"),
+        else "",
+        "train tokens/s": _whole(
+            meas.tokens_per_second if meas and meas.tokens_per_second else None
+        ),
+        "wall time (s)": _whole(meas.wall_seconds if meas else None),
+        "peak memory (MiB)": _whole(meas.peak_memory_mib if meas else None),
+        "forgetting": m.forgetting.pattern if m and m.forgetting else "",
+        "preflight time off by": _off(_err(m, "wall_seconds")),
+        "preflight memory off by": _off(_err(m, "peak_memory_mib")),
     }
-
-
-PERCENT = st.column_config.NumberColumn(format="percent")
-WHOLE = st.column_config.NumberColumn(format="%.0f")
-ERROR = st.column_config.NumberColumn(format="%+.1f%%")
-COLUMNS = {
-    "holdout": PERCENT,
-    "95% low": PERCENT,
-    "95% high": PERCENT,
-    "zero-shot": PERCENT,
-    "train tokens/s": WHOLE,
-    "wall s": WHOLE,
-    "peak MiB": WHOLE,
-    "preflight wall error": ERROR,
-    "preflight peak error": ERROR,
-}
-
-
-def _cell(v) -> str:
-    """A side-by-side column mixes text and numbers: show each as text."""
-    if v is None or (isinstance(v, float) and v != v):
-        return ""
-    return f"{v:,.4g}" if isinstance(v, float) else str(v)
 
 
 def _err(m: PilotMetrics | None, key: str) -> float | None:
@@ -79,7 +71,7 @@ def _err(m: PilotMetrics | None, key: str) -> float | None:
 
 
 table = pd.DataFrame([_row(r) for r in rows])
-st.dataframe(table, hide_index=True, width="stretch", key="runs_table", column_config=COLUMNS)
+st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
 done = {r["run_id"]: m for r in rows if (m := from_index(r)) is not None}
 if done:
     chosen = st.selectbox(
@@ -101,7 +93,7 @@ if len(picked) >= 2:
         key="compare_chart",
     )
     side = table[table["run"].isin(picked)].set_index("run").T  # one column per run
-    st.dataframe(side.map(_cell), width="stretch", key="compare_table")
+    st.dataframe(side, width="stretch", key="compare_table")
 
 for i, same in enumerate(holdout_comparison([done[r] for r in picked])):
     st.subheader("Methods and baselines on one holdout")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
+from core.labels import label
 from core.measurement import Measurement, wilson
 from core.scenario import Scenario
 from core.vocab import CLASSIFIER_TASKS, ENDPOINT_MEASURES, METHODS, TRAINING
@@ -99,8 +100,9 @@ def _classifier_serving(s: Scenario, a: CostAssumptions, m: Measurement) -> tupl
     if s.task_kind not in CLASSIFIER_TASKS:
         return {}, (
             f"Serving: the classifier pilot {m.run_id} serves {sp.requests_per_second:,.0f} "
-            f"requests/s on a CPU, but this scenario's task is {s.task_kind}, which a "
-            "classifier cannot do; the student stays a decoder on GPUs."
+            f"requests/s on a CPU, but this scenario's task is to "
+            f"{label(s.task_kind).lower()}, which a classifier cannot do; the student stays "
+            "a decoder on GPUs."
         )
     per_core = sp.requests_per_second_per_core
     rate = _around(per_core, "classifier_requests_per_second_per_core")
@@ -203,6 +205,9 @@ def _measured_escalation(m: Measurement) -> tuple:
     a = m.abstention
     n = m.holdout_examples
     lo, hi = wilson(round(a.escalated_share * n), n)
+    # the interval of the rounded count, widened to hold the share itself (1.0 against a
+    # Wilson bound of 0.9999999999 broke the range on a small holdout)
+    lo, hi = min(lo, a.escalated_share), max(hi, a.escalated_share)
     rate = Range(low=lo, high=hi, mode=a.escalated_share)
     caught = (
         f"; it caught {a.out_of_scope_caught:.0%} of the {a.out_of_scope_rows} out-of-scope "
