@@ -101,7 +101,7 @@ def _baseline_rule(
         if trained is not None and q.ci_low > trained.ci_high:
             text += f" It beats the trained pilot ({trained.value:.1%}) outright."
             effects = {strategy: BEATS_TRAINED_BONUS}
-    return _rule(f"measured_{name}", f"Measured: {what}", text, effects)
+    return _rule(f"measured_{name}", "Measured on your holdout", text, effects)
 
 
 def _endpoint_rule(m: Measurement, bar: float) -> Rule:
@@ -167,7 +167,10 @@ def measurement_rules(scenario: Scenario, measurements: list[Measurement]) -> tu
         if found:
             _, name, q, model = max(found, key=lambda x: x[0])
             rule = _baseline_rule(name, q, bar, model, trained)
-            holdout = next(m.holdout_examples for m in measurements if q in m.baselines.values())
+            source = next(m for m in measurements if q in m.baselines.values())
+            holdout = source.holdout_examples
+            if name == "rag" and source.rag and (note := source.rag.reader_limit()):
+                rule = _rule(rule.id, rule.situation, f"{rule.rationale} {note}", rule.effects)
             if holdout < MIN_HOLDOUT:  # quoted, never acted on
                 text = f"{rule.rationale} Scored on {holdout} holdout rows, too few to act on."
                 rule = _rule(rule.id, rule.situation, text, {})

@@ -158,6 +158,7 @@ FORM = (
     "max_steps",
     "max_minutes",
     "holdout_max",
+    "holdout_pct",
     "baselines",
     "curve",
     "docs_source",
@@ -204,6 +205,7 @@ trains = METHODS[method].trains
 st.session_state.setdefault("max_steps", "60")
 st.session_state.setdefault("max_minutes", "10")
 st.session_state.setdefault("holdout_max", "64")
+st.session_state.setdefault("holdout_pct", "20")
 numbers = {}
 with c3:
     numbers["max_steps"] = (
@@ -226,6 +228,15 @@ with c1:
         )
         if trains
         else 10.0
+    )
+with c3:
+    numbers["holdout_pct"] = number_field(
+        "holdout share of the data (%)",
+        "holdout_pct",
+        False,
+        1.0,
+        90.0,
+        help=field_help("holdout_fraction"),
     )
 with c2:
     numbers["holdout_max"] = number_field(
@@ -322,6 +333,7 @@ elif ok:
             **({"model": model.strip()} if model.strip() else {}),
             train=TrainSettings(max_steps=int(max_steps), max_minutes=float(max_minutes)),
             holdout_max=int(holdout_max),
+            holdout_fraction=numbers["holdout_pct"] / 100,
             baselines=tuple(baselines),
             teacher_url=teacher_url,
             teacher_model=teacher_model if teacher_url else None,

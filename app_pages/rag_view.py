@@ -7,6 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.measurement import MIN_HOLDOUT
 from reports import rag_tables
 from trainers.metrics import PilotMetrics
 
@@ -16,6 +17,16 @@ def show_documents(m: PilotMetrics, key: str) -> None:
     if r is None:
         return
     st.subheader("Answers over your documents")
+    read = r.answers.get("rag") or next(iter(r.answers.values()), None)
+    if read is not None and read.f1.n < MIN_HOLDOUT:
+        st.warning(
+            f"Only {read.f1.n} answerable questions were scored: the intervals are wide. "
+            f"Give at least {MIN_HOLDOUT} (more questions, a larger holdout share, or a "
+            "separate holdout file) before acting on these figures.",
+            icon=":material/warning:",
+        )
+    if note := r.reader_limit():
+        st.info(note, icon=":material/menu_book:")
     st.dataframe(pd.DataFrame([rag_tables.index_row(r)]), hide_index=True, key=f"ix_{key}")
     row = rag_tables.retrieval_row(r)
     if row:

@@ -14,6 +14,7 @@ from app_pages.rag_view import show_documents
 from core.labels import label, method_label
 from core.scenario import InputError
 from reports import figures
+from reports.rag_tables import system_name
 from trainers import runs
 from trainers.metrics import read_metrics
 
@@ -170,8 +171,11 @@ def show_results(run_dir: Path) -> None:
         st.error(str(e))
         return
     meas, h = m.measurement, m.quality
-    scores = {f"{label(k)} (baseline)": v for k, v in meas.baselines.items()}
-    scores[f"{method_label(meas.method)} (this run)"] = h
+    if meas.rag and meas.rag.answers:  # over documents: every system's F1, closed-book too
+        scores = {system_name(k): a.f1 for k, a in meas.rag.answers.items()}
+    else:
+        scores = {f"{label(k)} (baseline)": v for k, v in meas.baselines.items()}
+        scores[f"{method_label(meas.method)} (this run)"] = h
     st.plotly_chart(figures.quality_bars(scores), key=f"quality_bars_{run_dir.name}")
     if m.stopped_early:
         st.warning(
@@ -181,29 +185,36 @@ def show_results(run_dir: Path) -> None:
         )
     c1, c2, c3 = st.columns(3)
     # against zero-shot; a classifier, which cannot answer zero-shot, against its best baseline
+    closed = meas.rag.answers.get("closed_book") if meas.rag else None
     ref, ref_q = (
         ("zero-shot", meas.baseline)
         if meas.baseline
+        else ("closed-book", closed.f1)
+        if closed is not None and meas.method != "lora"
         else max(
-            ((label(k), q) for k, q in meas.baselines.items()),
+            ((label(k), q) for k, q in meas.baselines.items() if q != h),
             key=lambda x: x[1].value,
             default=("nothing", None),
         )
     )
-    delta = f"{h.value - ref_q.value:+.1%} vs {ref.lower()}" if ref_q else None
+    # a difference of two shares is in points; its arrow and colour say better or worse
+    delta = f"{(h.value - ref_q.value) * 100:+.1f} points vs {ref.lower()}" if ref_q else None
     c1.metric(f"holdout {h.metric}", f"{h.value:.1%}", delta)
-    c2.metric(
-        "training tokens/s",
-        f"{meas.tokens_per_second:,.0f}",
-        help="measured; the preflight estimate is shown above the launch button",
-    )
+    if meas.tokens_per_second:  # methods that do not train have no training speed
+        c2.metric(
+            "training tokens/s",
+            f"{meas.tokens_per_second:,.0f}",
+            help="measured; the preflight estimate is shown above the launch button",
+        )
     if m.forgetting:
         f = m.forgetting
         c3.metric(
             "forgetting check",
-            f.pattern.replace("_", " "),
-            f"probe {f.probe_before:.0%} -> {f.probe_after:.0%}",
-            delta_color="off",
+            label(f.pattern),
+            f"{(f.probe_after - f.probe_before) * 100:+.1f} points on the general probe "
+            f"({f.probe_before:.0%} to {f.probe_after:.0%})",
+            help="the same general questions asked before and after training: a fall means "
+            "the model forgot some of what it knew",
         )
     if meas.hardware:  # every figure names the machine it was measured on
         trained = f"; {m.training.path()}" if m.training else ""
@@ -227,6 +238,7 @@ def show_classifier(meas) -> None:
             f"{meas.constrained.value:.1%}",
             f"{meas.invalid_label_share:.1%} of free answers were no label",
             delta_color="off",
+            delta_arrow="off",
         )
     if meas.serving:
         s = meas.serving
@@ -235,6 +247,7 @@ def show_classifier(meas) -> None:
             f"{s.requests_per_second:,.0f} requests/s",
             f"p95 {s.latency_p95_ms:.1f} ms at batch 1",
             delta_color="off",
+            delta_arrow="off",
             help=f"{s.threads} CPU threads; a batch of {s.batch_size} answered in "
             f"{s.batch_latency_p50_ms:.0f} ms (p95 {s.batch_latency_p95_ms:.0f} ms)",
         )
@@ -250,6 +263,7 @@ def show_classifier(meas) -> None:
             f"{a.escalated_share:.1%}",
             f"{a.answered.value:.1%} right on the rest",
             delta_color="off",
+            delta_arrow="off",
             help=f"confidence below {a.threshold:.2f}, picked on the training split for "
             f"{a.target_accuracy:.0%} accuracy{caught}",
         )
@@ -266,6 +280,7 @@ def show_endpoint(meas) -> None:
         f"${e.usd_per_request:.5f}",
         f"${e.usd_per_correct:.5f} per correct answer" if e.usd_per_correct else None,
         delta_color="off",
+        delta_arrow="off",
         help=f"{e.input_tokens_per_request:,.0f} input and {e.output_tokens_per_request:,.0f} "
         f"output tokens per request ({'from the usage' if e.tokens_counted else 'estimated'})"
         + (
@@ -280,12 +295,14 @@ def show_endpoint(meas) -> None:
         f"{e.latency_ms_p50:,.0f} ms",
         f"p95 {e.latency_ms_p95:,.0f} ms",
         delta_color="off",
+        delta_arrow="off",
     )
     c3.metric(
         "requests",
         f"{e.requests:,}",
         f"{e.errors} failed, {e.cached} from the cache",
         delta_color="off",
+        delta_arrow="off",
         help=f"{e.model}; this run paid ${e.usd_spent:.4f}",
     )
 

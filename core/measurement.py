@@ -158,7 +158,9 @@ class Difference(BaseModel):
     n: int = Field(ge=0)
 
     def text(self) -> str:
-        return f"{self.value:+.1%} [{self.ci_low:+.1%}, {self.ci_high:+.1%}] (n={self.n})"
+        """A difference of two shares, in percentage points."""
+        pts = lambda x: f"{x * 100:+.1f}"  # noqa: E731
+        return f"{pts(self.value)} points [{pts(self.ci_low)}, {pts(self.ci_high)}] (n={self.n})"
 
 
 class AnswerScores(BaseModel):
@@ -220,6 +222,24 @@ class RagStats(BaseModel):
     """closed_book, rag, and the method's own (lora, fine_tune_rag)."""
     f1_gain: dict[str, Difference] = {}
     """Paired F1 differences on the answerable questions, e.g. 'rag - closed_book'."""
+
+    def reader_limit(self) -> str | None:
+        """When retrieval put the answer in the passages far more often than the reader
+        answered right, the reader is the limit: say so, and how to measure a capable one."""
+        found = self.retrieval.answer_in_context if self.retrieval else None
+        read = self.answers.get("rag")
+        if found is None or read is None or found < 0.5 or found - read.f1.value < READER_GAP:
+            return None
+        return (
+            f"The answer was in the retrieved passages for {found:.1%} of the questions, but "
+            f"the small pilot model reading them scored F1 {read.f1.value:.1%}: the reader is "
+            "the limit, not retrieval. Measure a capable reader by running the retrieval "
+            "pilot against its endpoint (--endpoint-url, or the capable model's endpoint on "
+            "the Pilot page)."
+        )
+
+
+READER_GAP = 0.3  # answer found this much more often than read right: the reader fails
 
 
 class Hardware(BaseModel):

@@ -49,7 +49,7 @@ def retrieval_row(r: RagStats) -> dict | None:
         return None
     fmt = lambda v: "" if v is None else f"{v:.1%}"  # noqa: E731
     return {
-        "Retriever": t.mode,
+        "Retriever": RETRIEVERS.get(t.mode, t.mode),
         "Questions": t.questions,
         "hit@1": fmt(t.hit_at_1),
         "hit@3": fmt(t.hit_at_3),
@@ -74,7 +74,24 @@ def answer_rows(r: RagStats) -> list[dict]:
 
 
 def gain_rows(r: RagStats) -> list[dict]:
-    return [{"Paired F1 difference": k, "Value [95%]": d.text()} for k, d in r.f1_gain.items()]
+    """Each paired F1 difference in words ("RAG (retrieved passages) over closed-book")."""
+    rows = []
+    for k, d in r.f1_gain.items():
+        a, _, b = k.partition(" - ")
+        rows.append(
+            {
+                "Paired F1 difference": f"{system_name(a)} over {system_name(b)}",
+                "Points [95% interval]": d.text(),
+            }
+        )
+    return rows
+
+
+RETRIEVERS = {
+    "fused": "BM25 and embeddings, fused",
+    "bm25": "BM25 (words)",
+    "dense": "embeddings",
+}
 
 
 def wrong_answer_rows(p: PilotMetrics, n: int = 5) -> list[dict]:
