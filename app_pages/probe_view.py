@@ -5,8 +5,11 @@ when only the time cap, the holdout size, the steps or the learning curve change
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
+from trainers import runs
 from trainers.config import PilotConfig
 from trainers.preflight import Preflight, can_probe, estimate_pilot
 from trainers.preflight.job import ProbeJob, probe_key, remember_probe
@@ -33,6 +36,20 @@ def preflight(cfg: PilotConfig) -> Preflight:
     return pre
 
 
+def busy_cpu() -> str | None:
+    """A sentence when other work keeps the CPU busy (load above its cores), else None."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        return None
+    if load <= cores + 0.5:
+        return None
+    others = sum(1 for r in runs.index_list() if r["status"] in ("running", "queued"))
+    who = f" ({others} pilot run(s) in progress)" if others else ""
+    return f"The CPU is busy: load {load:.1f} on {cores} cores{who}; the probe waits for it."
+
+
 @st.fragment(run_every=1.0)
 def _watch(cfg: PilotConfig) -> None:
     job: ProbeJob | None = st.session_state.get("probe_job")
@@ -49,6 +66,8 @@ def _watch(cfg: PilotConfig) -> None:
         min(0.99, elapsed / announced),
         text=f"Probing: {job.progress()} ({elapsed:,.0f} s of about {announced:,.0f} s)",
     )
+    if busy := busy_cpu():
+        st.caption(f"{busy} The probe shares it, so it takes longer than announced.")
     if st.button("Cancel the probe", key="probe_cancel"):
         job.cancel()
         st.session_state.pop("probe_job")

@@ -327,14 +327,3 @@ def show_curve(curve) -> None:
         help="from a saturating curve fitted to the measured points; see the note below",
     )
     st.caption(curve.summary)
-
-
-def show_log(run_dir: Path, lines: int = 200) -> None:
-    """The run's log.txt (its last lines), where failures leave their traceback."""
-    path = run_dir / "log.txt"
-    with st.expander("run log"):
-        if not path.exists():
-            st.caption("No log yet.")
-            return
-        text = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-        st.code("\n".join(text) or "(empty)", language=None)

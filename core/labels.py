@@ -70,7 +70,7 @@ FIELD_LABELS: dict[str, str] = {
     "engineering_usd_per_hour": "Engineering rate (USD/hour)",
     "retrain_hours": "Hours per retrain",
     "gpu_utilization": "GPU utilization",
-    "training_mfu": "Training MFU",
+    "training_mfu": "Training efficiency (share of the GPU's peak)",
     "escalation_rate": "Cascade escalation rate",
     "serving_tokens_per_second": "Serving tokens/s per GPU",
     "retrieved_context_tokens": "Retrieved context tokens",

@@ -51,3 +51,12 @@ def show_number(value: float) -> str:
         return f"{int(value):,}"
     text = f"{value:,.6f}".rstrip("0").rstrip(".")
     return text if text not in ("0", "-0") else f"{value:g}"
+
+
+def show_figure(value: float) -> str:
+    """An assumption or measured figure for reading: whole numbers with separators, the
+    rest to three significant figures (0.045, 0.35, 1,234)."""
+    value = float(value)
+    if value.is_integer() or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{float(f'{value:.3g}'):g}"

@@ -219,8 +219,9 @@ PILOTS: dict[str, tuple[Method, str]] = {
 # against 68.7% for the LoRA pilot after 214 s; bench/bench_classify.py).
 CLASSIFIER_PILOT: tuple[Method, str] = (
     "classifier",
-    "fine-tune a small encoder classifier (minutes on a CPU) and compare it with the "
-    "nearest-neighbour label and the linear probe",
+    "fine-tune a small encoder classifier (minutes on a CPU) and compare it with two cheap "
+    "baselines: the label of the most similar training example, and a simple classifier on "
+    "frozen sentence embeddings",
 )
 CLASSIFIER_TASKS = frozenset({"classify", "route"})
 

@@ -63,9 +63,10 @@ def _training(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog
     if gpu is not None and gpu.lower() == a.gpu.lower():
         mfu = flops_per_s / (cat.gpu(gpu).peak_bf16_tflops * 1e12)
         note = (
-            f"Training MFU: the {m.method} pilot {m.run_id} measured "
-            f"{m.tokens_per_second:,.0f} tokens/s on {m.device_name} = {mfu:.1%} MFU; it "
-            f"replaces the assumed {a.training_mfu} for {gpu}."
+            f"Training efficiency: the {m.method} pilot {m.run_id} measured "
+            f"{m.tokens_per_second:,.0f} tokens/s on {m.device_name}, {mfu:.1%} of the GPU's "
+            "peak (model FLOPs utilisation, MFU); it "
+            f"replaces the assumed {nominal(a.training_mfu):.0%} for {gpu}."
         )
         return {"training_mfu": _around(mfu, "training_mfu")}, note
     hours = tokens / max(m.tokens_per_second, 1e-9) / 3600
@@ -74,7 +75,7 @@ def _training(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog
         f"tokens/s on {m.device_name or m.device}; at that rate the full run "
         f"({tokens:,.0f} tokens, {s.examples_total:,} examples x {a.training_epochs} epochs, "
         f"{m.model_params / 1e6:,.0f}M parameters) would take {hours:,.1f} hours there. The "
-        f"cost model prices training on {a.gpu}, so its MFU assumption stands."
+        f"cost model prices training on {a.gpu}, so its assumed training efficiency stands."
     )
     return {}, note
 

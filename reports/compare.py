@@ -85,25 +85,24 @@ def holdout_comparison(pilots: list[PilotMetrics]) -> list[list[Compared]]:
 
 def comparison_rows(table: list[Compared]) -> list[dict]:
     """The table as a page or a report shows it."""
-    best = table[0]
     out = []
     for r in table:
         q, t = r.accuracy, r.vs_best
         if t is None:
-            verdict = "best on this holdout"
+            verdict, p, only_best, only_this = "the best on this holdout", "", "", ""
         else:
-            differs = "differs" if t.p_value < SIGNIFICANT else "no clear difference"
-            verdict = (
-                f"{differs} (p = {t.p_value:.2g}; {t.only_a} rows only {best.label} got right, "
-                f"{t.only_b} only this)"
-            )
+            verdict = "worse than the best" if t.p_value < SIGNIFICANT else "no clear difference"
+            p, only_best, only_this = f"{t.p_value:.2g}", f"{t.only_a:,}", f"{t.only_b:,}"
         out.append(
             {
                 "Method or baseline": r.label,
                 "Run": r.run_id,
                 "Accuracy": f"{q.value:.1%}",
                 "95% interval": f"{q.ci_low:.1%} to {q.ci_high:.1%}",
-                "Against the best (McNemar)": verdict,
+                "Against the best": verdict,
+                "McNemar p": p,
+                "Rows only the best got right": only_best,
+                "Rows only this got right": only_this,
             }
         )
     return out

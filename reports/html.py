@@ -4,14 +4,14 @@ the file opens in a browser with no network. No streamlit here."""
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import html
 from pathlib import Path
 
 from advisor import Scenario
 from advisor.recommend import Recommendation
-from core.labels import STOPPED_WORDS, field_label, label
+from core.labels import STOPPED_WORDS, field_label, label, unit_price
+from core.numbers import show_figure
 from core.vocab import METHODS
 from costmodels.amortize import CostReport, per_request_curves
 from costmodels.export import assumption_rows
@@ -19,7 +19,7 @@ from costmodels.prices import PriceCatalog
 from costmodels.uncertainty import Uncertainty
 from reports import figures
 from reports.compare import comparison_rows, holdout_comparison
-from reports.tables import cost_table, ranking_table
+from reports.tables import cost_table, ranking_table, rules_for
 from trainers.eval.curve import LearningCurve
 from trainers.metrics import PilotMetrics
 
@@ -71,10 +71,23 @@ def build_report(
         charts += [figures.uncertainty_bands(unc), figures.tornado(unc)]
     chart_html = "".join(_html(fig) for fig in charts)
     ranking = ranking_table(rec).to_dict("records")
+    mine, others = rules_for(rec)
     reasons = "".join(
         f"<li><b>{html.escape(r.situation)}</b>: {html.escape(r.text)} "
         f"<span class=muted>({html.escape(r.source)})</span></li>"
-        for r in rec.fired
+        for r in mine
+    )
+    if others:
+        reasons += (
+            f"<li class=muted>{len(others)} more rule(s) fired for other options: "
+            + html.escape("; ".join(r.situation for r in others))
+            + "</li>"
+        )
+    draws = (
+        f"<p class=muted>Uncertainty: {unc.draws:,} Monte Carlo draws of the uncertain "
+        "assumptions (ranges below).</p>"
+        if unc is not None
+        else ""
     )
     pilot_rows = [_pilot_row(p) for p in pilots or []]
     same = "".join(
@@ -88,14 +101,19 @@ def build_report(
     return f"""<!doctype html><html><head><meta charset="utf-8">
 <title>adapt report: {html.escape(scenario.name)}</title><style>{CSS}</style>
 <script>{_plotly_js()}</script></head><body>
-<h1>{html.escape(scenario.name)}</h1><p class=muted>adapt report, {dt.date.today()}</p>
+<h1>{html.escape(scenario.name)}</h1><p class=muted>adapt report, {report.starts_on}</p>
 <h2>Recommendation</h2><p><b>{html.escape(rec.summary)}</b></p>
+<p>Prompting priced as <b>{html.escape(report.capable_model)}</b>: {
+        html.escape(unit_price(report.cost("prompt").per_request_usd))
+    } a request; distillation teacher {html.escape(report.teacher_model)}.</p>
 <p>Next pilot: <code>{html.escape(rec.next_pilot.command)}</code></p>{_table(ranking)}
 <h3>Reasons that fired</h3><ul>{reasons}</ul>
 <h3>What would change the decision</h3><ul>{
         "".join(f"<li>{html.escape(x)}</li>" for x in rec.would_change)
     }</ul>
-<h2>Costs</h2>{_table(cost_table(report, rec.recommended).to_dict("records"))}{chart_html}
+<h2>Costs</h2>{_table(cost_table(report, rec.recommended).to_dict("records"))}
+<p class=muted>Total = one-time + running costs over the horizon (growth included) +
+retrains; month 1 is the first month's running cost.</p>{draws}{chart_html}
 <h2>Pilot results</h2>{_table(pilot_rows) or "<p>No pilot run yet.</p>"}{same}
 {"".join(_documents(p) for p in pilots or [] if p.measurement.rag)}
 {_learning(learning_curve)}
@@ -189,7 +207,7 @@ def _answer(v) -> str:
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, int | float):
-        return f"{int(v):,}" if float(v).is_integer() else f"{v:,.2f}"
+        return show_figure(v)
     return label(v)
 
 

@@ -168,6 +168,7 @@ def _estimator(cfg, device: str) -> dict:
         "source": "measured by an earlier run" if measured else "default for this CPU class",
         "per_example": per_example,
         "format": ds.format,
+        "steps": steps if cfg.method in TRAINING else 0,
     }
 
 

@@ -152,11 +152,13 @@ def estimate_pilot(
         usd, over = _endpoint_spend(cfg)
         fits, advice = (False, over) if over else (fits, advice)
     said = "probed" if probe and not failure else "estimated"
+    capped = _time_cap(cfg, tokens, tps, est.get("steps", 0))
     summary = (
         f"Preflight on {device} ({said}): peak memory about {peak:,.0f} MiB of {avail:,.0f} "
         f"MiB available; about {wall:,.0f} s ({_phase_words(phases)})"
         + (f"; {tokens:,} training tokens at {tps:,.0f} tokens/s, {source}" if tokens else "")
         + f"; cost ${usd:,.2f}."
+        + capped
         + (f" {advice}" if advice else "")
     )
     return Preflight(
@@ -174,6 +176,20 @@ def estimate_pilot(
         probed=probe and failure is None,
         probe_seconds=round(probe_seconds(cfg, device, est), 1),
         phases_seconds={k: round(v, 1) for k, v in phases.items()},
+    )
+
+
+def _time_cap(cfg, tokens: int, tps: float, planned: int) -> str:
+    """Where the time cap stops training, when it does: the cap is on training only."""
+    cap_s = (cfg.train.max_minutes or 0) * 60
+    need_s = tokens / max(tps, 1e-9) if tokens else 0.0
+    if not cap_s or need_s <= cap_s or not planned:
+        return ""
+    share = cap_s / need_s
+    return (
+        f" Training stops at its time cap of {cfg.train.max_minutes:g} minutes, near step "
+        f"{max(1, round(planned * share)):,} of {planned:,} ({share:.0%} of its plan); the "
+        "cap is on training only: loading, scoring and baselines come on top."
     )
 
 
