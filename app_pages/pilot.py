@@ -128,10 +128,10 @@ with c2:
         5000,
         help=field_help("holdout_max"),
     )
+st.session_state.setdefault("baselines", ["prompt"])
 baselines = c3.multiselect(
     "baselines",
     list(BASELINE_METHODS),
-    ["prompt"],
     key="baselines",
     help=field_help("baselines"),
     format_func=method_label,
@@ -139,8 +139,9 @@ baselines = c3.multiselect(
 )
 if METHODS[method].compute == "encoder":
     st.caption(
-        "The classifier is compared with the nearest training example's label and a linear "
-        "probe on frozen embeddings, and picks the confidence below which it escalates."
+        "The classifier is compared with two cheap baselines (the label of the most similar "
+        "training example, and a simple classifier on frozen sentence embeddings), and picks "
+        "the confidence below which it escalates to the capable model."
     )
 docs = None
 if METHODS[method].documents or (data_format == "qa" and METHODS[method].closed_book_qa):

@@ -133,6 +133,7 @@ def test_decide_cost_pilot_export(page, tmp_path_factory, tiny_model):
     page.get_by_text("Preflight").first.wait_for()
     # a tiny model (the pilot of each method on the default model is tested in
     # tests/trainers/test_pilot_default_model.py): the page, its probe and the run
+    _pick(page, "method", "LoRA")  # the page opens on the advised pilot
     box = page.get_by_label("model (empty: the method's default)", exact=True)
     box.fill(str(tiny_model))
     box.press("Enter")
@@ -195,3 +196,80 @@ def test_closed_tab_reopened_shows_the_finished_run_and_cancel_is_no_error(page,
     assert tab.locator('[data-testid="stAlertContentError"]').count() == 0
     assert tab.locator('[data-testid="stException"]').count() == 0
     tab.close()
+
+
+def _field_error(page, text: str):
+    return page.locator('[data-testid="stAlertContentError"]', has_text=text).first
+
+
+def _pick(page, box_label: str, option: str) -> None:
+    page.get_by_role("combobox", name=box_label, exact=True).click()
+    page.keyboard.type(option)  # the list draws only the options in view: filter it
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(1500)  # the rerun it starts redraws the form: let it settle
+
+
+def test_numbers_as_people_type_them(page, server, tmp_path_factory):
+    """Issue 25: "2e6" is two million, "1e20" is refused beside the field and blocks the
+    advice, and an invalid Pilot field disables Launch until it is fixed."""
+    shots = shots_dir(tmp_path_factory)
+    page.goto(server)
+    page.get_by_text("Recommended:").first.wait_for()
+    _fill(page, {"Requests per month": "2e6"})
+    _go(page, "Costs")
+    assert page.get_by_label("Requests per month", exact=True).input_value() == "2,000,000"
+    _go(page, "Decide")
+    _fill(page, {"Requests per month": "1e20"})
+    _field_error(page, "is above the highest allowed, 100,000,000,000").wait_for()
+    page.get_by_text("The recommendation waits for a valid answer").first.wait_for()
+    assert page.get_by_text("Recommended:").count() == 0
+    _shot(page, shots / "decide_refused.png")
+    _fill(page, {"Requests per month": "2M"})
+    page.get_by_text("Recommended:").first.wait_for()
+
+    _go(page, "Pilot")
+    _pick(page, "method", "LoRA")
+    _fill(page, {"max training steps": "lots"})
+    _field_error(page, "'lots' is not a number").wait_for()
+    launch = page.get_by_role("button", name="Launch pilot")
+    launch.wait_for()
+    assert launch.is_disabled()
+    page.get_by_text("Launch waits for a valid value").first.wait_for()
+    _fill(page, {"max training steps": "1e5"})  # 100,000: the highest allowed
+    page.wait_for_function("!document.body.innerText.includes('Launch waits for a valid value')")
+    assert page.get_by_role("button", name="Launch pilot").is_enabled()
+
+
+def test_the_pilot_form_survives_a_reload_and_the_classifier_draws_each_fit(
+    page, server, tmp_path_factory
+):
+    shots = shots_dir(tmp_path_factory)
+    page.goto(server + "/pilot")
+    page.get_by_text("Preflight").first.wait_for()
+    from playwright.sync_api import expect
+
+    _pick(page, "method", "Encoder classifier")
+    page.get_by_text("holdout share of the data (%)").first.wait_for()
+    page.wait_for_timeout(1500)  # the rerun of the new method settles
+    _fill(page, {"max training steps": "6", "holdout rows to score (at most)": "24"})
+    page.wait_for_timeout(2000)
+    page.reload()  # a reload is a new session: the form comes back from the saved state
+    page.get_by_text("Preflight").first.wait_for()
+    expect(page.get_by_label("max training steps", exact=True)).to_have_value("6")
+    expect(page.get_by_label("holdout rows to score (at most)", exact=True)).to_have_value("24")
+    expect(page.get_by_role("combobox", name="method", exact=True)).to_have_value(
+        "Encoder classifier"
+    )
+    page.get_by_role("button", name="Launch pilot").click()
+    page.wait_for_function("document.body.innerText.includes(': finished')", timeout=300_000)
+    page.get_by_text("holdout accuracy").first.wait_for()
+    legend = page.locator(".js-plotly-plot", has_text="Training loss").first
+    legend.wait_for()
+    text = legend.inner_text()
+    for fit in ("the classifier (fit 1 of 3)", "threshold fold 1 of 2", "threshold fold 2 of 2"):
+        assert fit in text, text
+    _shot(page, shots / "pilot_classifier.png")
+    _go(page, "Runs")
+    page.get_by_text("compare runs").first.wait_for()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1500
+    _shot(page, shots / "runs_two.png")
