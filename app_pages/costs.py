@@ -145,6 +145,7 @@ with st.sidebar:
         10.0,
         20_000.0,
         key="tps",
+        format="%.0f",
         help=helps["serving_tokens_per_second"],
     )
     st.subheader("Uncertainty of the forecast")
@@ -264,9 +265,7 @@ left.plotly_chart(figures.uncertainty_bands(unc), key="chart_bands")
 right.plotly_chart(figures.tornado(unc), key="chart_tornado")
 
 st.subheader("Strategies")
-st.dataframe(
-    cost_table(report, rec.recommended), hide_index=True, width="stretch", key="strategy_table"
-)
+st.table(cost_table(report, rec.recommended).set_index("Strategy"))  # static: fits, wraps
 with st.expander("Price sources and dates"):
     for src in report.price_sources:
         st.markdown(f"- {src}")

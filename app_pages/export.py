@@ -74,6 +74,4 @@ c2.download_button(
 c3.download_button("JSON", to_json(report), f"{slug}.json", "application/json", key="dl_json")
 c4.download_button("HTML report", html_report, f"{slug}.html", "text/html", key="dl_html")
 st.subheader("The cost table in the files")
-st.dataframe(
-    cost_table(report, rec.recommended), hide_index=True, width="stretch", key="export_table"
-)
+st.table(cost_table(report, rec.recommended).set_index("Strategy"))  # static: fits, wraps

@@ -129,13 +129,16 @@ with c2:
         help=field_help("holdout_max"),
     )
 st.session_state.setdefault("baselines", ["prompt"])
-baselines = c3.multiselect(
-    "baselines",
-    list(BASELINE_METHODS),
-    key="baselines",
-    help=field_help("baselines"),
-    format_func=method_label,
-    disabled=METHODS[method].compute == "encoder",
+baselines = (
+    []  # the classifier scores its own cheap baselines
+    if METHODS[method].compute == "encoder"
+    else c3.multiselect(
+        "baselines",
+        list(BASELINE_METHODS),
+        key="baselines",
+        help=field_help("baselines"),
+        format_func=method_label,
+    )
 )
 if METHODS[method].compute == "encoder":
     st.caption(
@@ -147,11 +150,10 @@ docs = None
 if METHODS[method].documents or (data_format == "qa" and METHODS[method].closed_book_qa):
     docs = pick_documents(method)
 bar = current_scenario().quality_bar_pct
-curve = st.checkbox(
+curve = curve_applies(method, data_format or "") and st.checkbox(
     f"learning curve: also train on 25% and 50% of the data, and predict how many examples "
     f"reach the scenario's quality bar ({bar:g}%)",
     key="curve",
-    disabled=not curve_applies(method, data_format or ""),
 )
 trust = st.checkbox(
     "trust remote code", key="trust_remote_code", help=field_help("trust_remote_code")

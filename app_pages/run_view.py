@@ -226,6 +226,7 @@ def show_results(run_dir: Path) -> None:
         show_curve(m.learning_curve)
     use_button(run_dir.name)
     samples = pd.DataFrame([x.model_dump() for x in m.samples])
+    samples = samples[[c for c in samples.columns if samples[c].map(bool).any()]]  # no blank column
     st.dataframe(samples, hide_index=True, key=f"samples_{run_dir.name}")
 
 

@@ -190,7 +190,7 @@ def loss_curve(fits: dict[str, list[dict]] | list[dict]) -> go.Figure:
         title="Training loss",
         xaxis_title="step",
         yaxis_title="loss",
-        **(LAYOUT | (NO_LEGEND if len(fits) == 1 else {}) | {"height": 300}),
+        **(LAYOUT | (NO_LEGEND | {"height": 300} if len(fits) == 1 else SHORT_LEGEND)),
     )
     return fig
 

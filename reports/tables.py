@@ -40,13 +40,13 @@ def cost_table(report: CostReport, pick: str | None = None) -> pd.DataFrame:
             "One-time": money(c.one_time_usd),
             f"Running, {h} months": money(c.running_usd),
             "Retrains": money(c.retrains_usd),
-            f"Total over {h} months": money(c.tco_usd),
+            f"Total, {h} months": money(c.tco_usd),
             "Month 1 running": money(c.monthly_usd),
             "Per request": unit_price(c.per_request_usd),
         }
         if pick is not None:
             diff = float(c.tco_usd - report.cost(pick).tco_usd)
-            row["Against the recommended"] = (
+            row["vs the recommended"] = (
                 "recommended" if c.strategy == pick else ("+" if diff >= 0 else "") + money(diff)
             )
         rows.append(row)
