@@ -27,13 +27,14 @@ def show_documents(m: PilotMetrics, key: str) -> None:
         )
     if note := r.reader_limit():
         st.info(note, icon=":material/menu_book:")
-    st.dataframe(pd.DataFrame([rag_tables.index_row(r)]), hide_index=True, key=f"ix_{key}")
+    # static tables: they wrap to the page instead of scrolling sideways
+    st.table(_indexed([rag_tables.index_row(r)]))
     row = rag_tables.retrieval_row(r)
     if row:
-        st.dataframe(pd.DataFrame([row]), hide_index=True, key=f"ret_{key}")
-    st.dataframe(pd.DataFrame(rag_tables.answer_rows(r)), hide_index=True, key=f"ans_{key}")
+        st.table(_indexed([row]))
+    st.table(_indexed(rag_tables.answer_rows(r)))
     if r.f1_gain:
-        st.dataframe(pd.DataFrame(rag_tables.gain_rows(r)), hide_index=True, key=f"gain_{key}")
+        st.table(_indexed(rag_tables.gain_rows(r)))
     for s in r.skipped_files:
         st.warning(f"Not indexed: {s}", icon=":material/warning:")
     st.caption("Worst answers first, with the passages retrieval gave them")
@@ -41,3 +42,9 @@ def show_documents(m: PilotMetrics, key: str) -> None:
         with st.expander(f"{s.input}  (gold: {s.gold}; answered: {s.predicted or '(nothing)'})"):
             for i, p in enumerate(s.passages, 1):
                 st.markdown(f"**[{i}]** {p}")
+
+
+def _indexed(rows: list[dict]) -> pd.DataFrame:
+    """Rows as a table keyed by their first column (a static table shows its index)."""
+    df = pd.DataFrame(rows)
+    return df.set_index(df.columns[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -43,7 +44,7 @@ def _row(r: dict) -> dict:
     return {
         "run": r["run_id"],
         "method": method_label(r["method"]) if r["method"] in METHODS else r["method"],
-        "model": r["model"],
+        "model": Path(r["model"]).name if "/" in str(r["model"]) else r["model"],
         "status": OUTCOMES.get(r["status"], r["status"]),
         "started": dt.datetime.fromtimestamp(r["created"]).strftime("%Y-%m-%d %H:%M"),
         "metric": q.metric if q else "",
@@ -64,6 +65,9 @@ def _row(r: dict) -> dict:
     }
 
 
+OVERVIEW = ["run", "method", "model", "status", "started", "holdout", "95% interval"]
+
+
 def _err(m: PilotMetrics | None, key: str) -> float | None:
     """Preflight prediction error against the measurement, in percent."""
     predicted = getattr(m.fidelity, key) if m and m.fidelity else None
@@ -71,7 +75,8 @@ def _err(m: PilotMetrics | None, key: str) -> float | None:
 
 
 table = pd.DataFrame([_row(r) for r in rows])
-st.dataframe(table, hide_index=True, width="stretch", key="runs_table")
+# the history fits the page; every figure of a run is in the side-by-side table below
+st.dataframe(table[OVERVIEW], hide_index=True, width="stretch", key="runs_table")
 done = {r["run_id"]: m for r in rows if (m := from_index(r)) is not None}
 if done:
     chosen = st.selectbox(
@@ -93,15 +98,15 @@ if len(picked) >= 2:
         key="compare_chart",
     )
     side = table[table["run"].isin(picked)].set_index("run").T  # one column per run
-    st.dataframe(side, width="stretch", key="compare_table")
+    st.table(side)  # static: wraps to the page
 
-for i, same in enumerate(holdout_comparison([done[r] for r in picked])):
+for same in holdout_comparison([done[r] for r in picked]):
     st.subheader("Methods and baselines on one holdout")
     st.caption(
         f"{same[0].accuracy.n} holdout rows scored by every entry below; McNemar's exact "
         "test on the rows where two entries disagree says whether they really differ."
     )
-    st.dataframe(comparison_rows(same), hide_index=True, key=f"same_holdout_{i}")
+    st.table(pd.DataFrame(comparison_rows(same)).set_index("Method or baseline"))
 
 curves = {r: m.learning_curve for r, m in done.items() if m.learning_curve}
 if curves:

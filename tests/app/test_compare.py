@@ -120,8 +120,8 @@ def test_the_runs_page_and_the_report_show_the_one_holdout_table(two_runs, tmp_p
     at.multiselect(key="compare").set_value(two_runs).run()
     assert not at.exception
     assert any("Methods and baselines on one holdout" in s.value for s in at.subheader)
-    table = next(d.value for d in at.dataframe if "Method or baseline" in d.value.columns)
-    assert list(table["Method or baseline"])[0] == "Encoder classifier"
+    table = next(d.value for d in at.table if d.value.index.name == "Method or baseline")
+    assert list(table.index)[0] == "Encoder classifier"
     assert "0.00049" in list(table["McNemar p"])
     out = tmp_path / "r.html"
     example = ROOT / "examples" / "support_intents_routing.yaml"

@@ -143,11 +143,11 @@ def test_the_pilot_page_runs_rag_over_the_demo_documents_and_shows_why_answers_f
     assert not at.exception
     assert "Answers over your documents" in [h.value for h in at.subheader]
     assert any(c.value.startswith("Measured on ") for c in at.caption)  # names the machine
-    tables = [d.value for d in at.dataframe]
+    tables = [d.value for d in at.table]
     retrieval = next(t for t in tables if "hit@5" in t.columns)
-    assert retrieval["hit@5"][0].endswith("%")
-    answers = next(t for t in tables if "System" in t.columns)
-    assert list(answers["System"]) == ["closed-book (question only)", "RAG (retrieved passages)"]
+    assert retrieval["hit@5"].iloc[0].endswith("%")
+    answers = next(t for t in tables if t.index.name == "System")
+    assert list(answers.index) == ["closed-book (question only)", "RAG (retrieved passages)"]
     assert any("gold:" in e.label for e in at.expander)
 
 
