@@ -258,7 +258,14 @@ left, right = st.columns(2)
 left.plotly_chart(figures.cost_per_request(curves, report, volume, shown), key="chart_volume")
 right.plotly_chart(figures.cumulative_cost(report, shown), key="chart_cumulative")
 
-draws = st.select_slider("Monte Carlo draws", [1000, 5000, 10000], value=5000, key="draws")
+draws = st.select_slider(
+    "Monte Carlo draws",
+    [1000, 5000, 10000],
+    value=5000,
+    key="draws",
+    help="how many times the uncertain assumptions (the ranges) are drawn at random; more "
+    "draws give steadier bands; Export's HTML report uses the same number",
+)
 unc = cached_simulation(s_json, cal.assumptions.model_dump_json(), draws, candidates)
 left, right = st.columns(2)
 left.plotly_chart(figures.uncertainty_bands(unc), key="chart_bands")

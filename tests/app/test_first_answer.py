@@ -88,3 +88,12 @@ def test_visiting_costs_changes_no_total_on_decide():
         expected = {STRATEGY_LABELS[c.strategy]: money(c.tco_usd) for c in report.strategies}
         assert before == expected, path.name
         assert recommend(s, report).summary == summary
+
+
+def test_no_model_yet_and_an_unknown_model(tmp_path, capsys):
+    assert main(["recommend", str(_with_model(tmp_path, "none")), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["summary"]
+    assert "priced as gpt-4o-mini (you call no model yet; the common choice)" in summary
+    assert main(["recommend", str(_with_model(tmp_path, "gpt-4o-minii"))]) == 2
+    err = capsys.readouterr().err
+    assert "field 'capable_model': unknown model 'gpt-4o-minii'" in err and "gpt-4o-mini" in err
