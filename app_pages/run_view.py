@@ -198,8 +198,16 @@ def show_results(run_dir: Path) -> None:
         )
     )
     # a difference of two shares is in points; its arrow and colour say better or worse
-    delta = f"{(h.value - ref_q.value) * 100:+.1f} points vs {ref.lower()}" if ref_q else None
-    c1.metric(f"holdout {h.metric}", f"{h.value:.1%}", delta)
+    gain = (h.value - ref_q.value) * 100 if ref_q else 0.0
+    delta = f"{gain:+.1f} points vs {ref.lower()}" if ref_q else None
+    # no arrow for no change: an arrow says better or worse
+    c1.metric(
+        f"holdout {h.metric}",
+        f"{h.value:.1%}",
+        delta,
+        delta_arrow=_arrow(gain),
+        delta_color="normal" if _arrow(gain) == "auto" else "off",
+    )
     if meas.tokens_per_second:  # methods that do not train have no training speed
         c2.metric(
             "training tokens/s",
@@ -208,11 +216,14 @@ def show_results(run_dir: Path) -> None:
         )
     if m.forgetting:
         f = m.forgetting
+        moved = (f.probe_after - f.probe_before) * 100  # points; a fall is forgetting
         c3.metric(
             "forgetting check",
             label(f.pattern),
-            f"{(f.probe_after - f.probe_before) * 100:+.1f} points on the general probe "
+            f"{moved:+.1f} points on the general probe "
             f"({f.probe_before:.0%} to {f.probe_after:.0%})",
+            delta_arrow=_arrow(moved),
+            delta_color="normal" if _arrow(moved) == "auto" else "off",
             help="the same general questions asked before and after training: a fall means "
             "the model forgot some of what it knew",
         )
@@ -228,6 +239,11 @@ def show_results(run_dir: Path) -> None:
     samples = pd.DataFrame([x.model_dump() for x in m.samples])
     samples = samples[[c for c in samples.columns if samples[c].map(bool).any()]]  # no blank column
     st.dataframe(samples, hide_index=True, key=f"samples_{run_dir.name}")
+
+
+def _arrow(points: float) -> str:
+    """An arrow only for a change a reader can see at one decimal."""
+    return "auto" if abs(points) >= 0.05 else "off"
 
 
 def show_classifier(meas) -> None:
