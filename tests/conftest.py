@@ -35,9 +35,15 @@ def pytest_configure(config):
         os.environ["ADAPT_RUNS"] = tempfile.mkdtemp(prefix="adapt-test-runs-")
     if "ADAPT_STATE" not in os.environ:  # subprocesses too (the browser tests' server)
         os.environ["ADAPT_STATE"] = os.path.join(tempfile.mkdtemp(prefix="adapt-state-"), "s.json")
+    if "ADAPT_RESPONSE_CACHE" not in os.environ:  # never the answers of an earlier session
+        where = tempfile.mkdtemp(prefix="adapt-answers-")
+        os.environ["ADAPT_RESPONSE_CACHE"] = os.path.join(where, "endpoint_cache.sqlite")
 
 
 @pytest.fixture(autouse=True)
 def _app_state_per_test(tmp_path, monkeypatch):
-    """The app keeps its scenario in a file between reloads; each test gets its own."""
+    """The app keeps its scenario in a file between reloads; each test gets its own, and its
+    own cache of endpoint answers (a server on a reused port must not answer from another
+    test's cache)."""
     monkeypatch.setenv("ADAPT_STATE", str(tmp_path / "app_state.json"))
+    monkeypatch.setenv("ADAPT_RESPONSE_CACHE", str(tmp_path / "endpoint_cache.sqlite"))

@@ -242,8 +242,10 @@ def spec_of(cfg: PilotConfig, teacher: bool = False) -> EndpointSpec:
 
 
 def shared_cache() -> ResponseCache:
-    """The one response cache every endpoint pilot and teacher reads and writes."""
-    return ResponseCache(cache_dir() / "endpoint_cache.sqlite")
+    """The one response cache every endpoint pilot and teacher reads and writes:
+    ADAPT_RESPONSE_CACHE (a file), else endpoint_cache.sqlite in the cache folder."""
+    path = os.environ.get("ADAPT_RESPONSE_CACHE")
+    return ResponseCache(Path(path) if path else cache_dir() / "endpoint_cache.sqlite")
 
 
 def ask_variants(spec, prompts: dict, max_tokens: int, cache, run_dir: Path, spent=0.0) -> dict:
