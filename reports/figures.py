@@ -174,10 +174,9 @@ def tornado(unc: Uncertainty, top: int = 8) -> go.Figure:
     return fig
 
 
-def loss_curve(fits: dict[str, list[dict]] | list[dict]) -> go.Figure:
+def loss_curve(fits: dict[str, list[dict]]) -> go.Figure:
     """Training loss by step, one line per fit (a classifier's own fit and its two
     threshold folds each start again at step 1)."""
-    fits = {"training": fits} if isinstance(fits, list) else fits
     fig = go.Figure(
         [
             go.Scatter(

@@ -58,13 +58,14 @@ def rules_for(rec: Recommendation) -> tuple[list, list]:
     measurements), then the rest: a reader is not told "distill" when prompting is picked."""
     pick = next(r for r in rec.ranking if r.strategy == rec.recommended)
     touches = {x.rule_id for x in pick.reasons}
-    effectless = {x.rule_id for r in rec.ranking for x in r.reasons if x.effect or x.veto}
+    # rules that move some strategy's score or rule one out; the rest are plain caveats
+    moves_scores = {x.rule_id for r in rec.ranking for x in r.reasons if x.effect or x.veto}
 
     def speaks_for_pick(r) -> bool:
         if r.kind == "measured" or r.rule_id in touches:
             return True  # a measurement, or a rule that moved the pick's own score
         # a caveat without effects concerns training: shown when the pick trains
-        return r.kind == "caveat" and r.rule_id not in effectless and rec.recommended in ADAPTED
+        return r.kind == "caveat" and r.rule_id not in moves_scores and rec.recommended in ADAPTED
 
     mine = [r for r in rec.fired if speaks_for_pick(r)]
     return mine, [r for r in rec.fired if r not in mine]
