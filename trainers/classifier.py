@@ -69,6 +69,21 @@ class ClassifierLoss(torch.nn.Module):
         )
 
 
+class SoftTargetLoss(torch.nn.Module):
+    """Cross-entropy against the teacher's probabilities instead of its label (soft
+    targets, Hinton et al. 2015): labels (B, T) carry the row's index in column 0, and
+    `targets` (N, C) the teacher's probabilities of each row, in model.labels order."""
+
+    def __init__(self, model: EncoderClassifier, targets: torch.Tensor):
+        super().__init__()
+        self.model = model
+        self.register_buffer("targets", targets.float(), persistent=False)
+
+    def forward(self, input_ids, attention_mask, labels):
+        logits = self.model(input_ids, attention_mask)  # (B, C)
+        return torch.nn.functional.cross_entropy(logits, self.targets[labels[:, 0]])
+
+
 def load_encoder(where, trust_remote_code: bool = False):
     """(tokenizer, encoder) from a sentence-transformers or transformers folder, or a hub
     id in the local cache; safetensors only."""

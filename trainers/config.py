@@ -76,7 +76,8 @@ class PilotConfig(BaseModel):
     method: Method = Field(description="The pilot to run: " + ", ".join(METHOD_NAMES) + ".")
     data: str
     """Examples: chat JSONL (messages), prompt/completion JSONL, alpaca JSON(L), or CSV
-    text,label."""
+    text,label. For distill_classifier: the unlabelled inputs (CSV with a text column, or
+    JSONL of {"text"} or of messages ending in a user turn) that the teacher labels."""
     holdout_data: str | None = None
     """A separate holdout file (else the holdout is split from the data)."""
     holdout_fraction: float = Field(0.2, gt=0, lt=1)
@@ -87,7 +88,8 @@ class PilotConfig(BaseModel):
     """The small model: a hub id in the local cache or a local folder (safetensors only).
     The classifier method's default is the sentence encoder all-MiniLM-L6-v2."""
     teacher: str | None = None
-    """Teacher model for distillation (a local model, or a LoRA run's merged/ folder)."""
+    """Teacher for distillation: a finished pilot run (its id or folder: a classifier run's
+    classifier/, a LoRA run's merged/), or a local causal model folder."""
     endpoint_url: str | None = None
     """OpenAI-compatible endpoint (base URL, e.g. http://127.0.0.1:8000/v1) of the capable
     model that the prompt and retrieval pilots ask instead of the small model."""
@@ -126,6 +128,12 @@ class PilotConfig(BaseModel):
     """Name of the environment variable holding the endpoint's key (never the key)."""
     teacher_filter_regex: str | None = None
     """Teacher outputs must fully match this regular expression to be kept."""
+    agreement_bar_pct: float = Field(95.0, gt=0, le=100)
+    """Distillation: the agreement with the teacher the student must reach, in percent;
+    the pilot reports the teacher-labelled inputs needed to reach it."""
+    soft_targets: bool = True
+    """Distillation into a classifier: when the teacher gives probabilities, also train
+    the student on them (soft targets) and report it beside the student on hard labels."""
     seed: int = 0
     """Seed of the split, the shots, the batch order and the initialisation."""
     baselines: tuple[Literal["prompt", "retrieval"], ...] = ("prompt",)
@@ -161,7 +169,7 @@ class PilotConfig(BaseModel):
             return data
         data = dict(data)
         flow = METHODS.get(data.get("method"))  # type: ignore[call-overload]
-        if flow is not None and flow.flow == "classifier" and not data.get("model"):
+        if flow is not None and flow.flow in ("classifier", "distill") and not data.get("model"):
             data["model"] = DEFAULT_ENCODER  # a decoder is no encoder classifier's base
         flat = {k: data.pop(k) for k in list(data) if k in TrainSettings.model_fields}
         if flat:
@@ -178,6 +186,17 @@ class PilotConfig(BaseModel):
             raise ValueError(f"an endpoint model serves the {served} pilots only")
         if self.endpoint_url and not self.endpoint_model:
             raise ValueError("endpoint_model: name the model at the endpoint")
+        return self
+
+    @model_validator(mode="after")
+    def _teacher_ok(self) -> PilotConfig:
+        if METHODS[self.method].unlabelled_inputs and not (self.teacher or self.teacher_url):
+            raise ValueError(
+                "teacher: distillation needs a teacher: --teacher RUN_OR_MODEL or "
+                "--teacher-url URL with --teacher-model NAME"
+            )
+        if self.teacher_url and not self.teacher_model:
+            raise ValueError("teacher_model: name the model at the teacher endpoint")
         return self
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core.distill import DistillStats
 from core.measurement import (
     MIN_HOLDOUT,
     Abstention,
@@ -104,8 +105,13 @@ def build_context(cfg: PilotConfig, run_dir: Path, flow: Flow, t0: float | None 
     train_ds, hold = freeze_splits(cfg, run_dir)
     common = dict(cfg=cfg, run_dir=run_dir, train_ds=train_ds, hold=hold)
     common |= {"t0": t0} if t0 is not None else {}
-    if flow == "classifier":
-        if hold.task != "classify":
+    if flow == "distill" and hold.task == "generate":
+        raise InputError(
+            f"{cfg.holdout_data}: distillation into a classifier scores a classification "
+            "holdout (CSV text,label), or none (the teacher then labels a share of the inputs)"
+        )
+    if flow in ("classifier", "distill"):
+        if flow == "classifier" and hold.task != "classify":
             raise InputError(
                 f"{cfg.data}: the classifier method needs classification data (CSV "
                 "text,label); for generation use method=lora"
@@ -187,6 +193,7 @@ class Outcome:
     abstention: Abstention | None = None
     endpoint: EndpointStats | None = None
     rag: RagStats | None = None
+    distill: DistillStats | None = None
     samples: tuple[Sample, ...] = ()
     correct: Mapping[str, str] = field(default_factory=dict)
     """'1'/'0' per holdout row for each method and baseline scored on every row."""
@@ -233,6 +240,7 @@ def _measurement(ctx: PilotContext, out: Outcome, rows: int, peak: float) -> Mea
         abstention=out.abstention,
         endpoint=out.endpoint,
         rag=out.rag,
+        distill=out.distill,
         hardware=hardware.detect(),
     )
 

@@ -24,7 +24,13 @@ MAX_FILE_BYTES = 200 * 2**20
 MAX_FIELD_CHARS = 100_000
 CLASSIFY_SYSTEM = "Answer with the label."  # short: every token is paid for at every step
 LIST_LABELS_UP_TO = 20  # the template lists the labels when there are this few
-MAX_LABELS = 10_000  # beyond this a label column is an id, not a class
+MAX_LABELS = 10_000
+LABEL_COLUMNS = (
+    "label",
+    "category",
+    "intent",
+    "class",
+)  # names the second column goes by  # beyond this a label column is an id, not a class
 QA_SYSTEM = f"Answer with a short phrase. If you do not know the answer, reply: {NO_ANSWER}."
 
 
@@ -51,10 +57,13 @@ class Example(BaseModel):
 
 class Dataset(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
-    task: Literal["classify", "generate"]
+    task: Literal["classify", "generate", "unlabelled"]
+    """unlabelled: inputs without answers (trainers/inputs.py), for distillation."""
     format: str
     examples: tuple[Example, ...]
     labels: tuple[str, ...] = ()
+    dropped: dict[str, int] = {}
+    """Rows left out on reading, by reason (repeats; holdout rows leaked from training)."""
 
 
 class RowError(BaseModel):
@@ -183,8 +192,15 @@ def _json_records(text: str, path: Path) -> list[tuple[int, object]]:
     return out
 
 
-def _parse_json(text: str, path: Path) -> tuple[str, list[Example], list[RowError]]:
-    examples, errors, formats = [], [], Counter()
+def same_text(text: str) -> str:
+    """The key two rows repeat each other by: the text with its whitespace normalised."""
+    return " ".join(text.split())
+
+
+def _parse_json(
+    text: str, path: Path, drop_repeats: bool = False
+) -> tuple[str, list[Example], list[RowError], int]:
+    examples, errors, formats, repeats = [], [], Counter(), 0
     seen: dict[str, int] = {}
     first_format = None
     for line, rec in _json_records(text, path):
@@ -198,6 +214,9 @@ def _parse_json(text: str, path: Path) -> tuple[str, list[Example], list[RowErro
                 )
             first_format = first_format or fmt
             key = ex.model_dump_json(exclude={"line"})
+            if key in seen and drop_repeats:
+                repeats += 1
+                continue
             if key in seen:
                 raise ValueError(f"duplicate of line {seen[key]} (it could land in both parts)")
             seen[key] = line
@@ -205,17 +224,20 @@ def _parse_json(text: str, path: Path) -> tuple[str, list[Example], list[RowErro
             examples.append(ex)
         except ValueError as e:
             errors.append(RowError(line=line, message=str(e).splitlines()[0]))
-    return first_format or "jsonl", examples, errors
+    return first_format or "jsonl", examples, errors, repeats
 
 
-def _parse_csv(text: str, path: Path) -> tuple[list[tuple[int, str, str]], list[RowError]]:
+def _parse_csv(
+    text: str, path: Path, drop_repeats: bool = False
+) -> tuple[list[tuple[int, str, str]], list[RowError], int]:
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
-    if header is None or [h.strip().lower() for h in header[:2]] != ["text", "label"]:
+    names = [h.strip().lower() for h in (header or [])[:2]]
+    if len(names) != 2 or names[0] != "text" or names[1] not in LABEL_COLUMNS:
         raise InputError(
             f"{path}: line 1: a CSV needs the header 'text,label' (got {','.join(header or [])!r})"
         )
-    rows, errors = [], []
+    rows, errors, repeats = [], [], 0
     seen: dict[str, tuple[int, str]] = {}
     for row in reader:
         line = reader.line_num
@@ -229,12 +251,15 @@ def _parse_csv(text: str, path: Path) -> tuple[list[tuple[int, str, str]], list[
             errors.append(RowError(line=line, message="'label' is empty"))
         elif len(row[0]) > MAX_FIELD_CHARS:
             errors.append(RowError(line=line, message="'text' is too long"))
-        elif (prev := seen.get(row[0].strip())) is not None:
-            errors.append(RowError(line=line, message=_repeat(prev, row[1].strip())))
+        elif (prev := seen.get(same_text(row[0]))) is not None:
+            if drop_repeats and prev[1] == row[1].strip():
+                repeats += 1  # a separate holdout: a repeat cannot leak, it only weighs twice
+            else:
+                errors.append(RowError(line=line, message=_repeat(prev, row[1].strip())))
         else:
             rows.append((line, row[0].strip(), row[1].strip()))
-            seen[row[0].strip()] = (line, row[1].strip())
-    return rows, errors
+            seen[same_text(row[0])] = (line, row[1].strip())
+    return rows, errors, repeats
 
 
 def _repeat(prev: tuple[int, str], label: str) -> str:
@@ -266,13 +291,15 @@ def _read_text(path: Path) -> str:
     return text
 
 
-def validate(path: str | Path) -> tuple[Dataset | None, list[RowError]]:
+def validate(path: str | Path, drop_repeats: bool = False) -> tuple[Dataset | None, list[RowError]]:
     """The dataset (None if unusable) and every bad row; raises InputError when the file
-    as a whole is unusable (empty, wrong encoding, unknown shape, one class)."""
+    as a whole is unusable (empty, wrong encoding, unknown shape, one class).
+    drop_repeats: a row repeating an earlier one (same text, same answer) is dropped and
+    counted instead of refused (when the holdout is a separate file, nothing can leak)."""
     path = Path(path)
     text = _read_text(path)
     if path.suffix.lower() == ".csv":
-        rows, errors = _parse_csv(text, path)
+        rows, errors, repeats = _parse_csv(text, path, drop_repeats)
         labels = tuple(sorted({r[2] for r in rows}))
         examples = [
             Example(messages=classify_messages(t, labels), target=lab, label=lab, line=n)
@@ -280,7 +307,7 @@ def validate(path: str | Path) -> tuple[Dataset | None, list[RowError]]:
         ]
         task, fmt = "classify", "csv"
     else:
-        fmt, examples, errors = _parse_json(text, path)
+        fmt, examples, errors, repeats = _parse_json(text, path, drop_repeats)
         labels, task = (), "generate"
     if not examples:
         raise InputError(f"{path}: no usable rows" + (f" ({errors[0]})" if errors else ""))
@@ -293,7 +320,9 @@ def validate(path: str | Path) -> tuple[Dataset | None, list[RowError]]:
             f"{path}: {len(labels):,} different labels; a pilot classifies into at most "
             f"{MAX_LABELS:,} (is the label column an id or free text?)"
         )
-    return Dataset(task=task, format=fmt, examples=tuple(examples), labels=labels), errors
+    dropped = {"repeats": repeats} if repeats else {}
+    ds = Dataset(task=task, format=fmt, examples=tuple(examples), labels=labels, dropped=dropped)
+    return ds, errors
 
 
 def data_warnings(ds: Dataset) -> list[str]:
@@ -329,8 +358,10 @@ def check_training_labels(ds: Dataset, path: str | Path) -> None:
     )
 
 
-def load_dataset(path: str | Path, allow_bad_rows: bool = False) -> Dataset:
-    ds, errors = validate(path)
+def load_dataset(
+    path: str | Path, allow_bad_rows: bool = False, drop_repeats: bool = False
+) -> Dataset:
+    ds, errors = validate(path, drop_repeats)
     if errors and not allow_bad_rows:
         raise DataError(path, errors)
     return ds

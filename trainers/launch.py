@@ -31,9 +31,11 @@ class Launched:
 def validate_inputs(cfg: PilotConfig) -> list[str]:
     """Every bad data row (with its line number) and an unsafe model folder, before any
     process starts; returns warnings about data that look like noise."""
-    ds = load_dataset(cfg.data)
-    check_training_labels(ds, cfg.data)
     spec = METHODS[cfg.method]
+    if spec.unlabelled_inputs:
+        return validate_distillation(cfg)
+    ds = load_dataset(cfg.data, drop_repeats=bool(cfg.holdout_data))
+    check_training_labels(ds, cfg.data)
     if spec.flow == "classifier" and ds.task != "classify":
         raise InputError(
             f"{cfg.data}: the classifier method needs classification data (CSV text,label); "
@@ -56,9 +58,36 @@ def validate_inputs(cfg: PilotConfig) -> list[str]:
     if cfg.label_descriptions:
         read_label_descriptions(cfg.label_descriptions, ds.labels)
     if cfg.holdout_data:
-        load_dataset(cfg.holdout_data)
+        load_dataset(cfg.holdout_data, drop_repeats=True)
     if Path(cfg.model).expanduser().exists():
         resolve_model(cfg.model)  # safetensors only
+    return warnings
+
+
+def validate_distillation(cfg: PilotConfig) -> list[str]:
+    """The inputs, the holdout, the teacher and its label set, before anything starts:
+    every problem is one line naming it (the run itself would only find it later)."""
+    from trainers.splits import make_splits
+    from trainers.teacher import label_set, resolve_teacher
+
+    inputs, hold = make_splits(cfg)  # the inputs file and the holdout, read and checked
+    if hold.task == "generate":
+        raise InputError(
+            f"{cfg.holdout_data}: distillation into a classifier scores a classification "
+            "holdout (CSV text,label), or none (the teacher then labels a share of the inputs)"
+        )
+    teacher = resolve_teacher(cfg)
+    labels = label_set(cfg, teacher, hold.labels)
+    warnings = []
+    if teacher.labels and (unknown := sorted(set(hold.labels) - set(teacher.labels))):
+        warnings.append(
+            f"{len(unknown)} holdout label(s) the teacher cannot answer (e.g. {unknown[0]!r}): "
+            "no student trained on its labels can get those rows right"
+        )
+    if cfg.label_descriptions:
+        read_label_descriptions(cfg.label_descriptions, labels)
+    if n := inputs.dropped.get("repeats"):
+        warnings.append(f"{n:,} repeated input(s) dropped (each kept once)")
     return warnings
 
 

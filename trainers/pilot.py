@@ -20,13 +20,18 @@ from core.vocab import Flow, flow_of
 from trainers import runs, slots
 from trainers.config import PilotConfig, load_config
 from trainers.context import build_context, finish
-from trainers.flows import classifier, documents, endpoint, generative
+from trainers.flows import classifier, distill, documents, endpoint, generative
 from trainers.hardware import is_out_of_memory
 from trainers.metrics import PilotMetrics
 from trainers.splits import freeze_splits
 
 # Each flow is a module with `run(ctx) -> Outcome`.
-FLOWS = {"generative": generative, "classifier": classifier, "documents": documents}
+FLOWS = {
+    "generative": generative,
+    "classifier": classifier,
+    "documents": documents,
+    "distill": distill,
+}
 
 
 def route(cfg: PilotConfig, data_format: str) -> tuple[Flow, object]:

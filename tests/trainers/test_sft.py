@@ -9,8 +9,8 @@ from trainers.data import load_dataset
 from trainers.loop import collate, length_grouped_batches
 from trainers.models import load_causal_lm, load_tokenizer
 from trainers.recipes.distill_logit import kd_loss, make_student
-from trainers.recipes.distill_seq import quality_filter
 from trainers.sft import encode, prepare_model, train
+from trainers.teacher import quality_filter
 
 
 def _setup(tiny_model, method="lora", **kw):
@@ -120,12 +120,12 @@ def test_student_keeps_every_other_layer(tiny_model):
 def test_quality_filter_drops_and_counts():
     ds = load_dataset(DEMO_CSV)
     exs = list(ds.examples[:4])
-    kept, dropped = quality_filter(
+    kept, dropped, _ = quality_filter(
         exs, ["refund_request", "", "x" * 5000, "nonsense"], labels=ds.labels
     )
     assert [e.target for e in kept] == ["refund_request"]
-    assert dropped == {"empty": 1, "too_long": 1, "regex": 0, "unknown_label": 1}
-    kept, dropped = quality_filter(exs[:2], ["ab12", "zz"], regex=r"[a-z]+\d+")
+    assert dropped == {"empty": 1, "too_long": 1, "regex": 0, "no_label": 1}
+    kept, dropped, _ = quality_filter(exs[:2], ["ab12", "zz"], regex=r"[a-z]+\d+")
     assert len(kept) == 1 and dropped["regex"] == 1
 
 

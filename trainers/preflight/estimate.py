@@ -29,6 +29,7 @@ from trainers import (
 )
 from trainers.config import PilotConfig
 from trainers.data import load_dataset
+from trainers.inputs import read_data
 from trainers.metrics import PilotMetrics
 from trainers.models import DEFAULT_ENCODER, DEFAULT_MODEL, cache_dir, embedding_model_dir
 from trainers.passages import MAX_PASSAGE_SEQ_LEN
@@ -113,21 +114,38 @@ ENCODER_S_PER_ROW = 0.004  # embedding one short text with MiniLM on a 2-core CP
 SERVING_TIMING_S = 5.0  # trainers.classifier.serving_speed: warm-up plus two timed parts
 
 
-def _classifier_phases(cfg, n_rows: int, train_n: int, train_s: float) -> dict:
+TEACHER_S_PER_ROW = {"classifier_run": ENCODER_S_PER_ROW, "causal_model": 0.5, "endpoint": 0.25}
+"""Seconds per input the teacher takes to answer: an encoder's forward pass; a causal
+model scoring the labels (SmolLM2-135M, CPU); an endpoint (a guess: latency over the
+requests in flight)."""
+
+
+def _classifier_phases(cfg, hold: int, train_n: int, train_s: float) -> dict:
     """Embedding both splits for the baselines, training, the threshold's two half-size
-    trainings (together about one more), scoring and timing the holdout."""
-    hold = min(cfg.holdout_max, n_rows - train_n)
-    return {
+    trainings (together about one more, on at most THRESHOLD_MAX_ROWS rows), scoring and
+    timing the holdout. Distillation adds the teacher's answers and the student's other
+    sizes (each a fresh training on a share of the rows), plus soft targets."""
+    from trainers.flows.classifier import THRESHOLD_MAX_ROWS
+    from trainers.flows.distill import SIZES
+
+    threshold = train_s * min(1.0, THRESHOLD_MAX_ROWS / max(1, train_n)) if cfg.abstain else 0.0
+    phases = {
         "start": STARTUP_S,
         "load": LOAD_S[True],
         "generation": (train_n + 2 * hold) * ENCODER_S_PER_ROW + SERVING_TIMING_S,
-        "train": train_s * (2 if cfg.abstain else 1),
+        "train": train_s + threshold,
     }
+    if METHODS[cfg.method].unlabelled_inputs:
+        kind = "endpoint" if cfg.teacher_url else "classifier_run"  # a causal one: slower
+        phases["teacher"] = (train_n + hold) * TEACHER_S_PER_ROW[kind]
+        extra = sum(cfg.curve or SIZES) + (1.0 if cfg.soft_targets and not cfg.teacher_url else 0)
+        phases["train"] += train_s * extra
+    return phases
 
 
 def _estimator(cfg, device: str) -> dict:
     """Memory from the compute estimator, time from tokens / throughput (no model load)."""
-    ds = load_dataset(cfg.data)
+    ds = read_data(cfg)
     chars = sum(
         len(json.dumps([m.content for m in e.messages])) + len(e.target) for e in ds.examples
     ) / len(ds.examples)
@@ -138,7 +156,11 @@ def _estimator(cfg, device: str) -> dict:
     if encoder:  # an encoder reads the user's text alone, plus [CLS] and [SEP]
         texts = [m.content for e in ds.examples for m in e.messages if m.role == "user"]
         per_example = sum(map(len, texts)) / len(ds.examples) / CHARS_PER_TOKEN + 2
-    train_n = round(len(ds.examples) * (1 - cfg.holdout_fraction))
+    train_n = (
+        len(ds.examples)
+        if cfg.holdout_data
+        else round(len(ds.examples) * (1 - cfg.holdout_fraction))
+    )
     t = cfg.train
     steps = t.max_steps or max(1, round(train_n / t.batch_size * t.epochs))
     seq_cap = seq_len_cap(cfg, per_example)
@@ -150,7 +172,9 @@ def _estimator(cfg, device: str) -> dict:
     measured = measured_throughput(cfg.method, cfg.model, device)
     tps = measured or cpu_prior(cfg.method, device) or 400.0
     train_s = min(train_tokens / tps, (t.max_minutes or 1e9) * 60)
-    hold = min(cfg.holdout_max, len(ds.examples) - train_n)
+    hold = min(cfg.holdout_max, max(len(ds.examples) - train_n, 1 if cfg.holdout_data else 0))
+    if cfg.holdout_data:  # its own file: its rows, capped
+        hold = min(cfg.holdout_max, len(load_dataset(cfg.holdout_data, drop_repeats=True).examples))
     gen_s = hold * GEN_S_PER_ROW * (2 if cfg.method in TRAINING else 1) * (1 + len(cfg.baselines))
     phases = {
         "start": STARTUP_S,
@@ -159,7 +183,7 @@ def _estimator(cfg, device: str) -> dict:
         "train": train_s,
     }
     if encoder:
-        phases = _classifier_phases(cfg, len(ds.examples), train_n, train_s)
+        phases = _classifier_phases(cfg, hold, train_n, train_s)
     return {
         "peak": PROCESS_BASELINE_MIB + _model_mib(cfg, cfg.method, t.batch_size, per_example),
         "phases": phases,

@@ -27,6 +27,7 @@ RECIPES: dict[Method, Recipe] = {
     "distill_seq": SequenceDistillation(),
     "distill_logit": LogitDistillation(),
     "classifier": ClassifierRecipe(),
+    "distill_classifier": ClassifierRecipe(),  # the student; the distill flow teaches it
 }
 assert set(RECIPES) == set(METHOD_NAMES), "every method of core/vocab.py has a recipe"
 

@@ -4,9 +4,12 @@ around it is trainers/flows/classifier.py (no generation: the label is the argma
 
 from __future__ import annotations
 
+import torch
+
 from trainers import loop
 from trainers.classifier import (
     ClassifierLoss,
+    SoftTargetLoss,
     load_encoder,
     new_classifier,
     save_classifier,
@@ -22,18 +25,27 @@ class ClassifierRecipe:
     def load(self, ctx):
         return load_encoder(ctx.where, ctx.cfg.trust_remote_code)[1].to(ctx.device)
 
-    def fit(self, ctx, model, train_ds, ckpt_name: str | None = "ckpt") -> Fitted:
-        """ckpt_name None: no checkpoints (a short side training, redone on resume)."""
+    def fit(self, ctx, model, train_ds, ckpt_name: str | None = "ckpt", soft=None) -> Fitted:
+        """ckpt_name None: no checkpoints (a short side training, redone on resume).
+        soft: (N, C) teacher probabilities per training row over `train_ds.labels`, to
+        learn from instead of the labels (distillation)."""
         texts = [query_text(e) for e in train_ds.examples]
         labels = [e.target for e in train_ds.examples]
         clf = new_classifier(ctx.tok, model, texts, labels, ctx.device)
         cfg = ctx.cfg.train_config("full").model_copy(
             update={"learning_rate": ctx.cfg.train.learning_rate or LEARNING_RATE}
         )
+        rows = training_rows(clf, ctx.tok, texts, labels)
+        loss = ClassifierLoss(clf)
+        if soft is not None:  # the head's labels are a subset of the label set, in order
+            cols = [list(train_ds.labels).index(b) for b in clf.labels]
+            p = torch.as_tensor(soft[:, cols], dtype=torch.float32)
+            loss = SoftTargetLoss(clf, p / p.sum(1, keepdim=True).clamp(min=1e-12)).to(ctx.device)
+            rows = [(ids, [i]) for i, (ids, _) in enumerate(rows)]  # the row index, for its targets
         result = loop.fit(
-            ClassifierLoss(clf),
+            loss,
             clf,
-            training_rows(clf, ctx.tok, texts, labels),
+            rows,
             ctx.tok.pad_token_id,
             cfg,
             device=ctx.device,

@@ -4,16 +4,15 @@ a LoRA student learns the rest through the SFT loop."""
 
 from __future__ import annotations
 
-import re
-
 from core.scenario import InputError
-from trainers.data import Dataset, Example
+from trainers.data import Dataset
 from trainers.endpoint import ask_all, shared_cache, spec_of
-from trainers.eval.scoring import generate, normalize_label
+from trainers.eval.scoring import generate
 from trainers.metrics import TeacherStats
 from trainers.models import load_causal_lm, load_tokenizer, resolve_model
 from trainers.recipe import Fitted, load_frozen_base, save_model
 from trainers.sft import SFTRecipe
+from trainers.teacher import quality_filter
 
 
 def endpoint_teacher(ctx, prompts) -> list[str]:
@@ -44,34 +43,6 @@ def teacher_outputs(ctx, examples) -> list[str]:
     )
 
 
-def quality_filter(
-    examples, outputs, *, labels=(), regex: str | None = None, max_chars: int = 4000
-) -> tuple[list[Example], dict[str, int]]:
-    """Keep teacher outputs that are non-empty, not over length, match the regex and (for
-    classification) name a known label. Returns the kept examples and drop counts."""
-    pattern = re.compile(regex) if regex else None
-    known = {normalize_label(x) for x in labels}
-    kept, dropped = [], {"empty": 0, "too_long": 0, "regex": 0, "unknown_label": 0}
-    for ex, out in zip(examples, outputs, strict=True):
-        text = out.strip()
-        reason = (
-            "empty"
-            if not text
-            else "too_long"
-            if len(text) > max_chars
-            else "regex"
-            if pattern and not pattern.fullmatch(text)
-            else "unknown_label"
-            if known and normalize_label(text) not in known
-            else None
-        )
-        if reason:
-            dropped[reason] += 1
-        else:
-            kept.append(ex.model_copy(update={"target": text}))
-    return kept, dropped
-
-
 class SequenceDistillation:
     def load(self, ctx):
         return load_frozen_base(ctx)
@@ -79,7 +50,7 @@ class SequenceDistillation:
     def fit(self, ctx, model, train_ds: Dataset, ckpt_name: str | None = "ckpt") -> Fitted:
         ctx.emit("teacher", status="generating", examples=len(train_ds.examples))
         outputs = teacher_outputs(ctx, train_ds.examples)
-        kept, dropped = quality_filter(
+        kept, dropped, _ = quality_filter(
             train_ds.examples, outputs, labels=train_ds.labels, regex=ctx.cfg.teacher_filter_regex
         )
         ctx.emit("teacher", status="filtered", kept=len(kept), dropped=dropped)

@@ -1,0 +1,263 @@
+"""Distillation into a classifier, top to bottom: the teacher labels the team's unlabelled
+inputs (and the holdout, when it has no gold labels) -> the filter drops answers that name
+no label, counted by reason -> the student, the encoder classifier of the classifier flow,
+trains on the kept labels at a few sizes, each from a fresh start -> its agreement with
+the teacher (and accuracy against gold) at each size -> the saturating curve, and the
+teacher-labelled inputs the agreement bar needs -> the linear probe on the same labels,
+and soft targets where the teacher gives probabilities -> threshold, serving speed, save.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import time
+from dataclasses import dataclass, replace
+
+from core.distill import DistillStats, StudentAtSize
+from core.measurement import QualityMeasure
+from core.scenario import InputError
+from trainers import runs
+from trainers.classifier import predict_proba, serving_speed
+from trainers.context import Outcome, PilotContext, load_model
+from trainers.eval.baselines import query_text, retrieve_shots
+from trainers.eval.curve import CurvePoint, learning_curve
+from trainers.eval.scoring import accuracy, hits, normalize_label
+from trainers.flows.classifier import pick_escalation
+from trainers.metrics import Sample, TeacherStats
+from trainers.recipes import recipe_for
+from trainers.teacher import (
+    Answers,
+    Teacher,
+    ask_teacher,
+    label_set,
+    quality_filter,
+    resolve_teacher,
+)
+
+SIZES = (0.25, 0.5)  # shares of the kept teacher labels trained besides the whole set
+
+
+def _teach(ctx: PilotContext, labels: tuple[str, ...], teacher) -> tuple[Answers, list[str]]:
+    """The teacher's answers to the inputs and to the holdout (its answer there, or "" when
+    it named no label: the reference the student's agreement is measured against)."""
+    texts = [query_text(e) for e in ctx.train_ds.examples + ctx.hold.examples]
+    ctx.emit("teacher", status="labelling", examples=len(texts), teacher=teacher.name)
+    answers = ask_teacher(ctx, teacher, texts, labels)
+    known = {normalize_label(b): b for b in labels}
+    ref = [known.get(normalize_label(t), "") for t in answers.texts[len(ctx.train_ds.examples) :]]
+    return answers, ref
+
+
+def _kept(ctx: PilotContext, answers: Answers, labels) -> tuple[list, dict, list[int]]:
+    inputs = ctx.train_ds.examples
+    kept, dropped, index = quality_filter(
+        inputs, answers.texts[: len(inputs)], labels=labels, regex=ctx.cfg.teacher_filter_regex
+    )
+    ctx.emit("teacher", status="filtered", kept=len(kept), dropped=dropped)
+    if not kept:
+        reasons = ", ".join(f"{k} {v:,}" for k, v in dropped.items() if v)
+        raise InputError(
+            f"the teacher answered no label for any of the {len(inputs):,} inputs ({reasons}); "
+            "check that it was trained or asked on these labels"
+        )
+    return kept, dropped, index
+
+
+def _scores(preds, ref, gold) -> tuple[QualityMeasure, QualityMeasure | None]:
+    """(agreement with the teacher on the rows it labelled, accuracy against gold)."""
+    agreed = [(p, r) for p, r in zip(preds, ref, strict=True) if r]
+    agreement = accuracy([p for p, _ in agreed], [r for _, r in agreed])
+    agreement = agreement.model_copy(update={"metric": "agreement"})
+    return agreement, accuracy(preds, gold) if gold else None
+
+
+def _sizes(n: int, shares) -> list[int]:
+    return sorted({max(1, round(n * f)) for f in shares} | {n})
+
+
+@dataclass(frozen=True)
+class Taught:
+    """What the teacher gave the student: the kept inputs with its labels (seeded order,
+    so every size is a prefix of the next), and the reference on the holdout."""
+
+    teacher: Teacher
+    labels: tuple[str, ...]
+    answers: Answers
+    kept: list
+    index: list[int]
+    """Row of each kept input among the inputs (for its probabilities)."""
+    dropped: dict[str, int]
+    ref: list[str]
+    gold: list[str] | None
+
+
+def _taught(ctx: PilotContext) -> Taught:
+    cfg = ctx.cfg
+    teacher = resolve_teacher(cfg)
+    gold_holdout = ctx.hold.task == "classify"
+    labels = label_set(cfg, teacher, ctx.hold.labels if gold_holdout else ())
+    answers, ref = _teach(ctx, labels, teacher)
+    kept, dropped, index = _kept(ctx, answers, labels)
+    order = list(range(len(kept)))
+    random.Random(cfg.seed).shuffle(order)
+    gold = [e.target for e in ctx.hold.examples] if gold_holdout else None
+    return Taught(
+        teacher,
+        labels,
+        answers,
+        [kept[i] for i in order],
+        [index[i] for i in order],
+        dropped,
+        ref,
+        gold,
+    )
+
+
+def _student_sizes(ctx, recipe, encoder, t: Taught, texts):
+    """The student from a fresh start at each size; the last (the whole set) is kept."""
+    sizes = _sizes(len(t.kept), ctx.cfg.curve or SIZES)
+    results, fitted, probs = [], None, None
+    for i, n in enumerate(sizes):
+        ctx.emit("fit", name=f"student on {n:,} teacher labels", index=i + 1, of=len(sizes))
+        part = ctx.train_ds.model_copy(update={"examples": tuple(t.kept[:n])})
+        last = n == len(t.kept)
+        t0 = time.perf_counter()
+        model = encoder if last else recipe.load(ctx)
+        fitted = recipe.fit(ctx, model, part, "ckpt" if last else None)
+        seconds = round(time.perf_counter() - t0, 1)
+        probs = predict_proba(fitted.model, ctx.tok, texts, ctx.device, ctx.bf16)  # (Q, C)
+        preds = [fitted.model.labels[j] for j in probs.argmax(1)]
+        agreement, acc = _scores(preds, t.ref, t.gold)
+        at = StudentAtSize(inputs=n, agreement=agreement, accuracy=acc, train_seconds=seconds)
+        results.append((at, preds))
+    return results, fitted, probs
+
+
+def run(ctx: PilotContext) -> Outcome:
+    t = _taught(ctx)
+    ctx.lap("teacher")
+    hold = ctx.hold.examples
+    texts = [query_text(e) for e in hold]
+    taught = ctx.train_ds.model_copy(
+        update={"task": "classify", "labels": t.labels, "examples": tuple(t.kept)}
+    )
+    ctx = replace(ctx, train_ds=taught)
+    recipe = recipe_for(ctx.cfg.method)
+    encoder, params = load_model(ctx, recipe)
+    results, fitted, probs = _student_sizes(ctx, recipe, encoder, t, texts)
+    ctx.lap("train")
+    probe = _probe(ctx, t.kept, t.gold, t.ref)
+    soft = _soft(ctx, recipe, t, texts)
+    ctx.lap("students")
+    preds = results[-1][1]
+    reference = t.gold or t.ref
+    abst = None
+    if ctx.cfg.abstain:
+        abst = pick_escalation(ctx, recipe, t.kept, fitted.model, probs, preds, reference)
+        ctx.lap("threshold")
+    ctx.emit("eval", phase="serving speed")
+    speed = serving_speed(fitted.model, ctx.tok, texts, ctx.device)
+    ctx.lap("serving")
+    if runs.is_main_process():
+        recipe.save(ctx, fitted)
+        shutil.rmtree(ctx.run_dir / "ckpt", ignore_errors=True)
+    ctx.lap("save")
+    stats = _stats(ctx, t, results, probe, soft)
+    chosen = {"fine-tuned encoder": preds, "linear probe": probe[0]}
+    chosen |= {"soft targets": soft[0]} if soft else {}
+    best = chosen[stats.student]
+    quality = accuracy(best, t.gold) if t.gold else stats.agreement
+    correct = {
+        ctx.cfg.method: hits(preds, reference),
+        "student_linear_probe": hits(probe[0], reference),
+    }
+    correct |= {"student_soft_targets": hits(soft[0], reference)} if soft else {}
+    correct |= {"teacher": hits(t.ref, t.gold)} if t.gold else {}
+    rows = list(zip(hold, best, strict=True))[:20]
+    return Outcome(
+        quality=quality,
+        rows_scored=quality.n,
+        model_params=params,
+        training=fitted.result,
+        serving=speed,
+        abstention=abst,
+        teacher=TeacherStats(kept=len(t.kept), dropped=t.dropped),
+        agreement=stats.agreement,
+        distill=stats,
+        samples=tuple(
+            Sample(input=query_text(e), gold=e.target or r, predicted=p)
+            for (e, p), r in zip(rows, t.ref, strict=False)
+        ),
+        correct=correct,
+    )
+
+
+def _probe(ctx, kept, gold, ref) -> tuple[list[str], QualityMeasure, QualityMeasure | None]:
+    """The linear probe on frozen embeddings, trained on the same teacher labels: the
+    strongest cheap student, reported beside the fine-tuned one."""
+    ctx.emit("eval", phase="linear probe on the teacher's labels")
+    preds = retrieve_shots(
+        kept, ctx.hold.examples, classify=True, device=ctx.device, seed=ctx.cfg.seed
+    )
+    probe = preds.labels["linear_probe"]
+    return (probe, *_scores(probe, ref, gold))
+
+
+def _soft(ctx, recipe, t: Taught, texts):
+    """The student on the teacher's probabilities, at the full size (None: the teacher
+    gives none, or soft_targets is off)."""
+    if t.answers.probs is None or not ctx.cfg.soft_targets:
+        return None
+    ctx.emit("fit", name="student on the teacher's probabilities", index=1, of=1)
+    soft = t.answers.probs[t.index]  # (N, L) over the label set, in kept order
+    fitted = recipe.fit(ctx, recipe.load(ctx), ctx.train_ds, None, soft=soft)
+    probs = predict_proba(fitted.model, ctx.tok, texts, ctx.device, ctx.bf16)
+    preds = [fitted.model.labels[j] for j in probs.argmax(1)]
+    return (preds, *_scores(preds, t.ref, t.gold))
+
+
+def _best(results, probe, soft, gold_holdout) -> str:
+    """The student whose score is the result: the best on gold, else on agreement."""
+
+    def key(scores):
+        return (scores[1] if gold_holdout else scores[0]).value
+
+    full = results[-1][0]
+    options = {"fine-tuned encoder": (full.agreement, full.accuracy), "linear probe": probe[1:]}
+    if soft is not None:
+        options["soft targets"] = soft[1:]
+    return max(options, key=lambda k: key(options[k]))
+
+
+def _stats(ctx, t: Taught, results, probe, soft) -> DistillStats:
+    """The record: the teacher, the filter, each size, the curve and the bar."""
+    bar = ctx.cfg.agreement_bar_pct / 100
+    points = [CurvePoint(examples=r.inputs, quality=r.agreement) for r, _ in results]
+    curve = learning_curve(points, floor=1 / len(t.labels), bar=bar)
+    e = t.answers.endpoint
+    student = _best(results, probe, soft, t.gold is not None)
+    return DistillStats(
+        teacher=t.teacher.name,
+        teacher_kind=t.teacher.kind,
+        gold_holdout=t.gold is not None,
+        teacher_accuracy=accuracy(t.ref, t.gold) if t.gold else None,
+        inputs_labelled=len(ctx.train_ds.examples) + sum(t.dropped.values()),
+        kept=len(t.kept),
+        dropped=t.dropped,
+        sizes=tuple(r for r, _ in results),
+        student=student,
+        probe_agreement=probe[1],
+        probe_accuracy=probe[2],
+        soft_agreement=soft[1] if soft else None,
+        soft_accuracy=soft[2] if soft else None,
+        agreement_bar=bar,
+        inputs_needed=curve.examples_needed,
+        curve_top=curve.top,
+        curve_summary=curve.summary.replace("training examples", "teacher-labelled inputs"),
+        teacher_input_tokens_per_request=e.input_tokens_per_request if e else None,
+        teacher_output_tokens_per_request=e.output_tokens_per_request if e else None,
+        teacher_usd_per_request=e.usd_per_request if e else None,
+        teacher_usd_spent=e.usd_spent if e else None,
+        teacher_seconds=round(t.answers.seconds, 2),
+    )
