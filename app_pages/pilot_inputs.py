@@ -13,7 +13,8 @@ from app_pages.widgets import EXAMPLES
 from core.scenario import InputError
 from core.vocab import METHODS
 from trainers import runs
-from trainers.data import data_warnings, validate
+from trainers.data import validate
+from trainers.labelcheck import data_warnings
 
 DEMOS = {
     "support intents (classification, CSV)": EXAMPLES / "data" / "support_intents.csv",

@@ -4,6 +4,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+SHARED = ROOT.parent / "shared" / "data"  # benchmark data beside the checkout (not shipped)
 
 
 @pytest.fixture(scope="session")

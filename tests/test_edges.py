@@ -38,7 +38,8 @@ def test_number_fields_say_their_allowed_range(tmp_path, monkeypatch):
 
 
 def test_noise_labels_get_a_warning(tmp_path, capsys):
-    from trainers.data import data_warnings, load_dataset
+    from trainers.data import load_dataset
+    from trainers.labelcheck import data_warnings
 
     noise = tmp_path / "noise.csv"
     rows = [f"text {i} {os.urandom(4).hex()},{os.urandom(6).hex()}" for i in range(60)]

@@ -14,8 +14,9 @@ from core.vocab import METHODS, curve_applies
 from rag.documents import read_documents
 from trainers import runs
 from trainers.config import PilotConfig, load_config, save_config
-from trainers.data import check_training_labels, data_warnings, load_dataset
+from trainers.data import load_dataset
 from trainers.instruction import read_label_descriptions
+from trainers.labelcheck import check_training_labels, data_warnings
 from trainers.models import resolve_model
 from trainers.preflight import Preflight, estimate_pilot
 
@@ -68,7 +69,7 @@ def validate_distillation(cfg: PilotConfig) -> list[str]:
     """The inputs, the holdout, the teacher and its label set, before anything starts:
     every problem is one line naming it (the run itself would only find it later)."""
     from trainers.splits import make_splits
-    from trainers.teacher import label_set, resolve_teacher
+    from trainers.teacher import check_endpoint_teacher, label_set, resolve_teacher
 
     inputs, hold = make_splits(cfg)  # the inputs file and the holdout, read and checked
     if hold.task == "generate":
@@ -86,6 +87,7 @@ def validate_distillation(cfg: PilotConfig) -> list[str]:
         )
     if cfg.label_descriptions:
         read_label_descriptions(cfg.label_descriptions, labels)
+    check_endpoint_teacher(cfg, inputs, labels)
     if n := inputs.dropped.get("repeats"):
         warnings.append(f"{n:,} repeated input(s) dropped (each kept once)")
     return warnings

@@ -13,8 +13,9 @@ from core.scenario import InputError
 from core.vocab import METHODS
 from trainers import runs
 from trainers.config import PilotConfig
-from trainers.data import Dataset, Example, check_training_labels, load_dataset, same_text
+from trainers.data import Dataset, Example, load_dataset, same_text
 from trainers.inputs import load_inputs
+from trainers.labelcheck import check_training_labels
 
 
 def split(ds: Dataset, holdout: int | float = 0.2, seed: int = 0) -> tuple[Dataset, Dataset]:

@@ -166,25 +166,25 @@ def _causal(ctx, teacher: Teacher, texts: list[str], labels) -> Answers:
     return Answers(texts=[labels[j] for j in scores.argmax(1)], probs=probs if exhaustive else None)
 
 
-def _endpoint(ctx, texts: list[str], labels) -> Answers:
+def _endpoint(cfg, texts: list[str], labels, progress=None) -> Answers:
     """Asked with the label list in the instruction, as a team would ask it; the filter
     checks each answer against the list. A request that failed after its retries stops
     the run: dropping it silently would bias what the student learns."""
     from trainers.endpoint import ask_all, endpoint_stats, shared_cache, spec_of
     from trainers.instruction import classify_instruction, read_label_descriptions
 
-    path = ctx.cfg.label_descriptions
+    path = cfg.label_descriptions
     described = read_label_descriptions(path, tuple(labels)) if path else {}
     system = Message(role="system", content=classify_instruction(tuple(labels), described))
     prompts = [(system, Message(role="user", content=t)) for t in texts]
-    spec = spec_of(ctx.cfg, teacher=True)
+    spec = spec_of(cfg, teacher=True)
     budget = max(len(b) for b in labels) // 2 + 16  # tokens: the longest label, and room
     replies = ask_all(
         spec,
         prompts,
         max_tokens=budget,
         cache=shared_cache(),
-        progress=lambda done, total: ctx.emit("teacher", status="asking", rows=done, of=total),
+        progress=progress,
     )
     failed = [r.error for r in replies if r.error]
     if failed:
@@ -200,7 +200,11 @@ def ask_teacher(ctx, teacher: Teacher, texts: list[str], labels: tuple[str, ...]
     elif teacher.kind == "causal_model":
         out = _causal(ctx, teacher, texts, labels)
     else:
-        out = _endpoint(ctx, texts, labels)
+
+        def progress(done: int, total: int) -> None:
+            ctx.emit("teacher", status="asking", rows=done, of=total)
+
+        out = _endpoint(ctx.cfg, texts, labels, progress)
     return Answers(out.texts, out.probs, out.endpoint, time.perf_counter() - t0)
 
 
@@ -235,3 +239,28 @@ def quality_filter(
         kept.append(ex.model_copy(update={"target": target, "label": target if known else None}))
         index.append(i)
     return kept, dropped, index
+
+
+SAMPLE_ROWS = 8  # inputs an endpoint teacher is asked before launch (cached for the run)
+
+
+def check_endpoint_teacher(cfg, inputs, labels: tuple[str, ...]) -> None:
+    """Ask an endpoint teacher a few inputs before anything starts: a teacher that names no
+    label for any of them (a wrong model, a wrong label set) would waste the whole run.
+    The answers land in the response cache, so the run does not pay for them twice."""
+    if not cfg.teacher_url:
+        return
+
+    sample = list(inputs.examples[:SAMPLE_ROWS])
+    answers = _endpoint(cfg, [e.messages[-1].content for e in sample], labels)
+    kept, dropped, _ = quality_filter(
+        sample, answers.texts, labels=labels, regex=cfg.teacher_filter_regex
+    )
+    if not kept:
+        reasons = ", ".join(f"{k} {v}" for k, v in dropped.items() if v)
+        said = answers.texts[0].strip()[:60]
+        raise InputError(
+            f"teacher: {cfg.teacher_model} at {cfg.teacher_url} answered no label for any of "
+            f"the first {len(sample)} inputs ({reasons}; it said {said!r}); check the model "
+            "name and the label set"
+        )
