@@ -50,6 +50,8 @@ def _trained_rule(method: str, run: str, q: QualityMeasure, bar: float, m) -> Ru
         f"The {label} pilot ({run}) reached {q.text()} {q.metric} against a quality bar "
         f"of {bar:.0%}"
     )
+    if m.distill is not None:
+        text += f" ({_distilled(m)})"
     effects: dict[str, float] = {}
     vetoes: frozenset[str] = frozenset()
     gaps = evidence_gaps(m)
@@ -68,6 +70,22 @@ def _trained_rule(method: str, run: str, q: QualityMeasure, bar: float, m) -> Ru
     else:
         text += ": the interval straddles the bar; a larger holdout would decide."
     return _rule(f"measured_{method}", f"Measured quality of {label}", text, effects, vetoes)
+
+
+def _distilled(m: Measurement) -> str:
+    """What a distillation pilot's student is measured against, in one clause."""
+    d = m.distill
+    against = "gold labels" if d.gold_holdout else "the teacher's labels (no gold holdout)"
+    teacher = f", the teacher {d.teacher_accuracy.text()}" if d.teacher_accuracy else ""
+    needed = (
+        f"about {d.inputs_needed:,} teacher-labelled inputs reach {d.agreement_bar:.0%} agreement"
+        if d.inputs_needed is not None
+        else f"{d.agreement_bar:.0%} agreement is out of this student's reach"
+    )
+    return (
+        f"the {d.student} student trained on {d.kept:,} labels from {d.teacher}, scored on "
+        f"{against}{teacher}; agreement {d.agreement.text()}; {needed}"
+    )
 
 
 def _baseline_rule(

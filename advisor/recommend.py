@@ -26,8 +26,8 @@ from advisor.rules import STRATEGIES, STRATEGY_LABELS, Rule
 from advisor.whatif import what_would_change
 from core.labels import money
 from core.measurement import Measurement
-from core.scenario import Scenario
-from core.vocab import pilot_for
+from core.scenario import NO_MODEL, Scenario
+from core.vocab import METHODS, pilot_for
 from costmodels.amortize import CostReport, estimate
 
 Verdict = Literal["recommended", "viable", "not_advised"]
@@ -179,6 +179,21 @@ def _why(d: Decision, fired: list[Rule], costs) -> str:
     return text
 
 
+def pilot_command(method: str, scenario: Scenario) -> str:
+    """The next pilot as a command line the team fills in: distillation teaches from their
+    unlabelled inputs, with the model they call today as the teacher."""
+    spec = METHODS[method]
+    if spec.unlabelled_inputs:
+        teacher = scenario.capable_model if scenario.capable_model != NO_MODEL else "MODEL"
+        return (
+            f"adapt pilot --method {method} --inputs YOUR_INPUTS.csv --holdout-data "
+            f"YOUR_LABELLED.csv --teacher-url YOUR_ENDPOINT --teacher-model {teacher}"
+        )
+    docs = " --docs YOUR_DOCUMENTS/" if spec.documents else ""
+    data = "YOUR_QUESTIONS.jsonl" if spec.documents else "YOUR_DATA.csv"
+    return f"adapt pilot --method {method} --data {data}{docs}"
+
+
 def recommend(
     scenario: Scenario,
     costs: CostReport | None = None,
@@ -218,7 +233,7 @@ def recommend(
         next_pilot=PilotSuggestion(
             method=method,
             why=why,
-            command=f"adapt pilot --method {method} --data YOUR_DATA.csv",
+            command=pilot_command(method, scenario),
         ),
         overturned=overturned,
         reference=d.reference,

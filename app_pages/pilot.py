@@ -13,6 +13,7 @@ from app_pages.pilot_inputs import KEY_ENV, kept, pick_data, pick_documents, sho
 from app_pages.probe_view import preflight
 from app_pages.run_view import pick_run, show_results, watch
 from app_pages.state import current_scenario, suggested_pilot
+from app_pages.teacher_inputs import pick_holdout, pick_teacher
 from app_pages.widgets import invalid_fields, number_field
 from core.labels import method_label
 from core.scenario import InputError
@@ -48,6 +49,10 @@ FORM = (
     "max_usd",
     "teacher_url",
     "teacher_model",
+    "teacher_source",
+    "teacher_run",
+    "teacher_folder",
+    "holdout_path",
     "upload_path",
     "descriptions_path",
     "docs_path",
@@ -65,8 +70,9 @@ if st.session_state["method"] == suggested:
         f"Set to *{method_label(suggested)}*, the pilot the recommendation names for this "
         "scenario (Decide)."
     )
-path = pick_data()
-data_format = show_validation(path) if path is not None else None
+distilling = METHODS[st.session_state["method"]].unlabelled_inputs
+path = pick_data(distilling)
+data_format = show_validation(path, distilling) if path is not None else None
 ok = data_format is not None
 c1, c2, c3 = st.columns(3)
 method = c1.selectbox(
@@ -140,7 +146,14 @@ baselines = (
         format_func=method_label,
     )
 )
-if METHODS[method].compute == "encoder":
+if distilling:
+    st.caption(
+        "The teacher labels your inputs; a small encoder classifier learns its labels at "
+        "25%, 50% and all of them, beside a linear probe and (when the teacher gives "
+        "probabilities) soft targets; the run reports its agreement with the teacher and "
+        "the teacher-labelled inputs your agreement bar needs."
+    )
+elif METHODS[method].compute == "encoder":
     st.caption(
         "The classifier is compared with two cheap baselines (the label of the most similar "
         "training example, and a simple classifier on frozen sentence embeddings), and picks "
@@ -150,10 +163,14 @@ docs = None
 if METHODS[method].documents or (data_format == "qa" and METHODS[method].closed_book_qa):
     docs = pick_documents(method)
 bar = current_scenario().quality_bar_pct
-curve = curve_applies(method, data_format or "") and st.checkbox(
-    f"learning curve: also train on 25% and 50% of the data, and predict how many examples "
-    f"reach the scenario's quality bar ({bar:g}%)",
-    key="curve",
+curve = (
+    not distilling
+    and curve_applies(method, data_format or "")
+    and st.checkbox(
+        f"learning curve: also train on 25% and 50% of the data, and predict how many examples "
+        f"reach the scenario's quality bar ({bar:g}%)",
+        key="curve",
+    )
 )
 trust = st.checkbox(
     "trust remote code", key="trust_remote_code", help=field_help("trust_remote_code")
@@ -192,7 +209,12 @@ if METHODS[method].endpoint:
             ),
             "descriptions",
         )
-if METHODS[method].teacher_endpoint:
+distilled: dict = {}
+if distilling:
+    holdout = pick_holdout()
+    distilled, key = pick_teacher(numbers)
+    distilled |= {"holdout_data": str(holdout)} if holdout else {}
+elif METHODS[method].teacher_endpoint:
     teacher_url = (
         st.text_input("teacher endpoint (OpenAI-compatible; empty: local model)", key="teacher_url")
         or None
@@ -211,7 +233,7 @@ elif ok:
     max_steps, max_minutes = numbers["max_steps"], numbers["max_minutes"]
     holdout_max, max_usd = numbers["holdout_max"], numbers.get("max_usd")
     try:
-        cfg = PilotConfig(
+        fields = dict(
             method=method,
             data=str(path.resolve()),
             **({"model": model.strip()} if model.strip() else {}),
@@ -233,6 +255,9 @@ elif ok:
             curve=(0.25, 0.5) if curve and curve_applies(method, data_format) else (),
             quality_bar_pct=bar or None,  # a bar of 0% asks for no bar
         )
+        if distilled.get("teacher_url") and max_usd:
+            distilled["max_usd"] = float(max_usd)
+        cfg = PilotConfig(**(fields | distilled))
         pre = preflight(cfg)
         (st.info if pre.fits else st.error)(pre.summary)
         if st.button("Launch pilot", type="primary", key="launch", disabled=not pre.fits):

@@ -14,6 +14,7 @@ from core.scenario import InputError
 from core.vocab import METHODS
 from trainers import runs
 from trainers.data import validate
+from trainers.inputs import load_inputs
 from trainers.labelcheck import data_warnings
 
 DEMOS = {
@@ -41,13 +42,19 @@ def save_upload(up) -> Path:
     return path
 
 
-def pick_data() -> Path | None:
+def pick_data(distilling: bool = False) -> Path | None:
+    """The examples, or for distillation the unlabelled inputs the teacher labels."""
     source = st.radio("data", ["demo data", "upload"], horizontal=True, key="data_source")
     if source == "demo data":
+        if distilling:
+            st.caption("Distillation reads the demo set's texts only: the teacher labels them.")
         return DEMOS[st.selectbox("demo set", list(DEMOS), key="demo_choice")]
-    up = st.file_uploader(
-        "examples (.csv text,label / .jsonl / .json)", type=list(UPLOAD_TYPES), key="pilot_upload"
+    what = (
+        "unlabelled inputs (.csv with a text column / .jsonl of text or messages)"
+        if distilling
+        else "examples (.csv text,label / .jsonl / .json)"
     )
+    up = st.file_uploader(what, type=list(UPLOAD_TYPES), key="pilot_upload")
     return kept(up, "upload")
 
 
@@ -113,8 +120,25 @@ def pick_documents(method: str) -> Path | None:
     return Path(st.session_state["docs_path"])
 
 
-def show_validation(path: Path) -> str | None:
+def show_inputs(path: Path) -> str | None:
+    """Unlabelled inputs: how many (repeats dropped), or what is wrong with the file."""
+    try:
+        ds = load_inputs(path)
+    except InputError as e:
+        st.error(str(e).replace(str(path), "the file"))
+        return None
+    repeats = ds.dropped.get("repeats", 0)
+    st.success(
+        f"{len(ds.examples):,} unlabelled inputs"
+        + (f" ({repeats:,} repeats dropped)" if repeats else "")
+    )
+    return ds.format
+
+
+def show_validation(path: Path, distilling: bool = False) -> str | None:
     """The data's format once every row is usable (None: what is wrong is on the page)."""
+    if distilling:
+        return show_inputs(path)
     try:
         ds, errors = validate(path)
     except InputError as e:

@@ -57,6 +57,8 @@ class DistillStats(BaseModel):
     reachable with this student, or the curve could not say)."""
     curve_top: float = Field(ge=0, le=1)
     """The level the fitted agreement curve saturates at."""
+    curve_floor: float = Field(0.0, ge=0, le=1)
+    """The curve at no teacher labels: chance, one over the number of labels."""
     curve_summary: str = ""
     teacher_input_tokens_per_request: float | None = None
     """An endpoint teacher: measured tokens of one labelling request."""

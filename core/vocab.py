@@ -59,6 +59,7 @@ Method = Literal[
     "distill_logit",
     "classifier",
     "distill_classifier",
+    "distill_rag",
 ]
 ComputeKind = Literal["inference", "lora", "qlora", "full", "encoder"]
 Flow = Literal["generative", "classifier", "documents", "distill"]
@@ -207,6 +208,17 @@ METHODS: dict[Method, MethodSpec] = {
         teacher_endpoint=True,
         unlabelled_inputs=True,
     ),
+    "distill_rag": MethodSpec(
+        label="distillation with retrieval",
+        trains=True,
+        compute="lora",
+        measures=frozenset({"distill_rag"}),
+        cpu_tokens_per_second=400.0,
+        flow="documents",
+        documents=True,
+        passages_in_training=True,
+        teacher_endpoint=True,
+    ),
 }
 METHOD_NAMES: tuple[Method, ...] = Method.__args__  # type: ignore[attr-defined]
 TRAINING: tuple[str, ...] = tuple(m for m in METHOD_NAMES if METHODS[m].trains)
@@ -223,7 +235,11 @@ PILOTS: dict[str, tuple[Method, str]] = {
         "train a LoRA adapter on questions with their retrieved passages; compare with RAG alone",
     ),
     "distill": ("distill_seq", "let the teacher label your inputs and train a student on them"),
-    "distill_rag": ("distill_seq", "distill a student, then add retrieval at inference"),
+    "distill_rag": (
+        "distill_rag",
+        "let the teacher answer your questions from passages of your documents, train a "
+        "small student on its answers, and compare it with RAG alone and with the teacher",
+    ),
     "fine_tune_then_distill": ("lora", "fine-tune first; then distill with distill_logit"),
     "cascade": ("distill_seq", "measure the student's quality to size the escalation rate"),
 }

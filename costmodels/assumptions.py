@@ -118,7 +118,13 @@ class CostAssumptions(BaseModel):
     training_epochs: int = Field(3, ge=1, le=100)
     """Passes over the training data."""
     distill_examples: int = Field(5000, ge=1, le=100_000_000)
-    """Inputs the teacher labels once for distillation."""
+    """Inputs the teacher labels once for distillation (a distillation pilot measures how
+    many its student needs to reach the agreement bar)."""
+    teacher_input_tokens_per_request: float | None = Field(None, ge=0, le=1e8)
+    """Input tokens of one labelling request to the teacher, as a distillation pilot
+    measured them (its instruction and the input); empty: the scenario's."""
+    teacher_output_tokens_per_request: float | None = Field(None, ge=0, le=1e8)
+    """Output tokens of one teacher answer, as measured; empty: the scenario's."""
     teacher_uses_batch_api: bool = True
     """Teacher calls go through the vendor's batch API (about half price)."""
     labelling_usd_per_example: float = Field(1.0, ge=0, le=10_000)

@@ -27,7 +27,7 @@ from core.vocab import CLASSIFIER_TASKS, ENDPOINT_MEASURES, METHODS, TRAINING
 from costmodels.assumptions import BOUNDS, CostAssumptions, Range, nominal
 from costmodels.compute import training_flops
 from costmodels.prices import PriceCatalog
-from costmodels.strategies import HOURS_PER_MONTH
+from costmodels.strategies import HOURS_PER_MONTH, api_call_usd
 
 SPREAD = 0.15  # a single measured rate becomes a +-15% range (run-to-run variation)
 
@@ -185,6 +185,59 @@ def _documents(a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
     return {"retrieved_context_tokens": round(r.context_tokens_per_request, 1)}, note
 
 
+def _distillation(s: Scenario, a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
+    """A distillation pilot: the teacher-labelled inputs its student needs to reach the
+    agreement bar replace the assumed count, and an endpoint teacher's measured tokens per
+    labelling call replace the scenario's; the note prices the calls they imply."""
+    d = m.distill
+    if d is None:
+        return {}, None
+    sizes = ", ".join(f"{x.agreement.value:.1%} at {x.inputs:,}" for x in d.sizes)
+    text = (
+        f"Distillation: the {METHODS[m.method].label} pilot {m.run_id} (teacher {d.teacher}) "
+        f"agreed with its teacher {sizes} teacher-labelled inputs"
+    )
+    if d.teacher_accuracy is not None:
+        text += (
+            f"; on gold labels the teacher was right {d.teacher_accuracy.text()} and the "
+            f"student ({d.student}) {m.quality.text()}"
+        )
+    update: dict = {}
+    if d.inputs_needed is not None:
+        update["distill_examples"] = max(1, d.inputs_needed)
+        text += (
+            f". About {d.inputs_needed:,} teacher-labelled inputs reach the "
+            f"{d.agreement_bar:.0%} agreement bar; they replace the assumed {a.distill_examples:,}"
+        )
+    else:
+        text += (
+            f". {d.agreement_bar:.0%} agreement is not reachable with this student (its curve "
+            f"levels off near {d.curve_top:.1%}); the assumed {a.distill_examples:,} inputs stand"
+        )
+    if d.teacher_input_tokens_per_request is not None:
+        update["teacher_input_tokens_per_request"] = d.teacher_input_tokens_per_request
+        update["teacher_output_tokens_per_request"] = d.teacher_output_tokens_per_request
+    teacher = cat.model(a.teacher_model or a.measured_prompt_model or s.prompted_model, "teacher")
+    tok_in = update.get("teacher_input_tokens_per_request") or (
+        s.instruction_tokens_per_request + s.input_tokens_per_request
+    )
+    tok_out = update.get("teacher_output_tokens_per_request") or s.output_tokens_per_request
+    per_call = api_call_usd(teacher, tok_in, tok_out, batch=a.teacher_uses_batch_api)
+    per_call *= nominal(a.price_multiplier)
+    n = update.get("distill_examples", a.distill_examples)
+    measured = "measured" if d.teacher_input_tokens_per_request is not None else "the scenario's"
+    text += (
+        f"; {teacher.name} labels {n:,} inputs for ${n * per_call:,.2f} once (${per_call:.6f} a "
+        f"call at {tok_in:,.0f} input and {tok_out:,.0f} output tokens, {measured}"
+        + (", through the batch API" if a.teacher_uses_batch_api else "")
+        + ")."
+    )
+    if d.teacher_kind != "endpoint":
+        kind = d.teacher_kind.replace("_", " ")
+        text += f" The pilot's teacher was a {kind}, not {teacher.name}."
+    return update, text
+
+
 def _escalation(trained: list[Measurement]) -> tuple:
     abstaining = [m for m in trained if m.abstention is not None]
     if abstaining:  # a measured threshold beats "every error is escalated"
@@ -251,6 +304,7 @@ def calibrate(
         for update, note in (
             _endpoint(scenario, assumptions, m, catalog),
             _documents(assumptions, m, catalog),
+            _distillation(scenario, assumptions, m, catalog),
         ):
             changes |= update
             notes += [note] if note else []

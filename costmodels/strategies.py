@@ -214,7 +214,12 @@ def strategy_components(
     teacher = (
         a.distill_examples
         * pm
-        * api_call_usd(teacher_model, instr + inp, out, batch=a.teacher_uses_batch_api)
+        * api_call_usd(
+            teacher_model,
+            _measured(a.teacher_input_tokens_per_request, instr + inp),
+            _measured(a.teacher_output_tokens_per_request, out),
+            batch=a.teacher_uses_batch_api,
+        )
     )
     rh = x("retrain_hours")
 

@@ -218,9 +218,15 @@ def quality_bars(scores: dict[str, QualityMeasure]) -> go.Figure:
     return fig
 
 
-def learning_curve(c: LearningCurve) -> go.Figure:
-    """Holdout quality against training examples: measured points with 95% intervals, the
-    fitted saturating curve, the quality bar, and the examples it predicts are needed."""
+def learning_curve(
+    c: LearningCurve,
+    title: str = "How much data is enough",
+    unit: str = "training examples",
+    origin: str = "0 = zero-shot",
+) -> go.Figure:
+    """Holdout quality against training examples (or teacher-labelled inputs): measured
+    points with 95% intervals, the fitted saturating curve, the bar, and the examples it
+    predicts are needed."""
     ns = [p.examples for p in c.points]
     right = max(ns) * 2 if c.examples_needed is None else max(max(ns), c.examples_needed) * 1.3
     xs = np.linspace(0, right, 200)
@@ -230,7 +236,7 @@ def learning_curve(c: LearningCurve) -> go.Figure:
         x=[0, *ns],
         y=[c.floor, *[p.quality.value for p in c.points]],
         mode="markers",
-        name="measured (0 = zero-shot)",
+        name=f"measured ({origin})",
         error_y=dict(
             type="data",
             symmetric=False,
@@ -244,12 +250,12 @@ def learning_curve(c: LearningCurve) -> go.Figure:
         fig.add_vline(
             x=c.examples_needed,
             line_dash="dot",
-            annotation_text=f"{c.examples_needed:,} examples",
+            annotation_text=f"{c.examples_needed:,} {unit.split()[-1]}",
         )
     metric = c.points[-1].quality.metric
     fig.update_layout(
-        title="How much data is enough",
-        xaxis_title="training examples",
+        title=title,
+        xaxis_title=unit,
         yaxis_title=f"holdout {metric}",
         yaxis_range=[0, 1],
         **(LAYOUT | SHORT_LEGEND),

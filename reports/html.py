@@ -116,6 +116,7 @@ def build_report(
 retrains; month 1 is the first month's running cost.</p>{draws}{chart_html}
 <h2>Pilot results</h2>{_table(pilot_rows) or "<p>No pilot run yet.</p>"}{same}
 {"".join(_documents(p) for p in pilots or [] if p.measurement.rag)}
+{"".join(_distillation(p) for p in pilots or [] if p.measurement.distill)}
 {_learning(learning_curve)}
 <h2>Scenario</h2>{_table(scen)}
 <h2>Assumptions and sources</h2>{_table(_assumptions(report))}
@@ -179,6 +180,22 @@ def _documents(p: PilotMetrics) -> str:
         f"{_table([t.index_row(r)])}{_table([retrieval] if retrieval else [])}"
         f"{_table(t.answer_rows(r))}{_table(t.gain_rows(r))}"
         f"<h4>Worst answers, with the passages they were given</h4>{_table(t.wrong_answer_rows(p))}"
+    )
+
+
+def _distillation(p: PilotMetrics) -> str:
+    """A distillation pilot: teacher and filter, the student at each size, the curve."""
+    from reports import distill_tables as t
+
+    d = p.measurement.distill
+    curve = t.agreement_curve(d)
+    fig = figures.learning_curve(
+        curve, "How many teacher labels are enough", "teacher-labelled inputs", "0 = chance"
+    )
+    return (
+        f"<h3>Run {html.escape(p.measurement.run_id)}: distillation from {html.escape(d.teacher)}"
+        f"</h3>{_table([t.teacher_row(d)])}{_table(t.student_rows(d))}"
+        f"<p>{html.escape(t.headline(d))}</p>{_html(fig)}{_table(t.paired_rows(p))}"
     )
 
 

@@ -11,6 +11,7 @@ from trainers.metrics import PilotMetrics
 SYSTEM_NAMES = {
     "closed_book": "closed-book (question only)",
     "rag": "RAG (retrieved passages)",
+    "teacher": "the teacher (retrieved passages)",
 }
 
 

@@ -190,7 +190,7 @@ class PilotConfig(BaseModel):
 
     @model_validator(mode="after")
     def _teacher_ok(self) -> PilotConfig:
-        if METHODS[self.method].unlabelled_inputs and not (self.teacher or self.teacher_url):
+        if METHODS[self.method].teacher_endpoint and not (self.teacher or self.teacher_url):
             raise ValueError(
                 "teacher: distillation needs a teacher: --teacher RUN_OR_MODEL or "
                 "--teacher-url URL with --teacher-model NAME"

@@ -62,6 +62,14 @@ def validate_inputs(cfg: PilotConfig) -> list[str]:
         load_dataset(cfg.holdout_data, drop_repeats=True)
     if Path(cfg.model).expanduser().exists():
         resolve_model(cfg.model)  # safetensors only
+    if spec.teacher_endpoint and not cfg.teacher_url:
+        from trainers.teacher import resolve_teacher
+
+        if resolve_teacher(cfg).kind != "causal_model":
+            raise InputError(
+                f"teacher: {cfg.teacher} is a classifier; it can teach distill_classifier, "
+                f"not {cfg.method} (which needs a model that writes answers)"
+            )
     return warnings
 
 

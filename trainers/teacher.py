@@ -77,8 +77,15 @@ def resolve_teacher(cfg) -> Teacher:
     if cfg.teacher_url:
         return Teacher("endpoint", cfg.teacher_model or "teacher")
     folder = _run_folder(cfg.teacher or "")
-    if folder is None:
-        raise InputError(f"teacher: {cfg.teacher!r} is no run id, run folder or model folder")
+    if folder is None:  # a hub id in the local cache, as --model takes
+        from trainers.models import resolve_model
+
+        try:
+            folder = Path(resolve_model(cfg.teacher))
+        except InputError:
+            raise InputError(
+                f"teacher: {cfg.teacher!r} is no run id, run folder or model folder"
+            ) from None
     if (folder / "config.yaml").exists():
         return _from_run(cfg.teacher, folder)
     if (folder / "labels.json").exists() and (folder / "head.safetensors").exists():

@@ -168,3 +168,20 @@ def test_rag_through_an_endpoint_measures_the_context_it_sends(runs_dir, capsys,
     sent = [json.loads(k)[-1]["content"] for k in Faulty.seen if "Passages:" in k]
     words = sum(len(s.split()) for s in sent) / len(sent)
     assert 0.8 * words < rag["context_tokens_per_request"] < words  # passages, not question
+
+
+def test_distill_rag_learns_the_teachers_answers_from_passages_and_scores_all_three(
+    runs_dir, capsys, tiny_qa_model
+):
+    """The teacher (a local model folder here; a fine_tune_rag run's merged/ or an
+    endpoint in use) answers from the retrieved passages; the student learns its answers;
+    the run scores the student against rag alone and against the teacher, paired."""
+    steps = ["--model", str(tiny_qa_model), "--max-steps", "2", "--batch-size", "4"]
+    teacher = ["--teacher", str(tiny_qa_model)]
+    out = _pilot(capsys, "distill_rag", "--docs", str(DOCS), *teacher, *steps)
+    rag = _contract(out, {"closed_book", "rag", "distill_rag", "teacher"})
+    assert {"distill_rag - rag", "distill_rag - teacher", "teacher - rag"} <= set(rag["f1_gain"])
+    assert all(INTERVAL <= set(rag["f1_gain"][k]) for k in rag["f1_gain"])
+    t = out["teacher"]  # the filter's counts, by reason
+    assert t["kept"] >= 1 and set(t["dropped"]) == {"empty", "too_long", "regex", "no_label"}
+    assert out["measurement"]["method"] == "distill_rag" and out["training"]["steps"] == 2

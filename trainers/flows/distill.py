@@ -254,6 +254,7 @@ def _stats(ctx, t: Taught, results, probe, soft) -> DistillStats:
         agreement_bar=bar,
         inputs_needed=curve.examples_needed,
         curve_top=curve.top,
+        curve_floor=curve.floor,
         curve_summary=curve.summary.replace("training examples", "teacher-labelled inputs"),
         teacher_input_tokens_per_request=e.input_tokens_per_request if e else None,
         teacher_output_tokens_per_request=e.output_tokens_per_request if e else None,

@@ -30,9 +30,10 @@ from trainers.context import ENDPOINT, Outcome, PilotContext, load_model
 from trainers.endpoint import ask_variants, endpoint_stats, shared_cache, spec_of
 from trainers.eval.scoring import generate
 from trainers.loop import TrainResult
-from trainers.metrics import FailedRow, Sample
+from trainers.metrics import FailedRow, Sample, TeacherStats
 from trainers.passages import open_index, question, retrieve, training_set, with_passages
 from trainers.recipes import recipe_for
+from trainers.recipes.distill_seq import teacher_outputs
 
 ENDPOINT_MAX_TOKENS = 64  # a short answer; a capable model stops well before
 
@@ -49,6 +50,8 @@ class Answered:
     """Tokens the passages add to a request (with passages minus closed-book)."""
     endpoint: EndpointStats | None = None
     failed: tuple[FailedRow, ...] = field(default_factory=tuple)
+    teacher: TeacherStats | None = None
+    """distill_rag: the teacher's answers kept and dropped by the filter."""
 
 
 def run(ctx: PilotContext) -> Outcome:
@@ -106,6 +109,7 @@ def run(ctx: PilotContext) -> Outcome:
         generation_tps=got.generation_tps,
         endpoint=got.endpoint,
         rag=rag,
+        teacher=got.teacher,
         samples=_samples(kept, answers[result], [ranked[i] for i in keep] if ranked else [], index),
     )
 
@@ -137,6 +141,8 @@ def _gains(answers: dict[str, list[str]], hold) -> dict:
             out[f"{name} - closed_book"] = paired_difference(f1[name], f1["closed_book"])
         if name not in ("closed_book", "rag") and "rag" in f1:
             out[f"{name} - rag"] = paired_difference(f1[name], f1["rag"])
+        if name not in ("closed_book", "rag", "teacher") and "teacher" in f1:
+            out[f"{name} - teacher"] = paired_difference(f1[name], f1["teacher"])
     return out
 
 
@@ -163,7 +169,7 @@ def _local(ctx: PilotContext, prompts: dict, index) -> Answered:
     cfg = ctx.cfg
     recipe = recipe_for(cfg.method)
     model, params = load_model(ctx, recipe)
-    answers, tps, result = {}, 0.0, None
+    answers, tps, result, taught = {}, 0.0, None, None
     for name, batch in prompts.items():
         ctx.emit("eval", phase=name)
         answers[name], tps = _generate(ctx, model, batch, name)
@@ -177,6 +183,11 @@ def _local(ctx: PilotContext, prompts: dict, index) -> Answered:
         which = "rag" if METHODS[cfg.method].passages_in_training else "closed_book"
         answers[cfg.method], tps = _generate(train_ctx, fitted.model, prompts[which], "tuned")
         ctx.lap("eval")
+        if fitted.teacher is not None:  # distill_rag: the teacher answers from the passages too
+            ctx.emit("eval", phase="teacher")
+            answers["teacher"] = teacher_outputs(train_ctx, prompts["rag"])
+            taught = fitted.teacher
+            ctx.lap("teacher")
         if runs.is_main_process():
             recipe.save(train_ctx, fitted)
     return Answered(
@@ -185,6 +196,7 @@ def _local(ctx: PilotContext, prompts: dict, index) -> Answered:
         generation_tps=tps,
         params=params,
         context_tokens=_context_tokens(ctx.tok, prompts),
+        teacher=taught,
     )
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from core.vocab import BASELINE_METHODS, METHODS, TRAINING, curve_applies
 from trainers import hardware  # hardware.detect(), patchable in tests
 from trainers.config import pick_device
-from trainers.instruction import predicted_usd
+from trainers.instruction import predicted_teacher_usd, predicted_usd
 from trainers.metrics import device_name
 from trainers.preflight.estimate import (
     GEN_S_PER_ROW,
@@ -151,6 +151,13 @@ def estimate_pilot(
     if cfg.endpoint_url:  # what the endpoint will bill, checked against the cap first
         usd, over = _endpoint_spend(cfg)
         fits, advice = (False, over) if over else (fits, advice)
+    teacher = ""
+    if cfg.teacher_url and METHODS[cfg.method].unlabelled_inputs:
+        teacher_usd, calls, over = _teacher_spend(cfg)
+        usd += teacher_usd
+        cap = f", spend cap ${cfg.max_usd:g}" if cfg.max_usd is not None else ", no spend cap"
+        teacher = f" The teacher's {calls:,} calls: about ${teacher_usd:,.4f}{cap}."
+        fits, advice = (False, over) if over else (fits, advice)
     said = "probed" if probe and not failure else "estimated"
     capped = _time_cap(cfg, tokens, tps, est.get("steps", 0))
     summary = (
@@ -158,6 +165,7 @@ def estimate_pilot(
         f"MiB available; about {wall:,.0f} s ({_phase_words(phases)})"
         + (f"; {tokens:,} training tokens at {tps:,.0f} tokens/s, {source}" if tokens else "")
         + f"; cost ${usd:,.2f}."
+        + teacher
         + capped
         + (f" {advice}" if advice else "")
     )
@@ -202,6 +210,21 @@ def _endpoint_spend(cfg) -> tuple[float, str | None]:
             "raise the cap or score fewer rows (--holdout-max)"
         )
     return usd, None
+
+
+def _teacher_spend(cfg) -> tuple[float, int, str | None]:
+    """What a distillation teacher's endpoint will bill, and why that refuses the pilot."""
+    usd, calls = predicted_teacher_usd(cfg)
+    if cfg.max_usd is not None and usd > cfg.max_usd:
+        return (
+            usd,
+            calls,
+            (
+                f"the teacher's {calls:,} calls would cost about ${usd:,.4f}, over --max-usd "
+                f"${cfg.max_usd:g}: raise the cap or label fewer inputs"
+            ),
+        )
+    return usd, calls, None
 
 
 PHASE_WORDS = {

@@ -12,7 +12,7 @@ from core.vocab import METHOD_NAMES, Method
 from trainers.recipe import Recipe
 from trainers.recipes.classifier import ClassifierRecipe
 from trainers.recipes.distill_logit import LogitDistillation
-from trainers.recipes.distill_seq import SequenceDistillation
+from trainers.recipes.distill_seq import RetrievalDistillation, SequenceDistillation
 from trainers.recipes.prompt import FrozenModel
 from trainers.sft import SFTRecipe
 
@@ -28,6 +28,7 @@ RECIPES: dict[Method, Recipe] = {
     "distill_logit": LogitDistillation(),
     "classifier": ClassifierRecipe(),
     "distill_classifier": ClassifierRecipe(),  # the student; the distill flow teaches it
+    "distill_rag": RetrievalDistillation(),
 }
 assert set(RECIPES) == set(METHOD_NAMES), "every method of core/vocab.py has a recipe"
 
