@@ -181,7 +181,7 @@ def test_distill_rag_learns_the_teachers_answers_from_passages_and_scores_all_th
     out = _pilot(capsys, "distill_rag", "--docs", str(DOCS), *teacher, *steps)
     rag = _contract(out, {"closed_book", "rag", "distill_rag", "teacher"})
     assert {"distill_rag - rag", "distill_rag - teacher", "teacher - rag"} <= set(rag["f1_gain"])
-    assert all(INTERVAL <= set(rag["f1_gain"][k]) for k in rag["f1_gain"])
+    assert all(set(rag["f1_gain"][k]) >= INTERVAL for k in rag["f1_gain"])
     t = out["teacher"]  # the filter's counts, by reason
     assert t["kept"] >= 1 and set(t["dropped"]) == {"empty", "too_long", "regex", "no_label"}
     assert out["measurement"]["method"] == "distill_rag" and out["training"]["steps"] == 2
