@@ -76,7 +76,10 @@ def main(argv=None) -> int:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(SHARED))
-    ap.add_argument("--teacher-run", help="a finished classifier run on the training file")
+    ap.add_argument(
+        "--teacher-run",
+        help="the teacher's run folder: reused when finished, else trained into it",
+    )
     args = ap.parse_args(argv)
     src = Path(args.data)
     print(f"Hardware: {cpu()}")
@@ -84,18 +87,21 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         inputs, hold = inputs_and_holdout(src, work)
-        if args.teacher_run:
-            teacher_dir, teacher_s = Path(args.teacher_run), 0.0
+        given = Path(args.teacher_run) if args.teacher_run else None
+        reused = given is not None and (given / "metrics.json").exists()
+        if reused:
+            teacher_dir, teacher_s = given, 0.0
             teacher = read_metrics(teacher_dir)
-        else:
+        else:  # trained here (into --teacher-run when given, for the next bench to reuse)
+            where = given.parent if given else work
             teacher, teacher_s, teacher_dir = pilot(
-                work, "teacher", method="classifier", data=str(src / "train.csv"),
-                holdout_data=str(hold), abstain=False,
+                where, given.name if given else "teacher", method="classifier",
+                data=str(src / "train.csv"), holdout_data=str(hold), abstain=False,
             )  # fmt: skip
         print(
             f"teacher: classifier on {teacher.measurement.train_examples:,} training rows, "
             f"accuracy {q(teacher.quality)} on the holdout, {teacher_s:.0f} s "
-            f"({'reused' if args.teacher_run else 'trained here'})"
+            f"({'reused' if reused else 'trained here'})"
         )
         student, student_s, _ = pilot(
             work, "student", method="distill_classifier", data=str(inputs),
@@ -114,26 +120,23 @@ def main(argv=None) -> int:
         f"{q(d.teacher_accuracy)}"
     )
     print(f"{'student':<34} {'inputs':>6}  {'accuracy':<24} {'agreement':<24} train s")
-    for s in d.sizes:
+    rows = [(d.curve_student, x) for x in d.sizes] + list(d.compared.items())
+    for name, x in rows:
         print(
-            f"{'fine-tuned encoder':<34} {s.inputs:>6,}  {q(s.accuracy):<24} "
-            f"{q(s.agreement):<24} {s.train_seconds:7.1f}"
+            f"{name:<34} {x.inputs:>6,}  {q(x.accuracy):<24} {q(x.agreement):<24} "
+            f"{x.train_seconds:7.1f}"
         )
     full = d.sizes[-1].inputs
-    probe = f"{'linear probe (teacher labels)':<34} {full:>6,}  {q(d.probe_accuracy):<24}"
-    print(f"{probe} {q(d.probe_agreement)}")
-    if d.soft_agreement:
-        soft = f"{'soft targets':<34} {full:>6,}  {q(d.soft_accuracy):<24}"
-        print(f"{soft} {q(d.soft_agreement)}")
     g = gold10.measurement.train_examples
     print(
         f"{'gold: 10 per intent (issue 14)':<34} {g:>6,}  {q(gold10.quality):<24} {'':24} "
         f"{gold10.phase_seconds.get('train', 0):7.1f}"
     )
     print(f"reported student: {d.student}; {d.curve_summary}")
-    paired = mcnemar(student.correct["distill_classifier"], gold10.correct["classifier"])
+    key = "student_" + d.student.replace(" ", "_")
+    paired = mcnemar(student.correct[key], gold10.correct["classifier"])
     print(
-        f"fine-tuned student vs 10-per-intent classifier on the same {HOLDOUT} rows: "
+        f"reported student vs 10-per-intent classifier on the same {HOLDOUT} rows: "
         f"{paired.only_a} rows only the student got right, {paired.only_b} only the other; "
         f"McNemar p = {paired.p_value:.3g}"
     )

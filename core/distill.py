@@ -40,17 +40,18 @@ class DistillStats(BaseModel):
     kept: int = Field(ge=0)
     dropped: dict[str, int] = {}
     """Teacher answers the filter dropped, by reason (empty, too_long, regex, no_label)."""
+    curve_student: str
+    """What the student at each size learned from: "fine-tuned on soft targets" (the
+    teacher's probabilities, Hinton et al. 2015, when it gives them) or "fine-tuned on
+    labels". Its full-size model is the one saved, timed and thresholded."""
     sizes: tuple[StudentAtSize, ...]
-    """The fine-tuned student at each size, smallest first; the last is the full set."""
+    """The curve student at each size, smallest first; the last is the full set."""
+    compared: dict[str, StudentAtSize] = {}
+    """Other students on the same full set: "linear probe" (frozen embeddings) and, beside
+    soft targets, "fine-tuned on labels" (the teacher's hard labels)."""
     student: str
-    """Which student the result is: the fine-tuned encoder, or the linear probe on frozen
-    embeddings when it did better (the stronger cheap student is reported, never hidden)."""
-    probe_agreement: QualityMeasure | None = None
-    probe_accuracy: QualityMeasure | None = None
-    soft_agreement: QualityMeasure | None = None
-    """The student trained on the teacher's probabilities (soft targets) instead of its
-    labels, at the full size, when the teacher gives probabilities."""
-    soft_accuracy: QualityMeasure | None = None
+    """Which student the result is: the curve student or a compared one when it did better
+    (the stronger cheap student is reported, never hidden)."""
     agreement_bar: float = Field(gt=0, le=1)
     inputs_needed: int | None = None
     """Teacher-labelled inputs the fitted curve says reach the agreement bar (None: not
@@ -71,8 +72,9 @@ class DistillStats(BaseModel):
     @property
     def agreement(self) -> QualityMeasure:
         """The reported student's agreement with the teacher at the full size."""
-        if self.student == "linear probe" and self.probe_agreement is not None:
-            return self.probe_agreement
-        if self.student == "soft targets" and self.soft_agreement is not None:
-            return self.soft_agreement
-        return self.sizes[-1].agreement
+        return self.compared.get(self.student, self.sizes[-1]).agreement
+
+    @property
+    def student_accuracy(self) -> QualityMeasure | None:
+        """The reported student against gold (None: no gold holdout)."""
+        return self.compared.get(self.student, self.sizes[-1]).accuracy

@@ -38,33 +38,25 @@ def teacher_row(d: DistillStats) -> dict:
     return row
 
 
+def _row(name: str, s) -> dict:
+    return {
+        "Student": name,
+        "Teacher labels": f"{s.inputs:,}",
+        "Agreement with the teacher": _pct(s.agreement),
+        "Accuracy on gold": _pct(s.accuracy),
+        "Train s": f"{s.train_seconds:,.1f}",
+    }
+
+
 def student_rows(d: DistillStats) -> list[dict]:
-    """The fine-tuned student at each size, then the probe and soft targets at full size."""
-    rows = [
-        {
-            "Student": "fine-tuned encoder",
-            "Teacher labels": f"{s.inputs:,}",
-            "Agreement with the teacher": _pct(s.agreement),
-            "Accuracy on gold": _pct(s.accuracy),
-            "Train s": f"{s.train_seconds:,.1f}",
-        }
-        for s in d.sizes
-    ]
-    full = f"{d.sizes[-1].inputs:,}"
-    for name, agree, acc in (
-        ("linear probe (frozen embeddings)", d.probe_agreement, d.probe_accuracy),
-        ("soft targets (teacher probabilities)", d.soft_agreement, d.soft_accuracy),
-    ):
-        if agree is not None:
-            rows.append(
-                {
-                    "Student": name,
-                    "Teacher labels": full,
-                    "Agreement with the teacher": _pct(agree),
-                    "Accuracy on gold": _pct(acc),
-                    "Train s": "",
-                }
-            )
+    """The curve student at each size, then the students compared on the full set; the
+    reported one is marked."""
+    rows = [_row(d.curve_student, s) for s in d.sizes]
+    rows += [_row(name, s) for name, s in d.compared.items()]
+    for r in rows:
+        full = r["Teacher labels"] == f"{d.kept:,}"
+        if r["Student"] == d.student and full:
+            r["Student"] += " (reported)"
     return rows
 
 
@@ -75,7 +67,7 @@ def paired_rows(m: PilotMetrics) -> list[dict]:
         return []
     names = {
         "student_linear_probe": "linear probe",
-        "student_soft_targets": "soft targets",
+        "student_fine-tuned_on_labels": "fine-tuned on labels",
         "teacher": "the teacher",
     }
     rows = []
@@ -84,7 +76,7 @@ def paired_rows(m: PilotMetrics) -> list[dict]:
             t = mcnemar(mine, m.correct[key])
             rows.append(
                 {
-                    "Fine-tuned student against": name,
+                    f"{m.measurement.distill.curve_student} against": name,
                     "Rows only the student got right": t.only_a,
                     "Rows only the other got right": t.only_b,
                     "McNemar p": f"{t.p_value:.3g}",

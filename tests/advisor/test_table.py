@@ -194,7 +194,9 @@ def test_recommendation_is_deterministic_and_complete():
         "cascade",
     }
     assert a.summary.startswith("Recommended: Distill")
-    assert a.next_pilot.method == "distill_seq"
+    # a routing task's student is an encoder classifier taught from unlabelled inputs
+    assert a.next_pilot.method == "distill_classifier"
+    assert "--inputs" in a.next_pilot.command and "--teacher-model gpt-4o" in a.next_pilot.command
     assert all(r.source for r in a.fired)
     scores = [r.score for r in a.ranking]
     assert scores[0] == max(scores)

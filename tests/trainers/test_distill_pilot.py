@@ -67,11 +67,16 @@ def test_a_classifier_run_teaches_a_student_from_unlabelled_inputs(
     assert all(s.agreement.metric == "agreement" for s in d.sizes)
     # the teacher's own score on the holdout is the one its run measured
     assert d.teacher_accuracy.value == pytest.approx(read_metrics(teacher).quality.value)
-    assert d.probe_agreement is not None and d.soft_agreement is not None  # it gave probabilities
-    best = {"fine-tuned encoder": d.sizes[-1].accuracy, "linear probe": d.probe_accuracy}
-    best["soft targets"] = d.soft_accuracy
-    assert m.quality.value == best[d.student].value == max(q.value for q in best.values())
-    assert set(m.correct) >= {"distill_classifier", "student_linear_probe", "teacher"}
+    # the classifier teacher gives probabilities: the curve student learns them, and the
+    # students on its labels and the linear probe are compared on the full set
+    assert d.curve_student == "fine-tuned on soft targets"
+    assert set(d.compared) == {"linear probe", "fine-tuned on labels"}
+    options = {d.curve_student: d.sizes[-1]} | d.compared
+    assert m.quality == options[d.student].accuracy
+    assert m.quality.value == max(x.accuracy.value for x in options.values())
+    assert set(m.correct) >= {
+        "distill_classifier", "student_linear_probe", "student_fine-tuned_on_labels", "teacher"
+    }  # fmt: skip
     assert (run / "classifier" / "labels.json").exists() and m.measurement.serving
     assert d.inputs_needed is None or d.inputs_needed >= 1
     # the student can teach in turn: a classifier run's classifier/ is a teacher
@@ -91,9 +96,9 @@ def test_a_classifier_run_teaches_a_student_from_unlabelled_inputs(
     )  # fmt: skip
     a = read_metrics(alone).measurement
     assert not a.distill.gold_holdout and a.distill.teacher_accuracy is None
-    assert (
-        a.quality.metric == "agreement" and a.quality.n == 35 and a.distill.soft_agreement is None
-    )
+    assert a.quality.metric == "agreement" and a.quality.n == 35
+    assert a.distill.curve_student == "fine-tuned on labels"  # --no-soft-targets
+    assert set(a.distill.compared) == {"linear probe"}
     assert a.distill.inputs_labelled == 105
 
     # the advice and the costs quote what the run measured

@@ -317,3 +317,33 @@ def test_killed_with_kill_9_and_resumed_no_row_is_sent_twice(faulty, runs_dir, c
     # at most the requests in flight at the kill (concurrency 2) were sent a second time:
     # their answers never reached the client; every answered row came from the cache
     assert sum(seen.values()) - 80 <= 2
+
+
+@pytest.mark.slow
+def test_a_real_local_server_teaches_a_classifier_student(
+    transformers_server, runs_dir, capsys, tmp_path
+):
+    """The endpoint teacher's mechanics end to end (the 135M model is a weak teacher: the
+    test checks what is recorded, not its quality): its answers are filtered and counted,
+    its measured tokens and price per call are kept, and the cost model prices them."""
+    url, model = transformers_server
+    rows = [r.split(",", 1) for r in DEMO_CSV.read_text().splitlines()[1:]]
+    labelled = [(t.strip('"'), lab) for t, lab in rows if "," not in t][:40]
+    inputs = tmp_path / "inputs.csv"
+    inputs.write_text("text\n" + "".join(f"{t}\n" for t, _ in labelled[:24]))
+    hold = tmp_path / "holdout.csv"
+    hold.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in labelled[24:]))
+    argv = ["pilot", "--method", "distill_classifier", "--inputs", str(inputs)]
+    argv += ["--holdout-data", str(hold), "--teacher-url", url, "--teacher-model", model]
+    argv += ["--usd-per-1m-input", "0.15", "--usd-per-1m-output", "0.6", "--max-usd", "1"]
+    argv += ["--no-abstain", "--no-soft-targets", "--epochs", "1", "--no-probe", "--json"]
+    code = main(argv)
+    err = capsys.readouterr()
+    if code == 2:  # the weak teacher named no label on the sample: refused before the run
+        assert "answered no label for any of the first 8 inputs" in err.err
+        return
+    assert code == 0, err.err
+    d = json.loads(err.out)["measurement"]["distill"]
+    assert d["teacher_kind"] == "endpoint" and d["inputs_labelled"] == 24
+    assert d["kept"] + sum(d["dropped"].values()) == 24 and d["kept"] >= 1
+    assert d["teacher_input_tokens_per_request"] > 20 and d["teacher_usd_per_request"] > 0

@@ -65,6 +65,8 @@ def test_every_layer_accepts_every_method(method, runs_dir):
     if method in DOCUMENT_METHODS:  # questions over the demo documents
         docs = DEMO_CSV.parent.parent / "docs" / "larkspur"
         data = ["--data", str(DEMO_CSV.parent / "policy_questions.jsonl"), "--docs", str(docs)]
+    if METHODS[method].teacher_endpoint:  # distillation names its teacher
+        data += ["--teacher", "a-finished-run"]
     args = parser.parse_args(["pilot", "--method", method, *data])
     cfg = build_config(args)
     assert cfg.method == method

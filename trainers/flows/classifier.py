@@ -36,16 +36,19 @@ def threshold_rows(examples, seed: int) -> list:
     return [examples[i] for i in keep]
 
 
-def fold_confidence(ctx: PilotContext, recipe: Recipe, examples) -> tuple[np.ndarray, np.ndarray]:
+def fold_confidence(
+    ctx: PilotContext, recipe: Recipe, examples, fits: tuple[int, int] = (2, 3)
+) -> tuple[np.ndarray, np.ndarray]:
     """Out-of-fold (confidence, correct) on `examples`: each half scored by a classifier
-    trained on the other half with the same settings."""
+    trained on the other half with the same settings. fits: (the first fold's number
+    among the run's fits, how many fits the run makes), for its progress."""
     fold = two_folds([e.target for e in examples], ctx.cfg.seed)
     conf, right = np.zeros(len(examples)), np.zeros(len(examples), dtype=bool)
     for k in (0, 1):
         fit_on = [e for e, f in zip(examples, fold, strict=True) if f != k]
         rows = np.nonzero(fold == k)[0]
         ctx.emit("eval", phase=f"threshold fold {k + 1} of 2")
-        ctx.emit("fit", name=f"threshold fold {k + 1} of 2", index=k + 2, of=3)
+        ctx.emit("fit", name=f"threshold fold {k + 1} of 2", index=fits[0] + k, of=fits[1])
         part = ctx.train_ds.model_copy(update={"examples": tuple(fit_on)})
         clf = recipe.fit(ctx, recipe.load(ctx), part, None).model
         probs = predict_proba(clf, ctx.tok, [query_text(examples[i]) for i in rows], ctx.device)
@@ -56,7 +59,7 @@ def fold_confidence(ctx: PilotContext, recipe: Recipe, examples) -> tuple[np.nda
     return conf, right
 
 
-def pick_escalation(ctx, recipe, examples, clf, probs, preds, reference) -> Abstention:
+def pick_escalation(ctx, recipe, examples, clf, probs, preds, reference, fits=(2, 3)) -> Abstention:
     """The threshold picked on the training rows' two folds, and what it does on the
     holdout (`reference`: the answer each holdout row should get)."""
     rows = threshold_rows(examples, ctx.cfg.seed)
@@ -66,7 +69,7 @@ def pick_escalation(ctx, recipe, examples, clf, probs, preds, reference) -> Abst
             message=f"the escalation threshold is picked on {len(rows):,} of the "
             f"{len(examples):,} training rows (two folds), to bound its cost",
         )
-    conf, right = fold_confidence(ctx, recipe, rows)
+    conf, right = fold_confidence(ctx, recipe, rows, fits)
     threshold = pick_threshold(conf, right, ctx.cfg.answered_accuracy)
     seen = set(clf.labels)
     correct = np.array([c == "1" for c in hits(preds, reference)])

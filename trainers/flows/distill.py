@@ -114,24 +114,24 @@ def _taught(ctx: PilotContext) -> Taught:
     )
 
 
-def _student_sizes(ctx, recipe, encoder, t: Taught, texts):
-    """The student from a fresh start at each size; the last (the whole set) is kept."""
-    sizes = _sizes(len(t.kept), ctx.cfg.curve or SIZES)
-    results, fitted, probs = [], None, None
-    for i, n in enumerate(sizes):
-        ctx.emit("fit", name=f"student on {n:,} teacher labels", index=i + 1, of=len(sizes))
-        part = ctx.train_ds.model_copy(update={"examples": tuple(t.kept[:n])})
-        last = n == len(t.kept)
-        t0 = time.perf_counter()
-        model = encoder if last else recipe.load(ctx)
-        fitted = recipe.fit(ctx, model, part, "ckpt" if last else None)
-        seconds = round(time.perf_counter() - t0, 1)
-        probs = predict_proba(fitted.model, ctx.tok, texts, ctx.device, ctx.bf16)  # (Q, C)
-        preds = [fitted.model.labels[j] for j in probs.argmax(1)]
-        agreement, acc = _scores(preds, t.ref, t.gold)
-        at = StudentAtSize(inputs=n, agreement=agreement, accuracy=acc, train_seconds=seconds)
-        results.append((at, preds))
-    return results, fitted, probs
+SOFT, HARD = "fine-tuned on soft targets", "fine-tuned on labels"
+
+
+def _fit_student(ctx, recipe, t: Taught, n: int, soft: bool, texts, fit, model=None, ckpt=None):
+    """A student from a fresh start on the first n kept inputs (their probabilities when
+    soft); its size record, predictions, the fitted classifier and its probabilities."""
+    ctx.emit("fit", name=f"student on {n:,} teacher {'probabilities' if soft else 'labels'}",
+             index=fit[0], of=fit[1])  # fmt: skip
+    part = ctx.train_ds.model_copy(update={"examples": tuple(t.kept[:n])})
+    targets = t.answers.probs[t.index[:n]] if soft else None  # (n, L) over the label set
+    t0 = time.perf_counter()
+    fitted = recipe.fit(ctx, model or recipe.load(ctx), part, ckpt, soft=targets)
+    seconds = round(time.perf_counter() - t0, 1)
+    probs = predict_proba(fitted.model, ctx.tok, texts, ctx.device, ctx.bf16)  # (Q, C)
+    preds = [fitted.model.labels[j] for j in probs.argmax(1)]
+    agreement, acc = _scores(preds, t.ref, t.gold)
+    at = StudentAtSize(inputs=n, agreement=agreement, accuracy=acc, train_seconds=seconds)
+    return at, preds, fitted, probs
 
 
 def run(ctx: PilotContext) -> Outcome:
@@ -145,16 +145,31 @@ def run(ctx: PilotContext) -> Outcome:
     ctx = replace(ctx, train_ds=taught)
     recipe = recipe_for(ctx.cfg.method)
     encoder, params = load_model(ctx, recipe)
-    results, fitted, probs = _student_sizes(ctx, recipe, encoder, t, texts)
+    # the curve student learns the teacher's probabilities when it gives them, else its
+    # labels; fits, for the progress: each size, hard labels beside soft, two threshold folds
+    soft = t.answers.probs is not None and ctx.cfg.soft_targets
+    sizes = _sizes(len(t.kept), ctx.cfg.curve or SIZES)
+    total = len(sizes) + soft + 2 * ctx.cfg.abstain
+    results = []
+    for i, n in enumerate(sizes):
+        last = n == len(t.kept)
+        at, preds, fitted, probs = _fit_student(
+            ctx, recipe, t, n, soft, texts, (i + 1, total),
+            model=encoder if last else None, ckpt="ckpt" if last else None,
+        )  # fmt: skip
+        results.append(at)
     ctx.lap("train")
-    probe = _probe(ctx, t.kept, t.gold, t.ref)
-    soft = _soft(ctx, recipe, t, texts)
+    compared, answers = {}, {SOFT if soft else HARD: preds}
+    compared["linear probe"], answers["linear probe"] = _probe(ctx, t, texts)
+    if soft:
+        hard = _fit_student(ctx, recipe, t, len(t.kept), False, texts, (len(sizes) + 1, total))
+        compared[HARD], answers[HARD] = hard[0], hard[1]
     ctx.lap("students")
-    preds = results[-1][1]
     reference = t.gold or t.ref
     abst = None
     if ctx.cfg.abstain:
-        abst = pick_escalation(ctx, recipe, t.kept, fitted.model, probs, preds, reference)
+        folds = (len(sizes) + soft + 1, total)
+        abst = pick_escalation(ctx, recipe, t.kept, fitted.model, probs, preds, reference, folds)
         ctx.lap("threshold")
     ctx.emit("eval", phase="serving speed")
     speed = serving_speed(fitted.model, ctx.tok, texts, ctx.device)
@@ -163,16 +178,11 @@ def run(ctx: PilotContext) -> Outcome:
         recipe.save(ctx, fitted)
         shutil.rmtree(ctx.run_dir / "ckpt", ignore_errors=True)
     ctx.lap("save")
-    stats = _stats(ctx, t, results, probe, soft)
-    chosen = {"fine-tuned encoder": preds, "linear probe": probe[0]}
-    chosen |= {"soft targets": soft[0]} if soft else {}
-    best = chosen[stats.student]
+    stats = _stats(ctx, t, results, compared, SOFT if soft else HARD)
+    best = answers[stats.student]
     quality = accuracy(best, t.gold) if t.gold else stats.agreement
-    correct = {
-        ctx.cfg.method: hits(preds, reference),
-        "student_linear_probe": hits(probe[0], reference),
-    }
-    correct |= {"student_soft_targets": hits(soft[0], reference)} if soft else {}
+    correct = {ctx.cfg.method: hits(preds, reference)}
+    correct |= {f"student_{k.replace(' ', '_')}": hits(v, reference) for k, v in answers.items()}
     correct |= {"teacher": hits(t.ref, t.gold)} if t.gold else {}
     rows = list(zip(hold, best, strict=True))[:20]
     return Outcome(
@@ -193,50 +203,35 @@ def run(ctx: PilotContext) -> Outcome:
     )
 
 
-def _probe(ctx, kept, gold, ref) -> tuple[list[str], QualityMeasure, QualityMeasure | None]:
+def _probe(ctx, t: Taught, texts) -> tuple[StudentAtSize, list[str]]:
     """The linear probe on frozen embeddings, trained on the same teacher labels: the
     strongest cheap student, reported beside the fine-tuned one."""
     ctx.emit("eval", phase="linear probe on the teacher's labels")
-    preds = retrieve_shots(
-        kept, ctx.hold.examples, classify=True, device=ctx.device, seed=ctx.cfg.seed
+    t0 = time.perf_counter()
+    shots = retrieve_shots(
+        t.kept, ctx.hold.examples, classify=True, device=ctx.device, seed=ctx.cfg.seed
     )
-    probe = preds.labels["linear_probe"]
-    return (probe, *_scores(probe, ref, gold))
+    preds = shots.labels["linear_probe"]
+    agreement, acc = _scores(preds, t.ref, t.gold)
+    seconds = round(time.perf_counter() - t0, 1)
+    at = StudentAtSize(inputs=len(t.kept), agreement=agreement, accuracy=acc, train_seconds=seconds)
+    return at, preds
 
 
-def _soft(ctx, recipe, t: Taught, texts):
-    """The student on the teacher's probabilities, at the full size (None: the teacher
-    gives none, or soft_targets is off)."""
-    if t.answers.probs is None or not ctx.cfg.soft_targets:
-        return None
-    ctx.emit("fit", name="student on the teacher's probabilities", index=1, of=1)
-    soft = t.answers.probs[t.index]  # (N, L) over the label set, in kept order
-    fitted = recipe.fit(ctx, recipe.load(ctx), ctx.train_ds, None, soft=soft)
-    probs = predict_proba(fitted.model, ctx.tok, texts, ctx.device, ctx.bf16)
-    preds = [fitted.model.labels[j] for j in probs.argmax(1)]
-    return (preds, *_scores(preds, t.ref, t.gold))
-
-
-def _best(results, probe, soft, gold_holdout) -> str:
+def _best(curve: StudentAtSize, compared: dict, name: str, gold_holdout: bool) -> str:
     """The student whose score is the result: the best on gold, else on agreement."""
-
-    def key(scores):
-        return (scores[1] if gold_holdout else scores[0]).value
-
-    full = results[-1][0]
-    options = {"fine-tuned encoder": (full.agreement, full.accuracy), "linear probe": probe[1:]}
-    if soft is not None:
-        options["soft targets"] = soft[1:]
-    return max(options, key=lambda k: key(options[k]))
+    options = {name: curve} | compared
+    return max(
+        options, key=lambda k: (options[k].accuracy if gold_holdout else options[k].agreement).value
+    )
 
 
-def _stats(ctx, t: Taught, results, probe, soft) -> DistillStats:
+def _stats(ctx, t: Taught, results, compared, name: str) -> DistillStats:
     """The record: the teacher, the filter, each size, the curve and the bar."""
     bar = ctx.cfg.agreement_bar_pct / 100
-    points = [CurvePoint(examples=r.inputs, quality=r.agreement) for r, _ in results]
+    points = [CurvePoint(examples=r.inputs, quality=r.agreement) for r in results]
     curve = learning_curve(points, floor=1 / len(t.labels), bar=bar)
     e = t.answers.endpoint
-    student = _best(results, probe, soft, t.gold is not None)
     return DistillStats(
         teacher=t.teacher.name,
         teacher_kind=t.teacher.kind,
@@ -245,12 +240,10 @@ def _stats(ctx, t: Taught, results, probe, soft) -> DistillStats:
         inputs_labelled=len(ctx.train_ds.examples) + sum(t.dropped.values()),
         kept=len(t.kept),
         dropped=t.dropped,
-        sizes=tuple(r for r, _ in results),
-        student=student,
-        probe_agreement=probe[1],
-        probe_accuracy=probe[2],
-        soft_agreement=soft[1] if soft else None,
-        soft_accuracy=soft[2] if soft else None,
+        curve_student=name,
+        sizes=tuple(results),
+        compared=compared,
+        student=_best(results[-1], compared, name, t.gold is not None),
         agreement_bar=bar,
         inputs_needed=curve.examples_needed,
         curve_top=curve.top,
