@@ -215,6 +215,17 @@ def ask_teacher(ctx, teacher: Teacher, texts: list[str], labels: tuple[str, ...]
     return Answers(out.texts, out.probs, out.endpoint, time.perf_counter() - t0)
 
 
+def match_label(text: str, known: dict[str, str]) -> str | None:
+    """The label an answer names: the whole answer ("Refund request." is refund_request),
+    else the longest label it starts with, followed by punctuation or a space ("Yes, it
+    is." is yes): chat models often add a few words after the label."""
+    said = normalize_label(text)
+    if said in known:
+        return known[said]
+    starts = [k for k in known if said.startswith(k) and not said[len(k) : len(k) + 1].isalnum()]
+    return known[max(starts, key=len)] if starts else None
+
+
 def drop_reason(text: str, known: dict[str, str], pattern, max_chars: int) -> str | None:
     text = text.strip()
     if not text:
@@ -223,7 +234,7 @@ def drop_reason(text: str, known: dict[str, str], pattern, max_chars: int) -> st
         return "too_long"
     if pattern and not pattern.fullmatch(text):
         return "regex"
-    if known and normalize_label(text) not in known:
+    if known and match_label(text, known) is None:
         return "no_label"
     return None
 
@@ -242,7 +253,7 @@ def quality_filter(
         if reason:
             dropped[reason] += 1
             continue
-        target = known[normalize_label(out)] if known else out.strip()
+        target = match_label(out, known) if known else out.strip()
         kept.append(ex.model_copy(update={"target": target, "label": target if known else None}))
         index.append(i)
     return kept, dropped, index

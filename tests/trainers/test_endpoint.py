@@ -327,23 +327,29 @@ def test_a_real_local_server_teaches_a_classifier_student(
     test checks what is recorded, not its quality): its answers are filtered and counted,
     its measured tokens and price per call are kept, and the cost model prices them."""
     url, model = transformers_server
-    rows = [r.split(",", 1) for r in DEMO_CSV.read_text().splitlines()[1:]]
-    labelled = [(t.strip('"'), lab) for t, lab in rows if "," not in t][:40]
-    inputs = tmp_path / "inputs.csv"
-    inputs.write_text("text\n" + "".join(f"{t}\n" for t, _ in labelled[:24]))
-    hold = tmp_path / "holdout.csv"
-    hold.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in labelled[24:]))
+    import csv
+
+    facts = [
+        ("Is fire hot?", "yes"), ("Is ice hot?", "no"), ("Is the sky blue?", "yes"),
+        ("Is grass purple?", "no"), ("Do fish swim?", "yes"), ("Can a stone sing?", "no"),
+        ("Is water wet?", "yes"), ("Is the sun cold?", "no"), ("Do birds fly?", "yes"),
+        ("Is snow black?", "no"), ("Do dogs bark?", "yes"), ("Can a cat drive a car?", "no"),
+    ]  # fmt: skip
+    qs = [(f"Answer yes or no. {q}", a) for q, a in facts]
+    qs += [(f"Answer yes or no, please. {q}", a) for q, a in facts]
+    inputs, hold = tmp_path / "inputs.csv", tmp_path / "holdout.csv"
+    with inputs.open("w", newline="") as f:
+        csv.writer(f).writerows([["text"], *[[t] for t, _ in qs[:16]]])
+    with hold.open("w", newline="") as f:
+        csv.writer(f).writerows([["text", "label"], *qs[16:]])
     argv = ["pilot", "--method", "distill_classifier", "--inputs", str(inputs)]
     argv += ["--holdout-data", str(hold), "--teacher-url", url, "--teacher-model", model]
     argv += ["--usd-per-1m-input", "0.15", "--usd-per-1m-output", "0.6", "--max-usd", "1"]
     argv += ["--no-abstain", "--no-soft-targets", "--epochs", "1", "--no-probe", "--json"]
     code = main(argv)
     err = capsys.readouterr()
-    if code == 2:  # the weak teacher named no label on the sample: refused before the run
-        assert "answered no label for any of the first 8 inputs" in err.err
-        return
     assert code == 0, err.err
     d = json.loads(err.out)["measurement"]["distill"]
-    assert d["teacher_kind"] == "endpoint" and d["inputs_labelled"] == 24
-    assert d["kept"] + sum(d["dropped"].values()) == 24 and d["kept"] >= 1
+    assert d["teacher_kind"] == "endpoint" and d["inputs_labelled"] == 16
+    assert d["kept"] + sum(d["dropped"].values()) == 16 and d["kept"] >= 1
     assert d["teacher_input_tokens_per_request"] > 20 and d["teacher_usd_per_request"] > 0

@@ -31,6 +31,7 @@ from trainers.teacher import (
     Teacher,
     ask_teacher,
     label_set,
+    match_label,
     quality_filter,
     resolve_teacher,
 )
@@ -45,7 +46,7 @@ def _teach(ctx: PilotContext, labels: tuple[str, ...], teacher) -> tuple[Answers
     ctx.emit("teacher", status="labelling", examples=len(texts), teacher=teacher.name)
     answers = ask_teacher(ctx, teacher, texts, labels)
     known = {normalize_label(b): b for b in labels}
-    ref = [known.get(normalize_label(t), "") for t in answers.texts[len(ctx.train_ds.examples) :]]
+    ref = [match_label(t, known) or "" for t in answers.texts[len(ctx.train_ds.examples) :]]
     return answers, ref
 
 
