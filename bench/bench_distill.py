@@ -77,12 +77,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument(
+        "--endpoint-rows",
+        type=int,
+        help="instead: the teacher is the default model behind `transformers serve` on "
+        "loopback, asked this many inputs (and 30 holdout rows): the endpoint path's mechanics",
+    )
+    ap.add_argument(
         "--teacher-run",
         help="the teacher's run folder: reused when finished, else trained into it",
     )
     args = ap.parse_args(argv)
     src = Path(args.data)
     print(f"Hardware: {cpu()}")
+    if args.endpoint_rows:
+        return endpoint_teacher(src, args.endpoint_rows)
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -159,6 +167,44 @@ def main(argv=None) -> int:
                 "bench_seconds": round(wall),
             }
         )
+    )
+    return 0
+
+
+def endpoint_teacher(src: Path, rows: int) -> int:
+    """The endpoint path end to end on a handful of rows: the teacher's answers filtered
+    and counted, its tokens and price per call measured (priced as gpt-4o-mini would
+    charge, since a local server bills nothing), the student trained on what was kept."""
+    from bench.bench_endpoint import start_server
+
+    proc, url, folder = start_server()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            inputs, hold = inputs_and_holdout(src, work)
+            for path, keep in ((inputs, rows), (hold, 30)):
+                lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+                path.write_text("".join(lines[: keep + 1]), encoding="utf-8")
+            t0 = time.perf_counter()
+            m, wall, _ = pilot(
+                work, "student", method="distill_classifier", data=str(inputs),
+                holdout_data=str(hold), teacher_url=url, teacher_model=folder,
+                usd_per_1m_input=0.15, usd_per_1m_output=0.6, max_usd=1.0,
+                abstain=False, soft_targets=False,
+            )  # fmt: skip
+    except Exception as e:  # noqa: BLE001 (the refusal is the finding when it is one)
+        print(f"the endpoint teacher was refused: {e}")
+        return 1
+    finally:
+        proc.terminate()
+    d = m.measurement.distill
+    print(
+        f"endpoint teacher {Path(folder).name}: {d.inputs_labelled} inputs, kept {d.kept}, "
+        f"dropped {d.dropped}; {d.teacher_input_tokens_per_request:,.0f} input and "
+        f"{d.teacher_output_tokens_per_request:,.1f} output tokens a call, "
+        f"${d.teacher_usd_per_request:.6f} a call at gpt-4o-mini's price; teacher "
+        f"{q(d.teacher_accuracy)} on {d.teacher_accuracy.n} gold rows; student "
+        f"{q(m.quality)}; {wall:.0f} s ({time.perf_counter() - t0:.0f} s with loading)"
     )
     return 0
 

@@ -59,8 +59,9 @@ def _kept(ctx: PilotContext, answers: Answers, labels) -> tuple[list, dict, list
     if not kept:
         reasons = ", ".join(f"{k} {v:,}" for k, v in dropped.items() if v)
         raise InputError(
-            f"the teacher answered no label for any of the {len(inputs):,} inputs ({reasons}); "
-            "check that it was trained or asked on these labels"
+            f"the teacher answered no label for any of the {len(inputs):,} inputs ({reasons}; "
+            f"it said {answers.texts[0].strip()[:60]!r}); check that it was trained or asked "
+            "on these labels"
         )
     return kept, dropped, index
 
