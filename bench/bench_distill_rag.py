@@ -30,14 +30,28 @@ from bench.bench_classify import cpu  # noqa: E402
 SHARED = ROOT.parent / "shared" / "data" / "squad2_dev_subset"
 
 
-def main(argv=None) -> int:
-    from trainers.config import PilotConfig, TrainSettings, save_config
-    from trainers.models import convert_default_model
+def _run(run_dir: Path, cfg):
+    from trainers.config import save_config
     from trainers.pilot import run_pilot
+
+    run_dir.mkdir()
+    save_config(cfg, run_dir)
+    t0 = time.perf_counter()
+    return run_pilot(run_dir), time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    from trainers.config import PilotConfig, TrainSettings
+    from trainers.models import convert_default_model
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(SHARED))
     ap.add_argument("--teacher", help="a model folder or a fine_tune_rag run (merged/)")
+    ap.add_argument(
+        "--train-teacher",
+        action="store_true",
+        help="first train a fine_tune_rag teacher (merged) on the same split, --max-steps",
+    )
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--holdout", type=int, default=60)
     ap.add_argument("--max-steps", type=int, default=10)
@@ -50,23 +64,23 @@ def main(argv=None) -> int:
         work = Path(tmp)
         questions = work / "questions.jsonl"
         questions.write_text("\n".join(picked) + "\n", encoding="utf-8")
-        cfg = PilotConfig(
-            method="distill_rag",
+        common = dict(
             data=str(questions),
             docs=str(src / "paragraphs.jsonl"),
-            teacher=args.teacher or str(convert_default_model()),
             holdout_fraction=args.holdout / args.questions,
             top_k=2,
             train=TrainSettings(max_steps=args.max_steps, batch_size=8),
         )
-        run_dir = work / "run"
-        run_dir.mkdir()
-        save_config(cfg, run_dir)
-        t0 = time.perf_counter()
-        m = run_pilot(run_dir)
-        wall = time.perf_counter() - t0
+        teacher = args.teacher or str(convert_default_model())
+        if args.train_teacher:  # the team's fine-tuned model teaches the student
+            ft = PilotConfig(method="fine_tune_rag", merge=True, **common)
+            t, ft_wall = _run(work / "teacher", ft)
+            teacher = str(work / "teacher")
+            print(f"fine_tune_rag teacher: F1 {t.quality.text()}, {ft_wall:.0f} s")
+        cfg = PilotConfig(method="distill_rag", teacher=teacher, **common)
+        m, wall = _run(work / "run", cfg)
     r = m.measurement.rag
-    print(f"teacher {Path(cfg.teacher).name}: kept {m.teacher.kept}, dropped {m.teacher.dropped}")
+    print(f"teacher {Path(teacher).name}: kept {m.teacher.kept}, dropped {m.teacher.dropped}")
     for name, a in r.answers.items():
         print(f"{name:<14} F1 {a.f1.text()}  exact match {a.exact_match.value:.1%}")
     for name, d in r.f1_gain.items():
