@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from app_pages.distill_view import show_distillation
 from app_pages.run_view import OUTCOMES, use_button
 from core.labels import STOPPED_WORDS, method_label
 from core.vocab import METHODS
@@ -119,3 +120,8 @@ if curves:
         "examples needed for the bar", f"{needed:,}" if needed is not None else "not reachable"
     )
     st.caption(curve.summary)
+
+distilled = {r: m for r, m in done.items() if m.measurement.distill}
+if distilled:
+    ref = st.selectbox("distillation run", list(distilled), key="distill_run")
+    show_distillation(distilled[ref], f"runs_{ref}")

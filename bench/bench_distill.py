@@ -142,6 +142,7 @@ def main(argv=None) -> int:
     )
     print(f"reported student: {d.student}; {d.curve_summary}")
     key = "student_" + d.student.replace(" ", "_")
+    key = key if key in student.correct else "distill_classifier"  # the curve student
     paired = mcnemar(student.correct[key], gold10.correct["classifier"])
     print(
         f"reported student vs 10-per-intent classifier on the same {HOLDOUT} rows: "

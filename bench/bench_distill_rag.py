@@ -80,7 +80,8 @@ def main(argv=None) -> int:
         cfg = PilotConfig(method="distill_rag", teacher=teacher, **common)
         m, wall = _run(work / "run", cfg)
     r = m.measurement.rag
-    print(f"teacher {Path(teacher).name}: kept {m.teacher.kept}, dropped {m.teacher.dropped}")
+    who = "the fine_tune_rag run" if args.train_teacher else Path(teacher).name
+    print(f"teacher {who}: kept {m.teacher.kept}, dropped {m.teacher.dropped}")
     for name, a in r.answers.items():
         print(f"{name:<14} F1 {a.f1.text()}  exact match {a.exact_match.value:.1%}")
     for name, d in r.f1_gain.items():

@@ -88,7 +88,9 @@ def paired_rows(m: PilotMetrics) -> list[dict]:
 def agreement_curve(d: DistillStats) -> LearningCurve:
     """The saturating curve through the measured agreement at each size."""
     points = [CurvePoint(examples=s.inputs, quality=s.agreement) for s in d.sizes]
-    return learning_curve(points, floor=d.curve_floor, bar=d.agreement_bar)
+    curve = learning_curve(points, floor=d.curve_floor, bar=d.agreement_bar)
+    # the run's count: a measured size that met the bar outranks the extrapolation
+    return curve.model_copy(update={"examples_needed": d.inputs_needed, "summary": d.curve_summary})
 
 
 def headline(d: DistillStats) -> str:

@@ -243,6 +243,8 @@ def report(run_dir: Path, as_json: bool) -> int:
             print(endpoint_line(meas.endpoint))
         if meas.rag:
             print(rag_lines(meas.rag))
+        if meas.distill:
+            print(distill_lines(meas.distill))
         return 0
     err = next(
         (e.get("message") for e in reversed(runs.read_events(run_dir)) if e["event"] == "error"),
@@ -269,6 +271,23 @@ def endpoint_line(e) -> str:
         f"p95 {e.latency_ms_p95:,.0f} ms; {e.requests} requests, {e.errors} failed, "
         f"{e.cached} from the cache; paid ${e.usd_spent:.4f}"
     )
+
+
+def distill_lines(d) -> str:
+    """A distillation pilot in a few lines of text."""
+    from reports.distill_tables import headline, student_rows, teacher_row
+
+    t = teacher_row(d)
+    out = [
+        f"teacher {t['Teacher']}: {t['Inputs labelled']} inputs labelled, {t['Kept']} kept "
+        f"(dropped: {t['Dropped by the filter']}); on gold: {t['Teacher on gold']}"
+    ]
+    out += [
+        f"{r['Student']} on {r['Teacher labels']}: agreement {r['Agreement with the teacher']}"
+        f", accuracy {r['Accuracy on gold']}"
+        for r in student_rows(d)
+    ]
+    return "\n".join([*out, headline(d)])
 
 
 def rag_lines(r) -> str:

@@ -184,7 +184,11 @@ def run(ctx: PilotContext) -> Outcome:
     best = answers[stats.student]
     quality = accuracy(best, t.gold) if t.gold else stats.agreement
     correct = {ctx.cfg.method: hits(preds, reference)}
-    correct |= {f"student_{k.replace(' ', '_')}": hits(v, reference) for k, v in answers.items()}
+    correct |= {  # the curve student is the method's own row
+        f"student_{k.replace(' ', '_')}": hits(v, reference)
+        for k, v in answers.items()
+        if k != stats.curve_student
+    }
     correct |= {"teacher": hits(t.ref, t.gold)} if t.gold else {}
     rows = list(zip(hold, best, strict=True))[:20]
     return Outcome(
@@ -233,6 +237,18 @@ def _stats(ctx, t: Taught, results, compared, name: str) -> DistillStats:
     bar = ctx.cfg.agreement_bar_pct / 100
     points = [CurvePoint(examples=r.inputs, quality=r.agreement) for r in results]
     curve = learning_curve(points, floor=1 / len(t.labels), bar=bar)
+    needed, summary = (
+        curve.examples_needed,
+        curve.summary.replace("training examples", "teacher-labelled inputs"),
+    )
+    met = [r for r in results if r.agreement.value >= bar]
+    if met and (needed is None or needed > met[0].inputs):  # measured beats extrapolated
+        needed = met[0].inputs
+        summary = (
+            f"{met[0].inputs:,} teacher-labelled inputs already reached the bar of {bar:.0%} "
+            f"agreement (measured {met[0].agreement.value:.1%}); the curve levels off near "
+            f"{curve.top:.1%}."
+        )
     e = t.answers.endpoint
     return DistillStats(
         teacher=t.teacher.name,
@@ -247,10 +263,10 @@ def _stats(ctx, t: Taught, results, compared, name: str) -> DistillStats:
         compared=compared,
         student=_best(results[-1], compared, name, t.gold is not None),
         agreement_bar=bar,
-        inputs_needed=curve.examples_needed,
+        inputs_needed=needed,
         curve_top=curve.top,
         curve_floor=curve.floor,
-        curve_summary=curve.summary.replace("training examples", "teacher-labelled inputs"),
+        curve_summary=summary,
         teacher_input_tokens_per_request=e.input_tokens_per_request if e else None,
         teacher_output_tokens_per_request=e.output_tokens_per_request if e else None,
         teacher_usd_per_request=e.usd_per_request if e else None,
