@@ -114,19 +114,3 @@ def predicted_usd(cfg: PilotConfig) -> float:
     out = max(len(e.target) for e in train) / CHARS_PER_TOKEN + 1
     rows = len(hold)
     return spec.usd(rows * (2 * per_row + shots), 2 * rows * out)
-
-
-def predicted_teacher_usd(cfg: PilotConfig) -> tuple[float, int]:
-    """(USD, requests) a distillation teacher behind an endpoint will bill before any is
-    sent: every input and holdout row asked once with the label list, tokens estimated
-    from characters, each answer the longest label."""
-    from trainers.teacher import label_set, resolve_teacher
-
-    inputs, hold = make_splits(cfg)
-    labels = label_set(cfg, resolve_teacher(cfg), hold.labels)
-    path = cfg.label_descriptions
-    ask = classify_instruction(labels, read_label_descriptions(path, labels) if path else {})
-    rows = [e.messages[-1].content for e in inputs.examples + hold.examples]
-    tokens_in = sum(len(ask) + len(t) for t in rows) / CHARS_PER_TOKEN
-    tokens_out = len(rows) * (max(map(len, labels)) / CHARS_PER_TOKEN + 1)
-    return spec_of(cfg, teacher=True).usd(tokens_in, tokens_out), len(rows)

@@ -22,6 +22,7 @@ import numpy as np
 from core.distill import TeacherKind
 from core.measurement import EndpointStats
 from core.scenario import InputError
+from core.text import CHARS_PER_TOKEN
 from trainers import runs
 from trainers.data import Example, Message, classify_messages
 from trainers.eval.scoring import normalize_label
@@ -282,3 +283,21 @@ def check_endpoint_teacher(cfg, inputs, labels: tuple[str, ...]) -> None:
             f"the first {len(sample)} inputs ({reasons}; it said {said!r}); check the model "
             "name and the label set"
         )
+
+
+def predicted_teacher_usd(cfg) -> tuple[float, int]:
+    """(USD, requests) a distillation teacher behind an endpoint will bill before any is
+    sent: every input and holdout row asked once with the label list, tokens estimated
+    from characters, each answer the longest label."""
+    from trainers.endpoint import spec_of
+    from trainers.instruction import classify_instruction, read_label_descriptions
+    from trainers.splits import make_splits
+
+    inputs, hold = make_splits(cfg)
+    labels = label_set(cfg, resolve_teacher(cfg), hold.labels)
+    path = cfg.label_descriptions
+    ask = classify_instruction(labels, read_label_descriptions(path, labels) if path else {})
+    rows = [e.messages[-1].content for e in inputs.examples + hold.examples]
+    tokens_in = sum(len(ask) + len(t) for t in rows) / CHARS_PER_TOKEN
+    tokens_out = len(rows) * (max(map(len, labels)) / CHARS_PER_TOKEN + 1)
+    return spec_of(cfg, teacher=True).usd(tokens_in, tokens_out), len(rows)

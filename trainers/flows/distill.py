@@ -168,28 +168,12 @@ def run(ctx: PilotContext) -> Outcome:
         compared[HARD], answers[HARD] = hard[0], hard[1]
     ctx.lap("students")
     reference = t.gold or t.ref
-    abst = None
-    if ctx.cfg.abstain:
-        folds = (len(sizes) + soft + 1, total)
-        abst = pick_escalation(ctx, recipe, t.kept, fitted.model, probs, preds, reference, folds)
-        ctx.lap("threshold")
-    ctx.emit("eval", phase="serving speed")
-    speed = serving_speed(fitted.model, ctx.tok, texts, ctx.device)
-    ctx.lap("serving")
-    if runs.is_main_process():
-        recipe.save(ctx, fitted)
-        shutil.rmtree(ctx.run_dir / "ckpt", ignore_errors=True)
-    ctx.lap("save")
+    folds = (len(sizes) + soft + 1, total)
+    abst, speed = _deploy(ctx, recipe, t, fitted, probs, preds, reference, texts, folds)
     stats = _stats(ctx, t, results, compared, SOFT if soft else HARD)
     best = answers[stats.student]
     quality = accuracy(best, t.gold) if t.gold else stats.agreement
-    correct = {ctx.cfg.method: hits(preds, reference)}
-    correct |= {  # the curve student is the method's own row
-        f"student_{k.replace(' ', '_')}": hits(v, reference)
-        for k, v in answers.items()
-        if k != stats.curve_student
-    }
-    correct |= {"teacher": hits(t.ref, t.gold)} if t.gold else {}
+    correct = _correct(ctx.cfg.method, answers, stats.curve_student, reference, t)
     rows = list(zip(hold, best, strict=True))[:20]
     return Outcome(
         quality=quality,
@@ -207,6 +191,35 @@ def run(ctx: PilotContext) -> Outcome:
         ),
         correct=correct,
     )
+
+
+def _correct(method: str, answers: dict, curve_student: str, reference, t: Taught) -> dict:
+    """'1'/'0' per holdout row for each student and the teacher, for paired tests; the
+    curve student is the method's own row."""
+    out = {method: hits(answers[curve_student], reference)}
+    out |= {
+        f"student_{k.replace(' ', '_')}": hits(v, reference)
+        for k, v in answers.items()
+        if k != curve_student
+    }
+    return out | ({"teacher": hits(t.ref, t.gold)} if t.gold else {})
+
+
+def _deploy(ctx, recipe, t: Taught, fitted, probs, preds, reference, texts, folds):
+    """The saved student as deployed: its escalation threshold (two folds of the kept
+    inputs), its CPU serving speed, and the model itself under classifier/."""
+    abst = None
+    if ctx.cfg.abstain:
+        abst = pick_escalation(ctx, recipe, t.kept, fitted.model, probs, preds, reference, folds)
+        ctx.lap("threshold")
+    ctx.emit("eval", phase="serving speed")
+    speed = serving_speed(fitted.model, ctx.tok, texts, ctx.device)
+    ctx.lap("serving")
+    if runs.is_main_process():
+        recipe.save(ctx, fitted)
+        shutil.rmtree(ctx.run_dir / "ckpt", ignore_errors=True)
+    ctx.lap("save")
+    return abst, speed
 
 
 def _probe(ctx, t: Taught, texts) -> tuple[StudentAtSize, list[str]]:

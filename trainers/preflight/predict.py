@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from core.vocab import BASELINE_METHODS, METHODS, TRAINING, curve_applies
 from trainers import hardware  # hardware.detect(), patchable in tests
 from trainers.config import pick_device
-from trainers.instruction import predicted_teacher_usd, predicted_usd
+from trainers.instruction import predicted_usd
 from trainers.metrics import device_name
 from trainers.preflight.estimate import (
     GEN_S_PER_ROW,
@@ -148,16 +148,8 @@ def estimate_pilot(
     if slow and fits:
         fits, advice = (False, slow) if probe else (True, slow)
     usd = usd_per_hour(device_name(device)) * wall / 3600
-    if cfg.endpoint_url:  # what the endpoint will bill, checked against the cap first
-        usd, over = _endpoint_spend(cfg)
-        fits, advice = (False, over) if over else (fits, advice)
-    teacher = ""
-    if cfg.teacher_url and METHODS[cfg.method].unlabelled_inputs:
-        teacher_usd, calls, over = _teacher_spend(cfg)
-        usd += teacher_usd
-        cap = f", spend cap ${cfg.max_usd:g}" if cfg.max_usd is not None else ", no spend cap"
-        teacher = f" The teacher's {calls:,} calls: about ${teacher_usd:,.4f}{cap}."
-        fits, advice = (False, over) if over else (fits, advice)
+    usd, teacher, over = _billed(cfg, usd)
+    fits, advice = (False, over) if over else (fits, advice)
     said = "probed" if probe and not failure else "estimated"
     capped = _time_cap(cfg, tokens, tps, est.get("steps", 0))
     summary = (
@@ -212,8 +204,24 @@ def _endpoint_spend(cfg) -> tuple[float, str | None]:
     return usd, None
 
 
+def _billed(cfg, usd: float) -> tuple[float, str, str | None]:
+    """The pilot's cost with what an endpoint (or a distillation teacher's) will bill, a
+    sentence on the teacher's calls, and why the spend cap refuses it (None: it does not)."""
+    over = None
+    if cfg.endpoint_url:  # what the endpoint will bill, checked against the cap first
+        usd, over = _endpoint_spend(cfg)
+    if not (cfg.teacher_url and METHODS[cfg.method].unlabelled_inputs):
+        return usd, "", over
+    teacher_usd, calls, too_much = _teacher_spend(cfg)
+    cap = f", spend cap ${cfg.max_usd:g}" if cfg.max_usd is not None else ", no spend cap"
+    said = f" The teacher's {calls:,} calls: about ${teacher_usd:,.4f}{cap}."
+    return usd + teacher_usd, said, over or too_much
+
+
 def _teacher_spend(cfg) -> tuple[float, int, str | None]:
     """What a distillation teacher's endpoint will bill, and why that refuses the pilot."""
+    from trainers.teacher import predicted_teacher_usd  # torch-free import of the preflight
+
     usd, calls = predicted_teacher_usd(cfg)
     if cfg.max_usd is not None and usd > cfg.max_usd:
         return (
