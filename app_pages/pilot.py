@@ -9,7 +9,13 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages.log_view import show_log
-from app_pages.pilot_inputs import KEY_ENV, kept, pick_data, pick_documents, show_validation
+from app_pages.pilot_inputs import (
+    KEY_ENV,
+    endpoint_extras,
+    pick_data,
+    pick_documents,
+    show_validation,
+)
 from app_pages.probe_view import preflight
 from app_pages.run_view import pick_run, show_results, watch
 from app_pages.state import current_scenario, suggested_pilot
@@ -194,21 +200,7 @@ if METHODS[method].endpoint:
     if endpoint_url:
         c1, c2 = st.columns(2)
         endpoint_model = c1.text_input("endpoint model name", key="endpoint_model")
-        st.session_state.setdefault("max_usd", "5")
-        with c2:
-            numbers["max_usd"] = number_field(
-                "spend cap (USD)", "max_usd", False, 0.01, 100_000.0, help=field_help("max_usd")
-            )
-        key = st.text_input("API key (kept in this session only)", type="password", key="api_key")
-        descriptions = kept(
-            st.file_uploader(
-                "label descriptions (optional; CSV label,description)",
-                type=["csv"],
-                key="descriptions_upload",
-                help=field_help("label_descriptions"),
-            ),
-            "descriptions",
-        )
+        key, descriptions = endpoint_extras(numbers, c2)
 distilled: dict = {}
 if distilling:
     holdout = pick_holdout()

@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app_pages.widgets import EXAMPLES
+from app_pages.widgets import EXAMPLES, number_field
 from core.scenario import InputError
 from core.vocab import METHODS
 from trainers import runs
+from trainers.config import field_help
 from trainers.data import validate
 from trainers.inputs import load_inputs
 from trainers.labelcheck import data_warnings
@@ -157,3 +158,25 @@ def show_validation(path: Path, distilling: bool = False) -> str | None:
         )
         return None
     return ds.format
+
+
+def endpoint_extras(numbers: dict, column) -> tuple[str | None, Path | None]:
+    """What every endpoint asks beside its URL: the spend cap (into `numbers`, drawn in
+    `column`), the API key (this session only, never saved) and optional label
+    descriptions. Returns (key, descriptions file)."""
+    st.session_state.setdefault("max_usd", "5")
+    with column:
+        numbers["max_usd"] = number_field(
+            "spend cap (USD)", "max_usd", False, 0.01, 100_000.0, help=field_help("max_usd")
+        )
+    key = st.text_input("API key (kept in this session only)", type="password", key="api_key")
+    descriptions = kept(
+        st.file_uploader(
+            "label descriptions (optional; CSV label,description)",
+            type=["csv"],
+            key="descriptions_upload",
+            help=field_help("label_descriptions"),
+        ),
+        "descriptions",
+    )
+    return key or None, descriptions

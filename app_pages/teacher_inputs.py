@@ -8,8 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages.pilot_inputs import KEY_ENV, kept
-from app_pages.widgets import number_field
+from app_pages.pilot_inputs import KEY_ENV, endpoint_extras, kept
 from trainers import runs
 from trainers.config import field_help
 
@@ -62,25 +61,11 @@ def pick_teacher(numbers: dict) -> tuple[dict, str | None]:
     c1, c2, c3 = st.columns(3)
     url = c1.text_input("teacher endpoint", key="teacher_url", help=field_help("teacher_url"))
     name = c2.text_input("teacher model name", key="teacher_model")
-    st.session_state.setdefault("max_usd", "5")
-    with c3:
-        numbers["max_usd"] = number_field(
-            "spend cap (USD)", "max_usd", False, 0.01, 100_000.0, help=field_help("max_usd")
-        )
-    key = st.text_input("API key (kept in this session only)", type="password", key="api_key")
-    descriptions = kept(
-        st.file_uploader(
-            "label descriptions (optional; CSV label,description)",
-            type=["csv"],
-            key="descriptions_upload",
-            help=field_help("label_descriptions"),
-        ),
-        "descriptions",
-    )
+    key, descriptions = endpoint_extras(numbers, c3)
     fields = {
         "teacher_url": url.strip() or None,
         "teacher_model": name.strip() or None,
         "teacher_key_env": KEY_ENV if key else None,
         "label_descriptions": str(descriptions) if descriptions else None,
     }
-    return fields, key or None
+    return fields, key

@@ -30,11 +30,11 @@ def teacher_row(d: DistillStats) -> dict:
         "Kept": f"{d.kept:,}",
         "Dropped by the filter": dropped or "none",
         "Teacher on gold": _pct(d.teacher_accuracy) if d.gold_holdout else "no gold holdout",
-        "Teacher s": f"{d.teacher_seconds:,.1f}",
+        "Teacher seconds": f"{d.teacher_seconds:,.1f}",
     }
     if d.teacher_usd_per_request is not None:
-        row["Teacher $ a call"] = f"${d.teacher_usd_per_request:.6f}"
-        row["Teacher paid"] = f"${d.teacher_usd_spent or 0:.4f}"
+        row["Teacher cost a call"] = f"${d.teacher_usd_per_request:.6f}"
+        row["Teacher cost paid"] = f"${d.teacher_usd_spent or 0:.4f}"
     return row
 
 
@@ -44,7 +44,7 @@ def _row(name: str, s) -> dict:
         "Teacher labels": f"{s.inputs:,}",
         "Agreement with the teacher": _pct(s.agreement),
         "Accuracy on gold": _pct(s.accuracy),
-        "Train s": f"{s.train_seconds:,.1f}",
+        "Training seconds": f"{s.train_seconds:,.1f}",
     }
 
 

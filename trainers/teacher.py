@@ -12,6 +12,7 @@ name no label, and counts each reason.
 from __future__ import annotations
 
 import csv
+import json
 import re
 import time
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from core.text import CHARS_PER_TOKEN
 from trainers import runs
 from trainers.data import Example, Message, classify_messages
 from trainers.eval.scoring import normalize_label
+from trainers.models import resolve_model
 
 MAX_ANSWER_CHARS = 4000
 EXHAUSTIVE_UP_TO = 20  # a causal teacher scores every label (for probabilities) up to this many
@@ -42,26 +44,41 @@ class Teacher:
     """A classifier teacher's own label set."""
 
 
-def _run_folder(ref: str) -> Path | None:
+def _labels_of(folder: Path) -> tuple[str, ...]:
+    """A saved classifier's label set (its labels.json)."""
+    return tuple(json.loads((folder / "labels.json").read_text())["labels"])
+
+
+def _is_classifier(folder: Path) -> bool:
+    return (folder / "labels.json").exists() and (folder / "head.safetensors").exists()
+
+
+def _folder_of(ref: str) -> Path:
+    """A path, a run id in the index, or a hub id in the local cache (as --model takes)."""
+    if not ref:
+        raise InputError("teacher: name a run, a model folder or an endpoint (--teacher-url)")
     path = Path(ref).expanduser()
     if path.exists():
         return path
     try:
         return runs.find_run(ref, index_only=True)
     except InputError:
-        return None
+        pass
+    try:
+        return Path(resolve_model(ref))
+    except InputError:
+        raise InputError(f"teacher: {ref!r} is no run id, run folder or model folder") from None
 
 
-def _from_run(ref: str, run: Path) -> Teacher:
+def _from_run(run: Path) -> Teacher:
     """A finished run's model, or why it cannot teach."""
     status = runs.status(run)
     if status != "done":
         raise InputError(f"teacher: run {run.name} is {status}; a teacher run must be finished")
-    if (run / "classifier" / "labels.json").exists():
-        import json
-
-        labels = json.loads((run / "classifier" / "labels.json").read_text())["labels"]
-        return Teacher("classifier_run", run.name, run / "classifier", tuple(labels))
+    if _is_classifier(run / "classifier"):
+        return Teacher(
+            "classifier_run", run.name, run / "classifier", _labels_of(run / "classifier")
+        )
     if (run / "merged" / "config.json").exists():
         return Teacher("causal_model", run.name, run / "merged")
     method = (runs.read_json(run / "metrics.json") or {}).get("measurement", {}).get("method")
@@ -77,36 +94,17 @@ def resolve_teacher(cfg) -> Teacher:
     """The config's teacher, checked before anything starts."""
     if cfg.teacher_url:
         return Teacher("endpoint", cfg.teacher_model or "teacher")
-    folder = _run_folder(cfg.teacher or "")
-    if folder is None:  # a hub id in the local cache, as --model takes
-        from trainers.models import resolve_model
-
-        try:
-            folder = Path(resolve_model(cfg.teacher))
-        except InputError:
-            raise InputError(
-                f"teacher: {cfg.teacher!r} is no run id, run folder or model folder"
-            ) from None
+    folder = _folder_of(cfg.teacher or "")
+    if folder.name == "classifier" and (folder.parent / "config.yaml").exists():
+        folder = folder.parent  # a run's classifier/ folder: the run, checked as one
     if (folder / "config.yaml").exists():
-        return _from_run(cfg.teacher, folder)
-    if (folder / "labels.json").exists() and (folder / "head.safetensors").exists():
-        return (
-            _from_run(cfg.teacher, folder.parent)
-            if folder.name == "classifier"
-            else (Teacher("classifier_run", str(folder), folder, _labels_of(folder)))
-        )
+        return _from_run(folder)
+    if _is_classifier(folder):
+        return Teacher("classifier_run", str(folder), folder, _labels_of(folder))
     if (folder / "config.json").exists():
-        from trainers.models import resolve_model
-
         resolve_model(str(folder))  # safetensors only
         return Teacher("causal_model", str(folder), folder)
     raise InputError(f"teacher: {folder} holds no model (no config.json, no classifier/)")
-
-
-def _labels_of(folder: Path) -> tuple[str, ...]:
-    import json
-
-    return tuple(json.loads((folder / "labels.json").read_text())["labels"])
 
 
 def description_labels(path: str | Path) -> tuple[str, ...]:

@@ -22,11 +22,12 @@ class _Teacher(BaseHTTPRequestHandler):
     label of the demo data, and records the Authorization header it was sent."""
 
     seen_keys: list = []
+    reply = "refund_request"  # a test may set another answer (one that is no label)
 
     def do_POST(self):  # noqa: N802
         self.rfile.read(int(self.headers["Content-Length"]))
         _Teacher.seen_keys.append(self.headers.get("Authorization", ""))
-        body = json.dumps({"choices": [{"message": {"content": "refund_request"}}]}).encode()
+        body = json.dumps({"choices": [{"message": {"content": _Teacher.reply}}]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
@@ -40,8 +41,15 @@ class _Teacher(BaseHTTPRequestHandler):
 @pytest.fixture
 def loopback_teacher():
     """(base URL, the list of Authorization headers received)."""
-    _Teacher.seen_keys = []
+    _Teacher.seen_keys, _Teacher.reply = [], "refund_request"
     server = HTTPServer(("127.0.0.1", 0), _Teacher)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/v1", _Teacher.seen_keys
     server.shutdown()
+
+
+@pytest.fixture
+def unhelpful_teacher(loopback_teacher):
+    """The loopback teacher, answering every request with no label at all."""
+    _Teacher.reply = "I am not sure, sorry."
+    return loopback_teacher[0]

@@ -152,54 +152,20 @@ def test_bad_distillation_input_is_one_line_and_exit_2(tmp_path, runs_dir, capsy
     assert not runs_dir.exists() or not any(runs_dir.iterdir())  # nothing started
 
 
-class _NoLabel:
-    """An OpenAI-compatible teacher on loopback that never answers a label."""
-
-    @staticmethod
-    def handler():
-        from http.server import BaseHTTPRequestHandler
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                self.rfile.read(int(self.headers["Content-Length"]))
-                body = json.dumps(
-                    {
-                        "choices": [{"message": {"content": "I am not sure, sorry."}}],
-                        "usage": {"prompt_tokens": 30, "completion_tokens": 6},
-                    }
-                ).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        return H
-
-
-def test_a_teacher_that_answers_no_label_is_refused_before_the_run(tmp_path, runs_dir, capsys):
-    import threading
-    from http.server import HTTPServer
-
+def test_a_teacher_that_answers_no_label_is_refused_before_the_run(
+    tmp_path, runs_dir, capsys, unhelpful_teacher
+):
     from tests.trainers.conftest import DEMO_CSV
 
-    server = HTTPServer(("127.0.0.1", 0), _NoLabel.handler())
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = unhelpful_teacher
     inputs = write(tmp_path / "in.csv", "text\nwhere is my order\ncancel please\nrefund me\n")
-    try:
-        code = main(
-            [
-                "pilot", "--method", "distill_classifier", "--inputs", str(inputs),
-                "--holdout-data", str(DEMO_CSV), "--no-probe",
-                "--teacher-url", f"http://127.0.0.1:{server.server_port}/v1",
-                "--teacher-model", "my-teacher",
-            ]
-        )  # fmt: skip
-    finally:
-        server.shutdown()
+    code = main(
+        [
+            "pilot", "--method", "distill_classifier", "--inputs", str(inputs),
+            "--holdout-data", str(DEMO_CSV), "--no-probe",
+            "--teacher-url", url, "--teacher-model", "my-teacher",
+        ]
+    )  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2 and "answered no label for any of the first 3 inputs (no_label 3" in err
     assert "I am not sure" in err and "\n" not in err
