@@ -77,13 +77,14 @@ def run_pilot(run_dir: Path, resume: bool = False) -> PilotMetrics:
     except Exception as e:  # recorded as a failed run with a clear message, then re-raised
         msg = failure_message(e, run_dir)
         with contextlib.suppress(OSError, sqlite3.Error):  # a full disk may refuse even this
-            runs.emit(run_dir, "error", message=msg)
-            runs.index_upsert(run_dir, status_="failed")
+            runs.index_upsert(run_dir, status_="failed")  # the index first: a waiter
+            runs.emit(run_dir, "error", message=msg)  # returns on this event
         raise
     record = metrics.model_dump(mode="json")
     runs.write_json_atomic(run_dir / "metrics.json", record)
-    runs.emit(run_dir, "done", wall_seconds=round(metrics.measurement.wall_seconds, 2))
+    # The index before the event: `adapt pilot` returns on "done" and may read the index.
     runs.index_upsert(run_dir, status_="done", metrics=record)
+    runs.emit(run_dir, "done", wall_seconds=round(metrics.measurement.wall_seconds, 2))
     return metrics
 
 
