@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from core.distill import DistillStats
+from core.extract import ExtractStats
 from core.quality import (  # noqa: F401  (re-exported: their home was here)
     Z95,
     Paired,
@@ -290,6 +291,9 @@ class Measurement(BaseModel):
     """The CPU (model, cores, vector flags) and GPU the run measured on."""
     rag: RagStats | None = None
     """A pilot over documents: retrieval, answers, abstention, index and context costs."""
+    extract: ExtractStats | None = None
+    """An extraction pilot: parse and schema-valid rates, field F1 per field, exact match,
+    the methods compared on the holdout."""
     distill: DistillStats | None = None
     """A distillation pilot: the teacher, its filter, the student's agreement at each size
     of the teacher-labelled set, and the inputs the agreement bar needs."""

@@ -12,7 +12,12 @@ from core.scenario import InputError
 from trainers import runs
 
 # Flag names kept from earlier versions, beside the names derived from the fields.
-ALIASES = {"learning_rate": "--lr", "save_every_steps": "--save-every", "data": "--inputs"}
+ALIASES = {
+    "learning_rate": "--lr",
+    "save_every_steps": "--save-every",
+    "data": "--inputs",
+    "output_schema": "--schema",
+}
 PERCENT = {"quality_bar_pct": "--quality-bar"}  # same unit (percent), shorter name
 NOT_FLAGS = {"train"}
 

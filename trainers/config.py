@@ -158,6 +158,9 @@ class PilotConfig(BaseModel):
     answered_accuracy_pct: float | None = Field(None, gt=0, le=100)
     """Accuracy the classifier must reach on the requests it answers; less confident ones
     are escalated (empty: the quality bar, else 90%)."""
+    output_schema: str | None = None
+    """Extraction: a JSON Schema file every output must satisfy (empty: one is inferred
+    from the training fields); the run saves it as schema.json."""
     train: TrainSettings = TrainSettings()
     """Training settings (ignored by prompt and retrieval)."""
 
@@ -169,11 +172,16 @@ class PilotConfig(BaseModel):
             return data
         data = dict(data)
         flow = METHODS.get(data.get("method"))  # type: ignore[call-overload]
-        if flow is not None and flow.flow in ("classifier", "distill") and not data.get("model"):
+        encoder = flow is not None and flow.compute == "encoder"
+        if encoder and not data.get("model"):
             data["model"] = DEFAULT_ENCODER  # a decoder is no encoder classifier's base
         flat = {k: data.pop(k) for k in list(data) if k in TrainSettings.model_fields}
         if flat:
             data["train"] = {**flat, **dict(data.get("train") or {})}
+        if flow is not None and flow.train_defaults:  # what the user set wins
+            train = data.get("train") or {}
+            given = train.model_dump(exclude_unset=True) if isinstance(train, BaseModel) else train
+            data["train"] = {**flow.train_defaults, **dict(given)}
         if "quality_bar" in data:  # a share 0-1 before the field named its unit
             bar = data.pop("quality_bar")
             data.setdefault("quality_bar_pct", None if bar is None else bar * 100)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.distill import DistillStats
+from core.extract import ExtractStats
 from core.measurement import (
     MIN_HOLDOUT,
     Abstention,
@@ -38,6 +39,7 @@ from trainers.classifier import load_encoder
 from trainers.config import FULL_MAX_PARAMS, PilotConfig, pick_device
 from trainers.data import Dataset
 from trainers.eval.curve import LearningCurve
+from trainers.fields import EXTRACT_DATA
 from trainers.hardware import peak_memory_mib, use_bf16
 from trainers.loop import TrainResult
 from trainers.metrics import (
@@ -110,12 +112,14 @@ def build_context(cfg: PilotConfig, run_dir: Path, flow: Flow, t0: float | None 
             f"{cfg.holdout_data}: distillation into a classifier scores a classification "
             "holdout (CSV text,label), or none (the teacher then labels a share of the inputs)"
         )
-    if flow in ("classifier", "distill"):
+    if flow in ("classifier", "distill", "extract"):
         if flow == "classifier" and hold.task != "classify":
             raise InputError(
                 f"{cfg.data}: the classifier method needs classification data (CSV "
                 "text,label); for generation use method=lora"
             )
+        if flow == "extract" and hold.task != "extract":
+            raise InputError(EXTRACT_DATA.format(data=cfg.data, method=cfg.method))
         device, where = pick_device(cfg.device), resolve_model(cfg.model)
         tok = load_encoder(where, cfg.trust_remote_code)[0]
         bf16 = use_bf16(cfg.train_config("full"), device)
@@ -194,6 +198,7 @@ class Outcome:
     endpoint: EndpointStats | None = None
     rag: RagStats | None = None
     distill: DistillStats | None = None
+    extract: ExtractStats | None = None
     samples: tuple[Sample, ...] = ()
     correct: Mapping[str, str] = field(default_factory=dict)
     """'1'/'0' per holdout row for each method and baseline scored on every row."""
@@ -241,6 +246,7 @@ def _measurement(ctx: PilotContext, out: Outcome, rows: int, peak: float) -> Mea
         endpoint=out.endpoint,
         rag=out.rag,
         distill=out.distill,
+        extract=out.extract,
         hardware=hardware.detect(),
     )
 

@@ -13,12 +13,13 @@ import io
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict
 
 from core.scenario import InputError
 from core.text import NO_ANSWER
+from trainers import fields as fieldmod
+from trainers.records import DataError, Dataset, Example, Message, RowError
+
+__all__ = ["DataError", "Dataset", "Example", "Message", "RowError", "load_dataset", "validate"]
 
 MAX_FILE_BYTES = 200 * 2**20
 MAX_FIELD_CHARS = 100_000
@@ -32,55 +33,6 @@ LABEL_COLUMNS = (
     "class",
 )  # names the second column goes by  # beyond this a label column is an id, not a class
 QA_SYSTEM = f"Answer with a short phrase. If you do not know the answer, reply: {NO_ANSWER}."
-
-
-class Message(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    role: Literal["system", "user", "assistant"]
-    content: str
-
-
-class Example(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    messages: tuple[Message, ...]
-    """The prompt: every turn before the answer."""
-    target: str
-    """The answer the model must give."""
-    label: str | None = None
-    line: int
-    answers: tuple[str, ...] = ()
-    """Question answering: every accepted answer (empty when the documents hold none)."""
-    answerable: bool = True
-    source_id: str | None = None
-    """Question answering: the id of the document that holds the answer, when known."""
-
-
-class Dataset(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    task: Literal["classify", "generate", "unlabelled"]
-    """unlabelled: inputs without answers (trainers/inputs.py), for distillation."""
-    format: str
-    examples: tuple[Example, ...]
-    labels: tuple[str, ...] = ()
-    dropped: dict[str, int] = {}
-    """Rows left out on reading, by reason (repeats; holdout rows leaked from training)."""
-
-
-class RowError(BaseModel):
-    model_config = ConfigDict(frozen=True)
-    line: int
-    message: str
-
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
-
-
-class DataError(InputError):
-    def __init__(self, path, errors: list[RowError]):
-        self.errors = errors
-        shown = "; ".join(str(e) for e in errors[:3])
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        super().__init__(f"{path}: {len(errors)} bad row(s): {shown}{more}")
 
 
 def _text(value, field: str) -> str:
@@ -118,6 +70,14 @@ def _from_record(rec, line: int) -> tuple[str, Example]:
         return "chat", Example(messages=tuple(turns[:-1]), target=turns[-1].content, line=line)
     if "question" in rec:
         return "qa", _qa_example(rec, line)
+    if "fields" in rec and "text" in rec:
+        text, found = _text(rec["text"], "text"), fieldmod.parse_fields(rec["fields"])
+        if not text.strip():
+            raise ValueError("'text' is empty")
+        user = Message(role="user", content=text)
+        return "fields", Example(
+            messages=(user,), target=fieldmod.as_json(found), line=line, fields=found
+        )
     if "prompt" in rec or "completion" in rec:
         prompt, completion = (
             _text(rec.get("prompt"), "prompt"),
@@ -140,7 +100,7 @@ def _from_record(rec, line: int) -> tuple[str, Example]:
     keys = ", ".join(sorted(rec)[:5]) or "none"
     raise ValueError(
         f"unknown record shape (keys: {keys}); expected messages, "
-        "prompt/completion, instruction/input/output or question/answers"
+        "prompt/completion, instruction/input/output, question/answers or text/fields"
     )
 
 
@@ -309,6 +269,8 @@ def validate(path: str | Path, drop_repeats: bool = False) -> tuple[Dataset | No
     else:
         fmt, examples, errors, repeats = _parse_json(text, path, drop_repeats)
         labels, task = (), "generate"
+        if examples and fmt in ("fields", "chat"):
+            examples, task = _extraction(fmt, examples)
     if not examples:
         raise InputError(f"{path}: no usable rows" + (f" ({errors[0]})" if errors else ""))
     if task == "classify" and len(labels) < 2:
@@ -321,8 +283,33 @@ def validate(path: str | Path, drop_repeats: bool = False) -> tuple[Dataset | No
             f"{MAX_LABELS:,} (is the label column an id or free text?)"
         )
     dropped = {"repeats": repeats} if repeats else {}
-    ds = Dataset(task=task, format=fmt, examples=tuple(examples), labels=labels, dropped=dropped)
+    names = fieldmod.field_names(e.fields for e in examples) if task == "extract" else ()
+    ds = Dataset(
+        task=task,
+        format=fmt,
+        examples=tuple(examples),
+        labels=labels,
+        fields=names,
+        dropped=dropped,
+    )
     return ds, errors
+
+
+def _extraction(fmt: str, examples: list[Example]) -> tuple[list[Example], str]:
+    """Fields records, or chat whose every answer is a fields object, as an extraction
+    task (the instruction names the fields when there are few); other chat stays free."""
+    if fmt == "chat":
+        found = [fieldmod.chat_fields(e.target) for e in examples]
+        if any(f is None for f in found):
+            return examples, "generate"
+        return [
+            e.model_copy(update={"fields": f}) for e, f in zip(examples, found, strict=True)
+        ], "extract"
+    system = Message(
+        role="system",
+        content=fieldmod.extract_system(fieldmod.field_names(e.fields for e in examples)),
+    )
+    return [e.model_copy(update={"messages": (system, *e.messages)}) for e in examples], "extract"
 
 
 def load_dataset(

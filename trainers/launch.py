@@ -15,6 +15,7 @@ from rag.documents import read_documents
 from trainers import runs
 from trainers.config import PilotConfig, load_config, save_config
 from trainers.data import load_dataset
+from trainers.fields import EXTRACT_DATA, run_schema
 from trainers.instruction import read_label_descriptions
 from trainers.labelcheck import check_training_labels, data_warnings
 from trainers.models import resolve_model
@@ -41,6 +42,15 @@ def validate_inputs(cfg: PilotConfig) -> list[str]:
         raise InputError(
             f"{cfg.data}: the classifier method needs classification data (CSV text,label); "
             "for generation use method=lora"
+        )
+    if spec.flow == "extract" and ds.task != "extract":
+        raise InputError(EXTRACT_DATA.format(data=cfg.data, method=cfg.method))
+    if ds.task == "extract":
+        run_schema(cfg.output_schema, [e.fields or {} for e in ds.examples])
+    elif cfg.output_schema:
+        raise InputError(
+            f"output_schema: a schema applies to extraction data (JSONL of text and fields); "
+            f"{cfg.data} is {ds.task} data"
         )
     warnings = data_warnings(ds)
     if spec.documents and ds.format != "qa":

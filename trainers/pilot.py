@@ -20,7 +20,7 @@ from core.vocab import Flow, flow_of
 from trainers import runs, slots
 from trainers.config import PilotConfig, load_config
 from trainers.context import build_context, finish
-from trainers.flows import classifier, distill, documents, endpoint, generative
+from trainers.flows import classifier, distill, documents, endpoint, extract, generative
 from trainers.hardware import is_out_of_memory
 from trainers.metrics import PilotMetrics
 from trainers.splits import freeze_splits
@@ -31,6 +31,7 @@ FLOWS = {
     "classifier": classifier,
     "documents": documents,
     "distill": distill,
+    "extract": extract,
 }
 
 

@@ -128,7 +128,8 @@ def _classifier_phases(cfg, hold: int, train_n: int, train_s: float) -> dict:
     from trainers.flows.classifier import THRESHOLD_MAX_ROWS
     from trainers.flows.distill import SIZES
 
-    threshold = train_s * min(1.0, THRESHOLD_MAX_ROWS / max(1, train_n)) if cfg.abstain else 0.0
+    thresholded = cfg.abstain and METHODS[cfg.method].flow == "classifier"
+    threshold = train_s * min(1.0, THRESHOLD_MAX_ROWS / max(1, train_n)) if thresholded else 0.0
     phases = {
         "start": STARTUP_S,
         "load": LOAD_S[True],

@@ -50,9 +50,10 @@ class Preflight(BaseModel):
 
 def can_probe(cfg) -> bool:
     """A probe runs a few real steps of generative pilots on the small model; the
-    classifier's whole pilot takes a minute on a CPU and an endpoint pilot loads no model,
-    so those are estimated, never probed."""
-    return METHODS[cfg.method].flow not in ("classifier", "distill") and not cfg.endpoint_url
+    encoder's whole pilot (a classifier, a tagger) takes minutes on a CPU and an endpoint
+    pilot loads no model, so those are estimated, never probed."""
+    encoder = METHODS[cfg.method].compute == "encoder"
+    return not encoder and not cfg.endpoint_url
 
 
 def probe_seconds(cfg, device: str | None = None, est: dict | None = None) -> float:

@@ -14,6 +14,7 @@ from trainers.recipes.classifier import ClassifierRecipe
 from trainers.recipes.distill_logit import LogitDistillation
 from trainers.recipes.distill_seq import RetrievalDistillation, SequenceDistillation
 from trainers.recipes.prompt import FrozenModel
+from trainers.recipes.tagger import TaggerRecipe
 from trainers.sft import SFTRecipe
 
 RECIPES: dict[Method, Recipe] = {
@@ -29,6 +30,7 @@ RECIPES: dict[Method, Recipe] = {
     "classifier": ClassifierRecipe(),
     "distill_classifier": ClassifierRecipe(),  # the student; the distill flow teaches it
     "distill_rag": RetrievalDistillation(),
+    "tagger": TaggerRecipe(),
 }
 assert set(RECIPES) == set(METHOD_NAMES), "every method of core/vocab.py has a recipe"
 
