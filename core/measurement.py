@@ -278,9 +278,11 @@ class Measurement(BaseModel):
     (None: not measured, or not reachable with this model)."""
     constrained: QualityMeasure | None = None
     """Generative methods on classification data: accuracy when the answer is the label the
-    model finds most likely (label-constrained decoding) instead of free generation."""
+    model finds most likely (label-constrained decoding) instead of free generation; on
+    extraction data: field F1 with decoding constrained to the schema."""
     invalid_label_share: float | None = Field(None, ge=0, le=1)
-    """Share of free-generation answers that were no valid label."""
+    """Share of free-generation answers that were no valid label (extraction: that did
+    not parse or broke the schema)."""
     serving: ServingSpeed | None = None
     """A trained classifier's measured CPU serving speed."""
     abstention: Abstention | None = None

@@ -24,6 +24,7 @@ from core.measurement import (  # noqa: F401 (re-exported)
 )
 from core.text import chrf
 from trainers.data import Message
+from trainers.eval.fields import parse, score_outputs
 from trainers.metrics import Forgetting
 
 
@@ -60,9 +61,11 @@ def hits(preds: list[str], gold: list[str]) -> str:
     )
 
 
-def score(task: Literal["classify", "generate"], preds, golds) -> QualityMeasure:
+def score(task: Literal["classify", "generate", "extract"], preds, golds) -> QualityMeasure:
     if task == "classify":
         return accuracy(preds, golds)
+    if task == "extract":  # field F1 over (field, value) pairs; the gold answers are JSON
+        return score_outputs(preds, [parse(g) or {} for g in golds], {}).scores.f1
     return mean_score([chrf(p, g) for p, g in zip(preds, golds, strict=True)], "chrf")
 
 
@@ -77,9 +80,11 @@ def generate(
     device: str = "cpu",
     bf16: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    constraint: Callable[[int], object] | None = None,
 ) -> list[str]:
     """Greedy decoding, batched with left padding (so every row's last token is real).
-    progress(rows done, rows) is called after every batch."""
+    progress(rows done, rows) is called after every batch. constraint(rows): a logits
+    processor for a batch of that many rows (trainers/eval/schema_decode.py)."""
     texts = [
         tok.apply_chat_template(
             [m.model_dump() for m in p], tokenize=False, add_generation_prompt=True
@@ -112,6 +117,7 @@ def generate(
                     do_sample=False,
                     pad_token_id=tok.pad_token_id,
                     eos_token_id=tok.eos_token_id,
+                    logits_processor=[constraint(len(idx))] if constraint else None,
                 )  # (B, T + new)
             new = gen[:, enc["input_ids"].shape[1] :]
             for i, row in zip(idx, new, strict=True):

@@ -16,6 +16,14 @@ from trainers.context import Outcome, PilotContext, load_model
 from trainers.eval import baselines
 from trainers.eval.constrained import Constrained, score_labels
 from trainers.eval.curve import CurvePoint, learning_curve
+from trainers.eval.extract_eval import (
+    CONSTRAINED,
+    Answers,
+    exact_rows,
+    extraction_stats,
+    few_shot_constrained,
+    tuned_constrained,
+)
 from trainers.eval.scoring import forgetting_pattern, generate, hits, probe, score
 from trainers.metrics import Sample, StudentStats
 from trainers.recipe import Fitted, Recipe
@@ -30,6 +38,7 @@ class Generated:
     quality: QualityMeasure
     answers: list[str]
     tokens_per_second: float
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ def evaluate_holdout(ctx: PilotContext, model, phase: str = "holdout") -> Genera
     seconds = time.perf_counter() - t0
     new_tokens = sum(len(tok(p, add_special_tokens=False)["input_ids"]) + 1 for p in preds)
     quality = score(hold.task, preds, [e.target for e in hold.examples])
-    return Generated(quality, preds, new_tokens / max(seconds, 1e-9))
+    return Generated(quality, preds, new_tokens / max(seconds, 1e-9), seconds)
 
 
 def wanted_baselines(cfg) -> set[str]:
@@ -100,7 +109,7 @@ def evaluate_tuned(ctx: PilotContext, model, with_probe: bool = True) -> Tuned:
             constrained = score_labels(ctx, model, g.answers)
     if merged:
         model.unmerge_adapter()  # saved as an adapter
-    return Tuned(g.quality, g.answers, g.tokens_per_second, probe_after, constrained)
+    return Tuned(g.quality, g.answers, g.tokens_per_second, g.seconds, probe_after, constrained)
 
 
 def agreement(ctx: PilotContext, fitted: Fitted, tuned: Generated):
@@ -168,9 +177,13 @@ def run(ctx: PilotContext) -> Outcome:
     found = {"zero_shot": (zero.quality, zero.answers), **score_baselines(ctx, model)}
     scored = {k: q for k, (q, _) in found.items()}
     answers = {k: a for k, (_, a) in found.items()}
+    fields = {k: Answers(a, zero.seconds if k == "zero_shot" else 0.0) for k, a in answers.items()}
+    if ctx.hold.task == "extract" and "few_shot" in answers:
+        fields["few_shot" + CONSTRAINED] = few_shot_constrained(ctx, model)
     ctx.lap("baselines")
     if not spec.trains:  # the method's result is one of its baselines
         result = spec.result_baseline or "zero_shot"
+        extract = extraction_stats(ctx, fields, result) if ctx.hold.task == "extract" else None
         return Outcome(
             quality=scored[result],
             baseline=zero.quality,
@@ -178,12 +191,13 @@ def run(ctx: PilotContext) -> Outcome:
             model_params=params,
             generation_tps=zero.tokens_per_second,
             samples=_samples(ctx, answers[result]),
-            correct=_correct(ctx, answers),
+            correct=exact_rows(ctx, fields) if extract else _correct(ctx, answers),
+            extract=extract,
         )
-    return _train_and_score(ctx, recipe, model, zero, scored, answers, params)
+    return _train_and_score(ctx, recipe, model, zero, scored, answers, params, fields)
 
 
-def _train_and_score(ctx, recipe, model, zero: Generated, scored, answers, params) -> Outcome:
+def _train_and_score(ctx, recipe, model, zero, scored, answers, params, fields) -> Outcome:
     """A training method: forgetting probe before, curve points, fit, score as deployed,
     forgetting probe after, save, agreement with a teacher."""
     cfg = ctx.cfg
@@ -196,6 +210,11 @@ def _train_and_score(ctx, recipe, model, zero: Generated, scored, answers, param
     ctx.lap("train")
     ctx.emit("eval", phase="tuned")
     tuned = evaluate_tuned(ctx, fitted.model)
+    extract = None
+    if ctx.hold.task == "extract":  # the same model, its decoding held to the schema
+        fields[cfg.method] = Answers(tuned.answers, tuned.seconds)
+        fields[cfg.method + CONSTRAINED] = tuned_constrained(ctx, fitted.model)
+        extract = extraction_stats(ctx, fields, cfg.method)
     ctx.lap("eval")
     curve = None
     if cfg.curve:
@@ -222,11 +241,22 @@ def _train_and_score(ctx, recipe, model, zero: Generated, scored, answers, param
         generation_tps=tuned.tokens_per_second,
         forgetting=forgetting,
         curve=curve,
-        constrained=constrained.quality if constrained else None,
-        invalid_label_share=constrained.invalid_share if constrained else None,
+        constrained=constrained.quality if constrained else _held(extract, cfg.method),
+        invalid_label_share=constrained.invalid_share if constrained else _invalid(extract),
         teacher=fitted.teacher,
         student=student,
         agreement=agreed,
         samples=_samples(ctx, tuned.answers),
-        correct=_correct(ctx, answers),
+        correct=exact_rows(ctx, fields) if extract else _correct(ctx, answers),
+        extract=extract,
     )
+
+
+def _held(extract, method: str) -> QualityMeasure | None:
+    """Extraction: the field F1 of the model's schema-constrained answers."""
+    return extract.methods[method + CONSTRAINED].f1 if extract else None
+
+
+def _invalid(extract) -> float | None:
+    """Extraction: the share of free answers that break the schema (or do not parse)."""
+    return 1 - extract.scores.valid.value if extract else None

@@ -1,0 +1,92 @@
+"""Extraction in the generative flow: the small decoder's answers scored as the field
+reports it, free and with decoding constrained to the schema (trainers/eval/
+schema_decode.py), each variant timed, all on the one holdout.
+
+Every answer is generated the way it would be served (the chat template, greedy, the
+answer budget of the run); the schema-constrained variant differs only in the mask.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from core.extract import ExtractStats
+from trainers.eval.baselines import FEW_SHOT_K, few_shot_examples, with_shots
+from trainers.eval.fields import paired, score_outputs, worst_rows
+from trainers.eval.schema_decode import library, schema_constraint
+from trainers.eval.scoring import generate
+from trainers.fields import run_schema
+
+CONSTRAINED = " + schema"  # the suffix of a variant decoded under the schema
+
+
+@dataclass(frozen=True)
+class Answers:
+    texts: list[str]
+    seconds: float
+
+
+def schema_of(ctx) -> dict:
+    return run_schema(
+        ctx.cfg.output_schema, [e.fields or {} for e in ctx.train_ds.examples], ctx.run_dir
+    )
+
+
+def answer(ctx, model, prompts, phase: str, constrained: bool) -> Answers:
+    """The model's answers to the prompts, free or held to the run's schema."""
+    t0 = time.perf_counter()
+    texts = generate(
+        model,
+        ctx.tok,
+        prompts,
+        max_new_tokens=ctx.budget,
+        batch_size=ctx.cfg.eval_batch_size,
+        device=ctx.device,
+        bf16=ctx.bf16,
+        progress=lambda done, total: ctx.emit("eval", phase=phase, rows=done, of=total),
+        constraint=schema_constraint(ctx.tok, schema_of(ctx), ctx.budget) if constrained else None,
+    )
+    return Answers(texts, time.perf_counter() - t0)
+
+
+def few_shot_constrained(ctx, model) -> Answers:
+    """The frozen model asked with the few-shot baseline's shots, under the schema."""
+    shots = few_shot_examples(ctx.train_ds.examples, FEW_SHOT_K, ctx.cfg.seed)
+    prompts = [with_shots(e, shots) for e in ctx.hold.examples]
+    ctx.emit("eval", phase="few-shot baseline, schema-constrained")
+    return answer(ctx, model, prompts, "few-shot" + CONSTRAINED, constrained=True)
+
+
+def tuned_constrained(ctx, model) -> Answers:
+    ctx.emit("eval", phase="schema-constrained")
+    prompts = [e.messages for e in ctx.hold.examples]
+    return answer(ctx, model, prompts, "tuned" + CONSTRAINED, constrained=True)
+
+
+def extraction_stats(ctx, answers: dict[str, Answers], result: str) -> ExtractStats:
+    """Every variant scored on the holdout; the result paired with each of the others."""
+    schema = schema_of(ctx)
+    hold = ctx.hold.examples
+    golds = [e.fields or {} for e in hold]
+    scored = {k: score_outputs(a.texts, golds, schema, a.seconds) for k, a in answers.items()}
+    free, held = answers.get(result), answers.get(result + CONSTRAINED)
+    ratio = held.seconds / free.seconds if free and held and free.seconds > 0 else None
+    return ExtractStats(
+        schema_source=ctx.cfg.output_schema or "inferred from the training fields",
+        fields=len(ctx.train_ds.fields),
+        methods={k: s.scores for k, s in scored.items()},
+        result=result,
+        paired=tuple(
+            paired(result, scored[result], k, s) for k, s in scored.items() if k != result
+        ),
+        constrained_library=library() if any(CONSTRAINED in k for k in answers) else None,
+        constrained_time_ratio=round(ratio, 3) if ratio is not None else None,
+        worst=worst_rows([e.messages[-1].content for e in hold], golds, scored[result]),
+    )
+
+
+def exact_rows(ctx, answers: dict[str, Answers]) -> dict[str, str]:
+    """'1'/'0' per holdout row (the whole object right) for each variant."""
+    golds = [e.fields or {} for e in ctx.hold.examples]
+    return {k: score_outputs(a.texts, golds, {}).exact for k, a in answers.items()}
