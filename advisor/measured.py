@@ -17,6 +17,7 @@ from advisor.rules import Rule
 from core.measurement import MIN_HOLDOUT, Measurement, QualityMeasure
 from core.scenario import Scenario
 from core.vocab import BASELINE_FOR, ENDPOINT_MEASURES, METHODS
+from costmodels.assumptions import CostAssumptions
 
 SOURCE = "adapt pilot: measured on a frozen holdout"
 MET_BONUS = 3.0
@@ -52,6 +53,8 @@ def _trained_rule(method: str, run: str, q: QualityMeasure, bar: float, m) -> Ru
     )
     if m.distill is not None:
         text += f" ({_distilled(m)})"
+    if m.extract is not None:
+        text += f" ({_extracted(m)})"
     effects: dict[str, float] = {}
     vetoes: frozenset[str] = frozenset()
     gaps = evidence_gaps(m)
@@ -86,6 +89,29 @@ def _distilled(m: Measurement) -> str:
         f"the {d.student} student trained on {d.kept:,} labels from {d.teacher}, scored on "
         f"{against}{teacher}; agreement {d.agreement.text()}; {needed}"
     )
+
+
+def _extracted(m: Measurement) -> str:
+    """An extraction pilot's format and serving evidence, in one clause."""
+    e = m.extract
+    s = e.scores
+    parts = [f"exact match {s.exact.text()}", f"schema-valid {s.valid.value:.1%}"]
+    if (held := e.methods.get(f"{e.result} + schema")) is not None:
+        parts.append(
+            f"held to the schema by {e.constrained_library}: {held.valid.value:.1%} valid, "
+            f"field F1 {held.f1.value:.1%}"
+        )
+    if e.out_of_reach:
+        parts.append(f"{e.out_of_reach:.1%} of expected values are not spans of the text")
+    if m.serving is not None:  # a span tagger on CPU cores
+        core_hour = CostAssumptions().cpu_core_usd_per_hour
+        per_1m = core_hour / 3600 / m.serving.requests_per_second_per_core * 1e6
+        parts.append(
+            f"it serves {m.serving.requests_per_second:,.0f} requests/s on "
+            f"{m.serving.threads} CPU threads, about ${per_1m:,.2f} per million requests at "
+            f"${core_hour:g} a core-hour"
+        )
+    return "; ".join(parts)
 
 
 def _baseline_rule(

@@ -191,6 +191,8 @@ def pilot_command(method: str, scenario: Scenario) -> str:
         )
     docs = " --docs YOUR_DOCUMENTS/" if spec.documents else ""
     data = "YOUR_QUESTIONS.jsonl" if spec.documents else "YOUR_DATA.csv"
+    if scenario.task_kind == "extract" and not spec.documents:  # text and fields, a schema
+        data = "YOUR_FIELDS.jsonl --schema YOUR_SCHEMA.json"
     return f"adapt pilot --method {method} --data {data}{docs}"
 
 
@@ -220,7 +222,7 @@ def recommend(
         evidence = " ".join(r.rationale for r in measured)
         overturned = f"The pilots overturned the prior pick, {STRATEGY_LABELS[prior]}: {evidence}"
         because = f"{overturned} {because}"
-    method, why = pilot_for(winner.strategy, scenario.task_kind)
+    method, why = pilot_for(winner.strategy, scenario.task_kind, scenario.fields_in_text)
     if costs is not None:
         because = f"{because} {model_sentence(costs, scenario)}"
     return Recommendation(

@@ -27,6 +27,7 @@ GROUPS = {
         "gaps",
         "task_definition",
         "strict_output_format",
+        "fields_in_text",
         "quality_bar_pct",
         "latency_target_ms",
     ],

@@ -62,6 +62,7 @@ FIELD_LABELS: dict[str, str] = {
     "quality_bar_pct": "Quality bar (%)",
     "latency_target_ms": "Latency target (ms)",
     "strict_output_format": "Strict output format required",
+    "fields_in_text": "Field values are written in the input (extraction)",
     "base_model_is_distilled": "The base model is itself distilled",
     "horizon_months": "Planning horizon (months)",
     "team_ml_experience": "Team's ML experience",

@@ -112,6 +112,11 @@ class Scenario(BaseModel):
     strict_output_format: bool = False
     """Must every output follow a strict format (JSON schema, grammar, label set)?"""
 
+    fields_in_text: bool = True
+    """Extraction: are the field values written in the input as they must come out (names,
+    dates, amounts as written)? Then a span tagger can find them; no when they are
+    rewritten or inferred (a category, a normalised date)."""
+
     base_model_is_distilled: bool = False
     """Is the small base model you would adapt itself a distilled model
     (e.g. DistilBERT, a 'distill' checkpoint)?"""

@@ -56,6 +56,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "escalation_rate": (0.0, 1.0),
     "serving_tokens_per_second": (0.1, 1e7),
     "classifier_requests_per_second_per_core": (0.01, 1e7),
+    "invalid_output_share": (0.0, 1.0),
     "engineering_usd_per_hour": (0.0, 10_000.0),
     "retrain_hours": (0.0, 10_000.0),
     "retrieved_context_tokens": (0.0, 1e7),
@@ -91,6 +92,11 @@ class CostAssumptions(BaseModel):
     """Classification and routing: requests per second one CPU core serves when the
     student is a small encoder classifier; a classifier pilot measures it. Empty: the
     student is a decoder served on GPUs."""
+    invalid_output_share: Uncertain | None = None
+    """Extraction: share of the small model's free answers that do not parse or break the
+    schema; each one is asked again of the capable model (one more request at its price).
+    A generative pilot on extraction data measures it; decoding held to the schema (and a
+    span tagger, whose answers are built from spans) has none. Empty: not counted."""
     cpu_core_usd_per_hour: float = Field(0.045, ge=0, le=100)
     """Price of one CPU core (vCPU) an hour, for a classifier student (on-demand
     compute-optimized instances list about $0.04-0.05 per vCPU-hour)."""

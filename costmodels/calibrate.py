@@ -26,6 +26,7 @@ from core.scenario import Scenario
 from core.vocab import CLASSIFIER_TASKS, ENDPOINT_MEASURES, METHODS, TRAINING
 from costmodels.assumptions import BOUNDS, CostAssumptions, Range, nominal
 from costmodels.compute import training_flops
+from costmodels.extraction import invalid_outputs
 from costmodels.prices import PriceCatalog
 from costmodels.strategies import HOURS_PER_MONTH, api_call_usd
 
@@ -94,15 +95,17 @@ def _serving(a: CostAssumptions, m: Measurement, cat: PriceCatalog) -> tuple:
 
 
 def _classifier_serving(s: Scenario, a: CostAssumptions, m: Measurement) -> tuple:
-    """A classifier pilot's CPU throughput prices the student on CPU cores."""
+    """A classifier's (or, for extraction, a span tagger's) CPU throughput prices the
+    student on CPU cores."""
     if m.serving is None:
         return {}, None
-    sp = m.serving
-    if s.task_kind not in CLASSIFIER_TASKS:
+    sp, kind = m.serving, METHODS[m.method].label
+    tasks = {"extract"} if METHODS[m.method].flow == "extract" else CLASSIFIER_TASKS
+    if s.task_kind not in tasks:
         return {}, (
-            f"Serving: the classifier pilot {m.run_id} serves {sp.requests_per_second:,.0f} "
+            f"Serving: the {kind} pilot {m.run_id} serves {sp.requests_per_second:,.0f} "
             f"requests/s on a CPU, but this scenario's task is to "
-            f"{label(s.task_kind).lower()}, which a classifier cannot do; the student stays "
+            f"{label(s.task_kind).lower()}, which a {kind} cannot do; the student stays "
             "a decoder on GPUs."
         )
     per_core = sp.requests_per_second_per_core
@@ -110,11 +113,11 @@ def _classifier_serving(s: Scenario, a: CostAssumptions, m: Measurement) -> tupl
     usd_per_1m = a.cpu_core_usd_per_hour / 3600 / per_core / nominal(a.gpu_utilization) * 1e6
     floor = a.min_cpu_cores_serving * a.cpu_core_usd_per_hour * HOURS_PER_MONTH
     note = (
-        f"Serving: the classifier pilot {m.run_id} served {sp.requests_per_second:,.0f} "
+        f"Serving: the {kind} pilot {m.run_id} served {sp.requests_per_second:,.0f} "
         f"requests/s with {sp.threads} CPU threads on {m.device_name or m.device} "
         f"({per_core:,.0f} per core; {sp.latency_p50_ms:,.1f} ms median, "
         f"{sp.latency_p95_ms:,.1f} ms p95 at batch 1). The fine-tuned and distilled "
-        f"students are priced as that classifier on CPU cores at "
+        f"students are priced as that {kind} on CPU cores at "
         f"${a.cpu_core_usd_per_hour:g} per core-hour: ${usd_per_1m:,.2f} per million "
         f"requests, at least {a.min_cpu_cores_serving} cores (${floor:,.0f} a month), "
         "instead of a decoder on GPUs."
@@ -305,6 +308,7 @@ def calibrate(
             _endpoint(scenario, assumptions, m, catalog),
             _documents(assumptions, m, catalog),
             _distillation(scenario, assumptions, m, catalog),
+            invalid_outputs(scenario, m),
         ):
             changes |= update
             notes += [note] if note else []

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from core.scenario import Scenario
-from core.vocab import CLASSIFIER_TASKS, STRATEGIES
+from core.vocab import ENCODER_TASKS, STRATEGIES
 from costmodels.assumptions import CostAssumptions, nominal
 from costmodels.compute import training_flops, training_seconds
 from costmodels.prices import ModelPrice, PriceCatalog
@@ -237,16 +237,20 @@ def strategy_components(
         )
 
     plain, with_ctx = serve(0.0), serve(ctx)
-    if a.classifier_requests_per_second_per_core is not None and s.task_kind in CLASSIFIER_TASKS:
-        per_core = x("classifier_requests_per_second_per_core")
-        plain = serve_classifier(s, a, per_core, x("gpu_utilization"))
-    embed_req = pm * usd_per_token(embed, "input") * inp
     # a cascade escalates to the teacher (by default the model called today)
     escalated_req = (
         prompt_req
         if teacher_model.name == frontier.name
         else pm * api_call_usd(teacher_model, instr - cached + inp, out, cached)
     )
+    held = plain  # a student whose decoding is held to the format: no invalid answers
+    if a.invalid_output_share is not None:  # each invalid free answer is asked again above
+        retry = x("invalid_output_share") * escalated_req
+        plain, with_ctx = (plain[0] + retry, *plain[1:]), (with_ctx[0] + retry, *with_ctx[1:])
+    if a.classifier_requests_per_second_per_core is not None and s.task_kind in ENCODER_TASKS:
+        per_core = x("classifier_requests_per_second_per_core")
+        plain = held = serve_classifier(s, a, per_core, x("gpu_utilization"))
+    embed_req = pm * usd_per_token(embed, "input") * inp
     ft_once = {"training": train(n_ft), "labelling": labelling}
     distill_once = {"teacher": teacher, "training": train(a.distill_examples)}
     retrain_distill = teacher + train(a.distill_examples)
@@ -254,7 +258,7 @@ def strategy_components(
         "prompt": build("prompt", {}, 0.0, prompt_req, 0.0, 0.0),
         "rag": build("rag", {}, 0.0, rag_req, 0.0, 0.0, rag_fixed),
         "fine_tune": build("fine_tune", ft_once, train(n_ft), *plain),
-        "fine_tune_constrained": build("fine_tune_constrained", ft_once, train(n_ft), *plain),
+        "fine_tune_constrained": build("fine_tune_constrained", ft_once, train(n_ft), *held),
         "fine_tune_rag": build(
             "fine_tune_rag", ft_once, train(n_ft), with_ctx[0] + embed_req, *with_ctx[1:], rag_fixed
         ),

@@ -164,6 +164,12 @@ def test_the_tagger_pilot_scores_saves_and_serves(tmp_path, runs_dir, capsys):
     again = [json.dumps(p) for p in predict(model, tok, texts)]
     samples = json.loads((run / "metrics.json").read_text())["samples"][:5]
     assert again == [json.dumps(json.loads(s["predicted"])) for s in samples]
+    # the advice quotes the run: its F1, validity and what it costs to serve on CPU cores
+    scenario = EXAMPLES / "invoice_json_constrained.yaml"
+    assert main(["recommend", str(scenario), "--runs", str(run)]) == 0
+    advice = capsys.readouterr().out
+    assert f"{tagger['f1']['value']:.1%}" in advice and "schema-valid 100.0%" in advice
+    assert "per million requests" in advice and "Serving: the span tagger pilot" in advice
 
 
 def test_bad_extraction_input_is_one_line_and_exit_2(tmp_path, runs_dir, capsys):
