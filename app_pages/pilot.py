@@ -18,6 +18,7 @@ from app_pages.pilot_inputs import (
 )
 from app_pages.probe_view import preflight
 from app_pages.run_view import pick_run, show_results, watch
+from app_pages.schema_inputs import pick_schema
 from app_pages.state import current_scenario, suggested_pilot
 from app_pages.teacher_inputs import pick_holdout, pick_teacher
 from app_pages.widgets import invalid_fields, number_field
@@ -62,6 +63,8 @@ FORM = (
     "upload_path",
     "descriptions_path",
     "docs_path",
+    "schema_source",
+    "schema_path",
 )
 for name, value in st.session_state.get("pilot_form", {}).items():
     if name in FORM:
@@ -80,6 +83,8 @@ distilling = METHODS[st.session_state["method"]].unlabelled_inputs
 path = pick_data(distilling)
 data_format = show_validation(path, distilling) if path is not None else None
 ok = data_format is not None
+schema_ok, schema = pick_schema(path) if ok and not distilling else (True, None)
+ok = ok and schema_ok
 c1, c2, c3 = st.columns(3)
 method = c1.selectbox(
     "method",
@@ -158,6 +163,11 @@ if distilling:
         "25%, 50% and all of them, beside a linear probe and (when the teacher gives "
         "probabilities) soft targets; the run reports its agreement with the teacher and "
         "the teacher-labelled inputs your agreement bar needs."
+    )
+elif METHODS[method].flow == "extract":
+    st.caption(
+        "The span tagger is compared with a gazetteer of your training values on the same "
+        "holdout: parse and schema-valid rates, field F1 per field, exact match, paired tests."
     )
 elif METHODS[method].compute == "encoder":
     st.caption(
@@ -244,6 +254,7 @@ elif ok:
             label_descriptions=str(descriptions) if descriptions and endpoint_url else None,
             trust_remote_code=trust,
             docs=str(docs) if docs else None,
+            output_schema=schema,
             curve=(0.25, 0.5) if curve and curve_applies(method, data_format) else (),
             quality_bar_pct=bar or None,  # a bar of 0% asks for no bar
         )

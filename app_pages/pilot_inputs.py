@@ -24,6 +24,10 @@ DEMOS = {
     "policy questions (answers from documents, JSONL)": EXAMPLES
     / "data"
     / "policy_questions.jsonl",
+    "invoice fields (extraction, JSONL)": EXAMPLES / "data" / "invoice_fields.jsonl",
+}
+DEMO_SCHEMAS = {  # a demo extraction set's own JSON Schema
+    EXAMPLES / "data" / "invoice_fields.jsonl": EXAMPLES / "data" / "invoice_fields.schema.json"
 }
 DEMO_DOCS = EXAMPLES / "docs" / "larkspur"
 DOC_TYPES = ("txt", "md", "html", "htm", "pdf", "docx", "jsonl")

@@ -11,6 +11,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.distill_view import show_distillation
+from app_pages.extract_view import show_extraction
 from app_pages.rag_view import show_documents
 from core.labels import label, method_label
 from core.scenario import InputError
@@ -235,6 +236,7 @@ def show_results(run_dir: Path) -> None:
     show_endpoint(meas)
     show_documents(m, run_dir.name)
     show_distillation(m, run_dir.name)
+    show_extraction(m, run_dir.name)
     if m.learning_curve:
         show_curve(m.learning_curve)
     use_button(run_dir.name)

@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from app_pages.distill_view import show_distillation
+from app_pages.extract_view import show_extraction
 from app_pages.run_view import OUTCOMES, use_button
 from core.labels import STOPPED_WORDS, method_label
 from core.vocab import METHODS
@@ -125,3 +126,8 @@ distilled = {r: m for r, m in done.items() if m.measurement.distill}
 if distilled:
     ref = st.selectbox("distillation run", list(distilled), key="distill_run")
     show_distillation(distilled[ref], f"runs_{ref}")
+
+extracted = {r: m for r, m in done.items() if m.measurement.extract}
+if extracted:
+    ref = st.selectbox("extraction run", list(extracted), key="extract_run")
+    show_extraction(extracted[ref], f"runs_{ref}")

@@ -17,7 +17,7 @@ from costmodels.amortize import CostReport, per_request_curves
 from costmodels.export import assumption_rows
 from costmodels.prices import PriceCatalog
 from costmodels.uncertainty import Uncertainty
-from reports import figures
+from reports import extract_tables, figures
 from reports.compare import comparison_rows, holdout_comparison
 from reports.tables import cost_table, ranking_table, rules_for
 from trainers.eval.curve import LearningCurve
@@ -117,6 +117,7 @@ retrains; month 1 is the first month's running cost.</p>{draws}{chart_html}
 <h2>Pilot results</h2>{_table(pilot_rows) or "<p>No pilot run yet.</p>"}{same}
 {"".join(_documents(p) for p in pilots or [] if p.measurement.rag)}
 {"".join(_distillation(p) for p in pilots or [] if p.measurement.distill)}
+{"".join(_extraction(p) for p in pilots or [] if p.measurement.extract)}
 {_learning(learning_curve)}
 <h2>Scenario</h2>{_table(scen)}
 <h2>Assumptions and sources</h2>{_table(_assumptions(report))}
@@ -196,6 +197,19 @@ def _distillation(p: PilotMetrics) -> str:
         f"<h3>Run {html.escape(p.measurement.run_id)}: distillation from {html.escape(d.teacher)}"
         f"</h3>{_table([t.teacher_row(d)])}{_table(t.student_rows(d))}"
         f"<p>{html.escape(t.headline(d))}</p>{_html(fig)}{_table(t.paired_rows(p))}"
+    )
+
+
+def _extraction(p: PilotMetrics) -> str:
+    """An extraction pilot: every method's validity and field scores, F1 per field, the
+    paired tests and the worst rows, expected against predicted."""
+    e = p.measurement.extract
+    return (
+        f"<h3>Run {html.escape(p.measurement.run_id)}: extraction</h3>"
+        f"<p>{html.escape(extract_tables.headline(e))}</p>{_table(extract_tables.method_rows(e))}"
+        f"{_table(extract_tables.paired_rows(e))}<h4>F1 per field</h4>"
+        f"{_table(extract_tables.field_rows(e))}<h4>The worst rows</h4>"
+        f"{_table(extract_tables.worst_rows(e))}"
     )
 
 

@@ -187,3 +187,41 @@ def test_bad_extraction_input_is_one_line_and_exit_2(tmp_path, runs_dir, capsys)
     csv_schema[2] = "classifier"
     assert main([*csv_schema, "--schema", str(SCHEMA)]) == 2
     assert "a schema applies to extraction data" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_pilot_page_shows_the_schema_then_the_extraction_results(runs_dir):
+    import time
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import ROOT
+    from trainers import runs
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60).run()
+    at.switch_page("app_pages/pilot.py").run()
+    demo = next(o for o in at.selectbox(key="demo_choice").options if "invoice fields" in o)
+    at.selectbox(key="demo_choice").set_value(demo).run()
+    at.selectbox(key="method").set_value("tagger").run()
+    assert at.radio(key="schema_source").value == "the demo set's schema"
+    assert any("120 of 120 training rows satisfy it" in c.value for c in at.caption)
+    at.radio(key="schema_source").set_value("inferred from the data").run()
+    assert any("The run saves it as schema.json" in c.value for c in at.caption)
+    at.radio(key="schema_source").set_value("the demo set's schema").run()
+    at.text_input(key="max_steps").set_value("12").run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    at.button(key="launch").click().run()
+    (row,) = runs.index_list()
+    run_dir = Path(row["run_dir"])
+    deadline = time.time() + 240
+    while runs.status(run_dir) in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.5)
+    assert runs.status(run_dir) == "done", (run_dir / "log.txt").read_text()[-2000:]
+    assert (run_dir / "config.yaml").read_text().count("invoice_fields.schema.json") == 1
+    at.run()
+    assert not at.exception
+    assert "Extraction: fields, format and validity" in [h.value for h in at.subheader]
+    methods = next(d.value for d in at.table if "Schema-valid" in d.value.columns)
+    assert list(methods.index) == ["gazetteer", "tagger (result)"]
+    assert any("F1 per field" in e.label for e in at.expander)
