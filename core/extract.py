@@ -92,6 +92,10 @@ class ExtractStats(BaseModel):
     """Constrained over free generation seconds on the same rows."""
     worst: tuple[WorstRow, ...] = ()
     """The result's worst rows, expected against predicted."""
+    schema_sent_as: str | None = None
+    """Through an endpoint: "response_format" (the server took the schema as a json_schema
+    response format) or "instruction" (it refused one, so the schema went in the system
+    prompt); the validity rate is measured either way."""
 
     @property
     def scores(self) -> ExtractScores:

@@ -46,6 +46,9 @@ class EndpointSpec(BaseModel):
     timeout_s: float = Field(60.0, gt=0)
     retries: int = Field(4, ge=0, le=20)
     max_usd: float | None = Field(None, gt=0)
+    response_schema: dict | None = None
+    """Extraction: the JSON Schema sent as `response_format` json_schema (strict), for a
+    server that constrains its decoding to it."""
 
     def usd(self, input_tokens: float, output_tokens: float) -> float:
         return (
@@ -87,6 +90,8 @@ class ResponseCache:
     @staticmethod
     def key(spec: EndpointSpec, messages: Sequence[Message], max_tokens: int) -> str:
         body = [spec.url.rstrip("/"), spec.model, [m.model_dump() for m in messages], max_tokens]
+        if spec.response_schema is not None:  # another request: another answer
+            body.append(spec.response_schema)
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
     def get(self, key: str) -> Reply | None:
@@ -116,12 +121,19 @@ def _ask(client, spec: EndpointSpec, messages: Sequence[Message], max_tokens: in
     import openai
 
     t0 = time.perf_counter()
+    schema = spec.response_schema
+    held = (
+        {"response_format": {"type": "json_schema", "json_schema": _named(schema)}}
+        if schema is not None
+        else {}
+    )
     try:
         r = client.chat.completions.create(
             model=spec.model,
             messages=[m.model_dump() for m in messages],
             temperature=0,
             max_tokens=max_tokens,
+            **held,
         )
         text = (r.choices[0].message.content or "") if r.choices else ""
     except (openai.APIError, ValueError, KeyError, TypeError) as e:  # after the retries
@@ -142,6 +154,10 @@ def _ask(client, spec: EndpointSpec, messages: Sequence[Message], max_tokens: in
         latency_ms=ms,
         usage_counted=False,
     )
+
+
+def _named(schema: dict) -> dict:
+    return {"name": "fields", "schema": schema, "strict": True}
 
 
 def _reason(e: Exception) -> str:

@@ -1,6 +1,8 @@
 """Issue 27: extraction data and its schema, field-level scoring, and the span tagger."""
 
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
@@ -225,3 +227,82 @@ def test_the_pilot_page_shows_the_schema_then_the_extraction_results(runs_dir):
     methods = next(d.value for d in at.table if "Schema-valid" in d.value.columns)
     assert list(methods.index) == ["gazetteer", "tagger (result)"]
     assert any("F1 per field" in e.label for e in at.expander)
+
+
+class _Fields(BaseHTTPRequestHandler):
+    """A loopback chat server that answers every request with one fields object; with
+    `refuse` set it refuses any request carrying a response_format (as servers without
+    structured outputs do), and it records what each request carried."""
+
+    refuse = False
+    formats: list = []
+    systems: list = []
+
+    def do_POST(self):  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        _Fields.formats.append(body.get("response_format"))
+        first = body["messages"][0]
+        if first["role"] == "system" and "response_format" not in body:
+            _Fields.systems.append(first["content"])
+        if _Fields.refuse and "response_format" in body:
+            return self._send(400, {"error": {"message": "response_format is not supported"}})
+        text = body["messages"][-1]["content"]
+        answer = json.dumps({"vendor": "Acme Tools"}) if "Acme" in text else "{}"
+        return self._send(
+            200,
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": answer},
+                    }
+                ],
+                "usage": {"prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58},
+            },
+        )
+
+    def _send(self, code, obj):
+        data = json.dumps(obj).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_an_endpoint_gets_the_schema_as_response_format_or_in_the_instruction(
+    refuse, runs_dir, capsys, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("ADAPT_RESPONSE_CACHE", str(tmp_path / "cache.sqlite"))
+    _Fields.refuse, _Fields.formats, _Fields.systems = refuse, [], []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Fields)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    argv = ["pilot", "--method", "prompt", "--data", str(FIELDS), "--schema", str(SCHEMA)]
+    argv += ["--endpoint-url", url, "--endpoint-model", "m", "--no-probe", "--json"]
+    try:
+        assert main(argv) == 0
+    finally:
+        server.shutdown()
+    e = json.loads(capsys.readouterr().out)["measurement"]["extract"]
+    assert e["schema_sent_as"] == ("instruction" if refuse else "response_format")
+    assert set(e["methods"]) == {"zero_shot", "few_shot"} and e["result"] == "few_shot"
+    assert e["methods"]["few_shot"]["valid"]["value"] == 1.0  # measured either way
+    sent = [f for f in _Fields.formats if f]
+    if refuse:  # one refused probe, then the schema rides in every system prompt
+        assert len(sent) == 1 and all(
+            "validates against this JSON Schema" in s for s in _Fields.systems[1:]
+        )
+    else:
+        assert len(sent) == len(_Fields.formats) and sent[0]["json_schema"][
+            "schema"
+        ] == fieldmod.load_schema(SCHEMA)

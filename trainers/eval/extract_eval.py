@@ -8,8 +8,9 @@ answer budget of the run); the schema-constrained variant differs only in the ma
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.extract import ExtractStats
 from trainers.eval.baselines import FEW_SHOT_K, few_shot_examples, with_shots
@@ -90,3 +91,38 @@ def exact_rows(ctx, answers: dict[str, Answers]) -> dict[str, str]:
     """'1'/'0' per holdout row (the whole object right) for each variant."""
     golds = [e.fields or {} for e in ctx.hold.examples]
     return {k: score_outputs(a.texts, golds, {}).exact for k, a in answers.items()}
+
+
+# ---- through an endpoint --------------------------------------------------------------
+
+REFUSED = ("BadRequestError", "UnprocessableEntityError", "NotFoundError")  # not retried
+
+
+def schema_route(spec, schema: dict, probe_messages, ask) -> tuple[object, str]:
+    """(the spec to ask with, how the schema is sent): as `response_format` json_schema when
+    the server accepts it (one request tells), else in the instruction. `ask(spec,
+    messages)` sends one request and returns its Reply."""
+    held = spec.model_copy(update={"response_schema": schema})
+    reply = ask(held, probe_messages)
+    if reply.error is None:
+        return held, "response_format"
+    if reply.error.split()[0].rstrip(":") in REFUSED:
+        return spec, "instruction"
+    return held, "response_format"  # a passing failure: the run's own retries decide
+
+
+def schema_instruction(system: str, schema: dict) -> str:
+    """The system prompt that carries the schema when the server cannot take it."""
+    return f"{system} Answer with one JSON object that validates against this JSON Schema: " + (
+        json.dumps(schema, separators=(",", ":"))
+    )
+
+
+def endpoint_extraction(ctx, hold, replies: dict, result: str, sent_as: str) -> ExtractStats:
+    """Every variant scored on the rows all of them answered (a failed request is no wrong
+    answer), with how the schema went to the server."""
+    rows = [i for i in range(len(hold)) if all(rs[i].error is None for rs in replies.values())]
+    kept = ctx.hold.model_copy(update={"examples": tuple(ctx.hold.examples[i] for i in rows)})
+    answers = {k: Answers([rs[i].text for i in rows], 0.0) for k, rs in replies.items()}
+    stats = extraction_stats(replace(ctx, hold=kept), answers, result)
+    return stats.model_copy(update={"schema_sent_as": sent_as})

@@ -15,9 +15,16 @@ from __future__ import annotations
 
 from core.vocab import METHODS
 from trainers.context import Outcome, PilotContext
-from trainers.endpoint import ask_variants, endpoint_stats, shared_cache, spec_of
+from trainers.endpoint import ask_all, ask_variants, endpoint_stats, shared_cache, spec_of
 from trainers.eval.baselines import few_shot_examples, retrieve_shots, with_shots
+from trainers.eval.extract_eval import (
+    endpoint_extraction,
+    schema_instruction,
+    schema_of,
+    schema_route,
+)
 from trainers.eval.scoring import accuracy, hits, score
+from trainers.fields import EXTRACT_SYSTEM
 from trainers.instruction import (
     FEW_SHOT_K,
     as_asked,
@@ -49,16 +56,34 @@ def _scored(task, replies: dict, local: dict, hold) -> tuple[dict, dict, list[Fa
     return scored, correct, failed
 
 
+def _schema(ctx: PilotContext, spec, cache) -> tuple[object, str | None, str]:
+    """Extraction: the schema as a response format where the server takes one, else in
+    the instruction. Returns (spec, instruction or None, how it was sent)."""
+    schema = schema_of(ctx)
+
+    def ask(sp, messages):
+        return ask_all(sp, [messages], max_tokens=ctx.budget, cache=cache)[0]
+
+    spec, sent_as = schema_route(spec, schema, ctx.hold.examples[0].messages, ask)
+    if sent_as == "response_format":
+        return spec, None, sent_as
+    first = ctx.hold.examples[0].messages
+    system = next((m.content for m in first if m.role == "system"), EXTRACT_SYSTEM)
+    return spec, schema_instruction(system, schema), sent_as
+
+
 def run(ctx: PilotContext) -> Outcome:
     cfg, task = ctx.cfg, ctx.hold.task
-    instruction = None
+    instruction, sent_as = None, None
+    spec, cache = spec_of(cfg), shared_cache()
     if task == "classify":  # the data's own template lists at most 20 labels: list all
         labels = tuple(sorted({e.target for e in ctx.train_ds.examples}))
         described = frozen_descriptions(cfg.label_descriptions, labels, ctx.run_dir)
         instruction = classify_instruction(labels, described)
+    if task == "extract":
+        spec, instruction, sent_as = _schema(ctx, spec, cache)
     train = [as_asked(e, instruction) for e in ctx.train_ds.examples]
     hold = [as_asked(e, instruction) for e in ctx.hold.examples]
-    spec, cache = spec_of(cfg), shared_cache()
     system = next((m.content for m in hold[0].messages if m.role == "system"), None)
     instr_tokens, spent = instruction_tokens(spec, cache, system) if system else (0, 0.0)
     prompts = {"zero_shot": [e.messages for e in hold]}
@@ -79,6 +104,7 @@ def run(ctx: PilotContext) -> Outcome:
         update={"instruction_tokens": instr_tokens}
     )
     rows = list(zip(hold, replies[result], strict=True))[:20]
+    extract = endpoint_extraction(ctx, hold, replies, result, sent_as) if sent_as else None
     return Outcome(
         quality=q,
         baseline=scored["zero_shot"],
@@ -96,4 +122,5 @@ def run(ctx: PilotContext) -> Outcome:
             for e, r in rows
         ),
         correct=correct,
+        extract=extract,
     )
