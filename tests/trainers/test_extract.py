@@ -172,6 +172,17 @@ def test_the_tagger_pilot_scores_saves_and_serves(tmp_path, runs_dir, capsys):
     advice = capsys.readouterr().out
     assert f"{tagger['f1']['value']:.1%}" in advice and "schema-valid 100.0%" in advice
     assert "per million requests" in advice and "Serving: the span tagger pilot" in advice
+    # and the one-file report shows the fields, the scores per field and the worst rows
+    from advisor import load_scenario, recommend
+    from costmodels import estimate
+    from reports.html import build_report
+    from trainers.metrics import PilotMetrics
+
+    s = load_scenario(scenario)
+    metrics = PilotMetrics.model_validate_json((run / "metrics.json").read_text())
+    page = build_report(s, recommend(s, estimate(s)), estimate(s), None, [metrics])
+    assert "extraction</h3>" in page and "F1 per field" in page and "The worst rows" in page
+    assert "Schema-valid" in page and "gazetteer" in page
 
 
 def test_bad_extraction_input_is_one_line_and_exit_2(tmp_path, runs_dir, capsys):
@@ -183,6 +194,12 @@ def test_bad_extraction_input_is_one_line_and_exit_2(tmp_path, runs_dir, capsys)
     assert main([*base, str(FIELDS), "--schema", str(tmp_path / "s.json")]) == 2
     err = capsys.readouterr().err
     assert "no training row satisfies the schema" in err and len(err.strip().splitlines()) == 1
+    (tmp_path / "t.json").write_text('{"type": "object", "properties": {"a": {"type": "text"}}}')
+    assert main([*base, str(FIELDS), "--schema", str(tmp_path / "t.json")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "not a valid JSON Schema at properties/a/type" in err and len(err.strip().splitlines()) == 1
+    )
     assert main([*base, str(EXAMPLES / "data" / "support_intents.csv")]) == 2
     assert "the tagger method needs extraction data" in capsys.readouterr().err
     csv_schema = [*base, str(EXAMPLES / "data" / "support_intents.csv")]

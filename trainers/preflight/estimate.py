@@ -176,7 +176,10 @@ def _estimator(cfg, device: str) -> dict:
     hold = min(cfg.holdout_max, max(len(ds.examples) - train_n, 1 if cfg.holdout_data else 0))
     if cfg.holdout_data:  # its own file: its rows, capped
         hold = min(cfg.holdout_max, len(load_dataset(cfg.holdout_data, drop_repeats=True).examples))
-    gen_s = hold * GEN_S_PER_ROW * (2 if cfg.method in TRAINING else 1) * (1 + len(cfg.baselines))
+    passes = (2 if cfg.method in TRAINING else 1) * (1 + len(cfg.baselines))
+    if ds.task == "extract":  # few-shot and tuned answers again, held to the schema
+        passes += ("prompt" in cfg.baselines) + (cfg.method in TRAINING)
+    gen_s = hold * GEN_S_PER_ROW * passes
     phases = {
         "start": STARTUP_S,
         "load": LOAD_S[_cached(cfg.model)],

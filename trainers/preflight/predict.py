@@ -89,6 +89,8 @@ def _from_probe(cfg, r: ProbeResult, data_format: str) -> tuple[dict, int, float
     batches = math.ceil(holdout / cfg.eval_batch_size)
     gen = batches * (r.zero_shot_batch_s + r.few_shot_batch_s + r.retrieval_batch_s)
     gen += r.retriever_s
+    held = data_format == "fields"  # extraction: few-shot and tuned again, held to the schema
+    gen += batches * r.few_shot_batch_s if held else 0.0
     phases = {"start": r.startup_s, "load": r.load_s, "generation": gen}
     tokens, tps = 0, r.train_tokens_per_second or 0.0
     if r.train_tokens_per_second is not None:
@@ -103,7 +105,9 @@ def _from_probe(cfg, r: ProbeResult, data_format: str) -> tuple[dict, int, float
         phases |= {
             "train": train,
             "curve": curve,
-            "generation": gen + batches * r.tuned_batch_s + 2 * r.forgetting_probe_s,
+            "generation": gen
+            + batches * r.tuned_batch_s * (2 if held else 1)
+            + 2 * r.forgetting_probe_s,
             "save": 1.0,
         }
         if r.teacher_s_per_row:  # the teacher answers every training input and the holdout
