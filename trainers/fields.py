@@ -52,12 +52,22 @@ def parse_fields(obj, where: str = "'fields'") -> dict[str, Value]:
     return out
 
 
-def as_json(fields: dict[str, Value]) -> str:
-    """The answer a model is trained to write: compact JSON, lists as lists."""
+def as_json(fields: dict[str, Value], order: tuple[str, ...] = ()) -> str:
+    """The answer a model is trained to write: JSON with json.dumps's separators, lists as
+    lists, the fields in `order` (the schema's), others after them alphabetically. One
+    order matters: decoding held to a schema writes the properties in the schema's order
+    (as llguidance does), so a model trained on another order would be forced off the
+    path it learned (on SLURP that cost the constrained LoRA 4 points of F1)."""
+    rank = {k: i for i, k in enumerate(order)}
+    keys = sorted(fields, key=lambda k: (rank.get(k, len(rank)), k))
     return json.dumps(
-        {k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()},
+        {k: list(fields[k]) if isinstance(fields[k], tuple) else fields[k] for k in keys},
         ensure_ascii=False,
     )
+
+
+def schema_order(schema: dict) -> tuple[str, ...]:
+    return tuple(schema.get("properties", {}))
 
 
 def values(v: Value) -> tuple[str, ...]:

@@ -322,3 +322,27 @@ def test_an_endpoint_gets_the_schema_as_response_format_or_in_the_instruction(
         assert len(sent) == len(_Fields.formats) and sent[0]["json_schema"][
             "schema"
         ] == fieldmod.load_schema(SCHEMA)
+
+
+def test_answers_are_written_in_the_schema_order_that_constrained_decoding_keeps():
+    """llguidance writes an object's properties in the schema's order; a model trained on
+    another order would be forced off what it learned."""
+    import llguidance
+    import llguidance.hf
+    from transformers import AutoTokenizer
+
+    from trainers.eval.schema_decode import SEPARATORS
+    from trainers.models import DEFAULT_MODEL, resolve_model
+
+    schema = fieldmod.load_schema(SCHEMA)  # invoice_number, vendor, amount, ...
+    fields = {"amount": "1.00", "vendor": "Acme Tools"}
+    assert fieldmod.as_json(fields) == '{"amount": "1.00", "vendor": "Acme Tools"}'
+    ordered = fieldmod.as_json(fields, fieldmod.schema_order(schema))
+    assert ordered == '{"vendor": "Acme Tools", "amount": "1.00"}'
+    tok = AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL))
+    lltok = llguidance.hf.from_tokenizer(tok, n_vocab=len(tok), eos_token=tok.eos_token_id)
+    grammar = llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=SEPARATORS)
+    for text, ok in ((ordered, True), (fieldmod.as_json(fields), False)):
+        m = llguidance.LLMatcher(lltok, grammar)
+        m.consume_tokens(tok(text, add_special_tokens=False)["input_ids"])
+        assert m.is_accepting() is ok

@@ -17,7 +17,7 @@ from trainers.eval.baselines import FEW_SHOT_K, few_shot_examples, with_shots
 from trainers.eval.fields import paired, score_outputs, worst_rows
 from trainers.eval.schema_decode import library, schema_constraint
 from trainers.eval.scoring import generate
-from trainers.fields import run_schema
+from trainers.fields import as_json, run_schema, schema_order
 
 CONSTRAINED = " + schema"  # the suffix of a variant decoded under the schema
 
@@ -32,6 +32,20 @@ def schema_of(ctx) -> dict:
     return run_schema(
         ctx.cfg.output_schema, [e.fields or {} for e in ctx.train_ds.examples], ctx.run_dir
     )
+
+
+def in_schema_order(ctx):
+    """The context with every training and holdout answer written in the schema's field
+    order (trainers/fields.py: as_json says why); the same on every resume."""
+    order = schema_order(schema_of(ctx))
+
+    def ordered(ds):
+        rows = tuple(
+            e.model_copy(update={"target": as_json(e.fields or {}, order)}) for e in ds.examples
+        )
+        return ds.model_copy(update={"examples": rows})
+
+    return replace(ctx, train_ds=ordered(ctx.train_ds), hold=ordered(ctx.hold))
 
 
 def answer(ctx, model, prompts, phase: str, constrained: bool) -> Answers:

@@ -19,6 +19,7 @@ from trainers.endpoint import ask_all, ask_variants, endpoint_stats, shared_cach
 from trainers.eval.baselines import few_shot_examples, retrieve_shots, with_shots
 from trainers.eval.extract_eval import (
     endpoint_extraction,
+    in_schema_order,
     schema_instruction,
     schema_of,
     schema_route,
@@ -81,6 +82,7 @@ def run(ctx: PilotContext) -> Outcome:
         described = frozen_descriptions(cfg.label_descriptions, labels, ctx.run_dir)
         instruction = classify_instruction(labels, described)
     if task == "extract":
+        ctx = in_schema_order(ctx)
         spec, instruction, sent_as = _schema(ctx, spec, cache)
     train = [as_asked(e, instruction) for e in ctx.train_ds.examples]
     hold = [as_asked(e, instruction) for e in ctx.hold.examples]

@@ -22,6 +22,7 @@ from trainers.eval.extract_eval import (
     exact_rows,
     extraction_stats,
     few_shot_constrained,
+    in_schema_order,
     tuned_constrained,
 )
 from trainers.eval.scoring import forgetting_pattern, generate, hits, probe, score
@@ -169,6 +170,8 @@ def _correct(ctx: PilotContext, answers: dict[str, list[str]]) -> dict[str, str]
 
 
 def run(ctx: PilotContext) -> Outcome:
+    if ctx.hold.task == "extract":
+        ctx = in_schema_order(ctx)
     cfg, spec = ctx.cfg, METHODS[ctx.cfg.method]
     recipe = recipe_for(cfg.method)
     model, params = load_model(ctx, recipe)
