@@ -18,6 +18,7 @@ learned, not to a compact one it never saw.
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import version
 
 import torch
@@ -37,7 +38,10 @@ def library() -> str:
 class SchemaConstraint(LogitsProcessor):
     """One grammar matcher per row of a generate() batch. Called with (B, T) ids and
     (B, V) scores: each live row first consumes the token it chose last step, then its
-    mask of allowed next tokens is applied; a finished row allows only end-of-turn."""
+    mask of allowed next tokens is applied; a finished row allows only end-of-turn. The
+    rows' tokens are consumed and their masks computed in parallel by llguidance's
+    executor (Rust threads, outside the GIL): computed one after another they took 0.7 ms
+    a row per step on SLURP's 55-field schema, 1.69x the free decoding time."""
 
     def __init__(self, lltok, grammar, rows: int, vocab: int, eos: int, budget: int, closers):
         import llguidance
@@ -49,22 +53,23 @@ class SchemaConstraint(LogitsProcessor):
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         import llguidance.torch as lt
 
+        live = [(i, m) for i, m in enumerate(self.matchers) if not m.is_stopped()]
         if self.prompt_len is None:
             self.prompt_len = input_ids.shape[1]
-        else:
-            for i, m in enumerate(self.matchers):
-                if not m.is_stopped():
-                    m.consume_token(int(input_ids[i, -1]))
+        elif live:
+            last = input_ids[:, -1].tolist()  # (B,) the tokens chosen last step
+            lt.consume_token_par(_executor(), [(m, last[i]) for i, m in live])
+            live = [(i, m) for i, m in live if not m.is_stopped()]
         mask = lt.allocate_token_bitmask(len(self.matchers), self.vocab)  # (B, V/32) int32
-        for i, m in enumerate(self.matchers):
-            if not m.is_stopped():
-                lt.fill_next_token_bitmask(m, mask, i)
-        width = scores.shape[1]
-        if width > self.vocab:  # the model's head may be wider than the tokenizer
+        if live:
+            lt.fill_next_token_bitmask_par(_executor(), [(m, i) for i, m in live], mask)
+        if scores.is_cpu and scores.dtype == torch.float32 and scores.shape[1] == self.vocab:
+            lt.apply_token_bitmask_inplace(scores, mask)
+        else:  # a head wider than the tokenizer, or logits on a GPU
             scores[:, self.vocab :] = -float("inf")
-        out = scores[:, : self.vocab].float().cpu()
-        lt.apply_token_bitmask_inplace(out, mask)
-        scores[:, : self.vocab] = out.to(scores.device, scores.dtype)
+            out = scores[:, : self.vocab].float().cpu()
+            lt.apply_token_bitmask_inplace(out, mask)
+            scores[:, : self.vocab] = out.to(scores.device, scores.dtype)
         if self.budget - (input_ids.shape[1] - self.prompt_len) <= CLOSE_WITHIN:
             scores[:, self.closers] += 1e4  # masked tokens stay at -inf
         for i, m in enumerate(self.matchers):
@@ -72,6 +77,24 @@ class SchemaConstraint(LogitsProcessor):
                 scores[i] = -float("inf")
                 scores[i, self.eos] = 0.0
         return scores
+
+
+@functools.cache
+def _executor():
+    import llguidance
+
+    return llguidance.LLExecutor()
+
+
+@functools.lru_cache(maxsize=4)
+def _for_tokenizer(tok) -> tuple[object, torch.Tensor]:
+    """(llguidance's view of the tokenizer, the closing tokens): about a second to build,
+    so once per tokenizer and process."""
+    import llguidance.hf
+
+    # the end-of-turn generate() stops at (the tokenizer's own eos may be another token)
+    lltok = llguidance.hf.from_tokenizer(tok, n_vocab=len(tok), eos_token=tok.eos_token_id)
+    return lltok, closing_tokens(tok)
 
 
 def closing_tokens(tok) -> torch.Tensor:
@@ -84,13 +107,10 @@ def schema_constraint(tok, schema: dict, budget: int):
     """A factory of SchemaConstraint for batches of n rows (scoring.generate's
     `constraint`) of at most `budget` new tokens; the grammar is compiled once."""
     import llguidance
-    import llguidance.hf
 
     vocab = len(tok)
-    # the end-of-turn generate() stops at (the tokenizer's own eos may be another token)
-    lltok = llguidance.hf.from_tokenizer(tok, n_vocab=vocab, eos_token=tok.eos_token_id)
+    lltok, closers = _for_tokenizer(tok)
     grammar = llguidance.LLMatcher.grammar_from_json_schema(schema, defaults=SEPARATORS)
     if problem := llguidance.LLMatcher.validate_grammar(grammar, lltok):  # "" when sound
         raise ValueError(f"the schema cannot be compiled for constrained decoding: {problem}")
-    closers = closing_tokens(tok)
     return lambda n: SchemaConstraint(lltok, grammar, n, vocab, tok.eos_token_id, budget, closers)

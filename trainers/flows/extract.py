@@ -19,12 +19,8 @@ from trainers.eval.gazetteer import gazetteer, look_up
 from trainers.fields import as_json, run_schema, values
 from trainers.metrics import Sample
 from trainers.recipes import recipe_for
-from trainers.recipes.tagger import span_fields
+from trainers.recipes.tagger import span_fields, text_of
 from trainers.tagger import find_spans, predict
-
-
-def text_of(e) -> str:
-    return e.messages[-1].content  # the user's turn: the text the fields come from
 
 
 def out_of_reach(hold) -> float:

@@ -15,12 +15,12 @@ def span_fields(train_ds) -> tuple[str, ...]:
     only ones a tagger can learn."""
     names = set()
     for e in train_ds.examples:
-        spans, _ = find_spans(_text(e), e.fields or {})
+        spans, _ = find_spans(text_of(e), e.fields or {})
         names |= {name for _, _, name in spans}
     return tuple(sorted(names))
 
 
-def _text(e) -> str:
+def text_of(e) -> str:
     return e.messages[-1].content  # the user's turn: the text the fields come from
 
 
@@ -34,8 +34,8 @@ class TaggerRecipe:
         tags = tag_names(fields)
         rows = []
         for e in train_ds.examples:
-            spans, _ = find_spans(_text(e), e.fields or {})
-            ids, _, labels = encode(ctx.tok, _text(e), spans, tags)
+            spans, _ = find_spans(text_of(e), e.fields or {})
+            ids, _, labels = encode(ctx.tok, text_of(e), spans, tags)
             rows.append((ids, labels))
         result = loop.fit(
             TagLoss(tagger),
