@@ -46,6 +46,8 @@ class Generated:
 class Tuned(Generated):
     probe_after: QualityMeasure | None = None
     constrained: Constrained | None = None
+    held: Answers | None = None
+    """Extraction: the same model's answers with decoding held to the schema."""
 
 
 def evaluate_holdout(ctx: PilotContext, model, phase: str = "holdout") -> Generated:
@@ -103,14 +105,18 @@ def evaluate_tuned(ctx: PilotContext, model, with_probe: bool = True) -> Tuned:
     if merged:
         model.merge_adapter()
     g = evaluate_holdout(ctx, model, "tuned")
-    probe_after, constrained = None, None
+    probe_after, constrained, held = None, None, None
     if with_probe:
         probe_after = probe(model, ctx.tok, ctx.device, ctx.bf16)
         if ctx.hold.task == "classify":
             constrained = score_labels(ctx, model, g.answers)
+        if ctx.hold.task == "extract":  # merged too: timed like the free answers
+            held = tuned_constrained(ctx, model)
     if merged:
         model.unmerge_adapter()  # saved as an adapter
-    return Tuned(g.quality, g.answers, g.tokens_per_second, g.seconds, probe_after, constrained)
+    return Tuned(
+        g.quality, g.answers, g.tokens_per_second, g.seconds, probe_after, constrained, held
+    )
 
 
 def agreement(ctx: PilotContext, fitted: Fitted, tuned: Generated):
@@ -216,7 +222,7 @@ def _train_and_score(ctx, recipe, model, zero, scored, answers, params, fields) 
     extract = None
     if ctx.hold.task == "extract":  # the same model, its decoding held to the schema
         fields[cfg.method] = Answers(tuned.answers, tuned.seconds)
-        fields[cfg.method + CONSTRAINED] = tuned_constrained(ctx, fitted.model)
+        fields[cfg.method + CONSTRAINED] = tuned.held
         extract = extraction_stats(ctx, fields, cfg.method)
     ctx.lap("eval")
     curve = None
