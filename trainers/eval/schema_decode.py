@@ -40,8 +40,8 @@ class SchemaConstraint(LogitsProcessor):
     (B, V) scores: each live row first consumes the token it chose last step, then its
     mask of allowed next tokens is applied; a finished row allows only end-of-turn. The
     rows' tokens are consumed and their masks computed in parallel by llguidance's
-    executor (Rust threads, outside the GIL): computed one after another they took 0.7 ms
-    a row per step on SLURP's 55-field schema, 1.69x the free decoding time."""
+    executor (Rust threads, outside the GIL): on SmolLM2-135M, batch 32, SLURP's 55-field
+    schema, 8.0 ms a token against 8.4 ms free."""
 
     def __init__(self, lltok, grammar, rows: int, vocab: int, eos: int, budget: int, closers):
         import llguidance
