@@ -7,7 +7,8 @@ Chosen by measurement on the shared SLURP files (2,000 training rows, 300 holdou
 test.jsonl sampled with seed 0, all-MiniLM-L6-v2, 2-core AMD EPYC with AVX-512 BF16):
 batch 32, learning rate 5e-4 and 8 epochs reached slot F1 75.5% in 124 s of training;
 batch 16 at 1e-4 reached 68.4% in 353 s, at 3e-4 73.5% in 288 s (on the first 300 rows).
-As the pilot, through the shared loop (bench/bench_extract.py): 79.2% in 132 s.
+As the pilot, through the shared loop, on the pilot's own seed-0 sample of 300 holdout rows
+(bench/bench_extract.py): 79.2% in 132 s.
 Only fields whose value is a span of the text can be tagged: the others are counted out
 of reach, never silently scored as zero.
 """
