@@ -99,8 +99,9 @@ def _classifier_serving(s: Scenario, a: CostAssumptions, m: Measurement) -> tupl
     student on CPU cores."""
     if m.serving is None:
         return {}, None
-    sp, kind = m.serving, METHODS[m.method].label
-    tasks = {"extract"} if METHODS[m.method].flow == "extract" else CLASSIFIER_TASKS
+    tagger = METHODS[m.method].flow == "extract"
+    sp, kind = m.serving, "span tagger" if tagger else "classifier"
+    tasks = {"extract"} if tagger else CLASSIFIER_TASKS
     if s.task_kind not in tasks:
         return {}, (
             f"Serving: the {kind} pilot {m.run_id} serves {sp.requests_per_second:,.0f} "
