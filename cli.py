@@ -81,9 +81,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         cost = money(r.tco_usd) if r.tco_usd is not None else "-"
         verdict = r.verdict.replace("_", " ")
         print(f"{i:>2}  {r.strategy:<24} {verdict:<12} {cost:>11}  {why[:90]}")
-    if args.calibration:
+    measured = [r.text for r in rec.fired if r.kind == "measured"]
+    if args.calibration or measured:
         print("\nWhat your pilots measured, and what it changed in the costs:")
-        for note in args.calibration:
+        for note in (*measured, *args.calibration):
             print(f"  - {note}")
     if rec.caveats:
         print("\nCaveats:")

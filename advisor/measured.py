@@ -17,7 +17,7 @@ from advisor.rules import Rule
 from core.measurement import MIN_HOLDOUT, Measurement, QualityMeasure
 from core.scenario import Scenario
 from core.vocab import BASELINE_FOR, ENDPOINT_MEASURES, METHODS
-from costmodels.assumptions import CostAssumptions
+from costmodels.assumptions import CostAssumptions, nominal
 
 SOURCE = "adapt pilot: measured on a frozen holdout"
 MET_BONUS = 3.0
@@ -104,12 +104,13 @@ def _extracted(m: Measurement) -> str:
     if e.out_of_reach:
         parts.append(f"{e.out_of_reach:.1%} of expected values are not spans of the text")
     if m.serving is not None:  # a span tagger on CPU cores
-        core_hour = CostAssumptions().cpu_core_usd_per_hour
-        per_1m = core_hour / 3600 / m.serving.requests_per_second_per_core * 1e6
+        a = CostAssumptions()
+        busy = nominal(a.gpu_utilization)  # the share of paid time doing work, as priced
+        per_1m = a.cpu_core_usd_per_hour / 3600 / m.serving.requests_per_second_per_core
         parts.append(
             f"it serves {m.serving.requests_per_second:,.0f} requests/s on "
-            f"{m.serving.threads} CPU threads, about ${per_1m:,.2f} per million requests at "
-            f"${core_hour:g} a core-hour"
+            f"{m.serving.threads} CPU threads, about ${per_1m / busy * 1e6:,.2f} per million "
+            f"requests at ${a.cpu_core_usd_per_hour:g} a core-hour and {busy:.0%} utilisation"
         )
     return "; ".join(parts)
 

@@ -227,8 +227,8 @@ METHODS: dict[Method, MethodSpec] = {
         label="span tagger",
         trains=True,
         compute="encoder",
-        # its output is an object built from spans: valid by construction, so it speaks for
-        # the constrained fine-tune too
+        # its answer is an object built from spans and held to the schema field by field,
+        # so it speaks for the constrained fine-tune too
         measures=frozenset({"fine_tune", "fine_tune_constrained"}),
         cpu_tokens_per_second=2000.0,  # all-MiniLM-L6-v2 on SLURP utterances, batch 32
         flow="extract",
@@ -289,13 +289,14 @@ DISTILL_CLASSIFIER_PILOT: tuple[Method, str] = (
 
 # Extraction whose fields are spans of the input: a span tagger on the same small encoder
 # (on SLURP at 2,000 rows: slot F1 79.2% after 132 s of training on a 2-core CPU, against
-# 66.3% for LoRA after 482 s; bench/bench_extract.py), valid by construction. Fields that are rewritten or inferred
+# 66.3% for LoRA after 482 s; bench/bench_extract.py); a value its field's schema refuses
+# is left out, so its answers validate. Fields that are rewritten or inferred
 # need a generator: the LoRA pilot, decoding held to the schema.
 TAGGER_PILOT: tuple[Method, str] = (
     "tagger",
     "fine-tune a small encoder as a span tagger over your fields (minutes on a CPU) and "
     "compare it with a gazetteer of your training values; its answers are built from "
-    "spans, so every one fits the schema",
+    "spans and held to your schema field by field",
 )
 FINE_TUNE_STRATEGIES = frozenset({"fine_tune", "fine_tune_constrained"})
 

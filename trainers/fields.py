@@ -169,6 +169,24 @@ def _typed(v: Value):
     return float(v) if _kind(v) == "number" else v
 
 
+def held_to(schema: dict, fields: dict[str, Value]) -> dict[str, Value]:
+    """A tagger's object with every value its field's schema refuses left out (a span
+    that breaks a pattern or an enum, a field the schema does not know): what a deployed
+    tagger answers. The object as a whole can still fail (a required field not found)."""
+    props = schema.get("properties", {})
+    closed = schema.get("additionalProperties") is False
+    kept = {}
+    for k, v in fields.items():
+        if k in props:
+            value = list(v) if isinstance(v, tuple) else v
+            if not validator(props[k]).is_valid(value):
+                continue
+        elif closed:
+            continue
+        kept[k] = v
+    return kept
+
+
 def check_against(schema: dict, all_fields, source: str) -> int:
     """How many training rows break the schema; none satisfying it is refused (the schema
     and the data cannot both be right). Numbers count as numbers or as text."""

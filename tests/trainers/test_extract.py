@@ -163,9 +163,9 @@ def test_the_tagger_pilot_scores_saves_and_serves(tmp_path, runs_dir, capsys):
     model, tok = load_tagger(run / "tagger")
     hold = json.loads((run / "holdout.json").read_text())["examples"][:5]
     texts = [h["messages"][-1]["content"] for h in hold]
-    again = [json.dumps(p) for p in predict(model, tok, texts)]
+    again = [json.loads(json.dumps(p)) for p in predict(model, tok, texts)]  # tuples: lists
     samples = json.loads((run / "metrics.json").read_text())["samples"][:5]
-    assert again == [json.dumps(json.loads(s["predicted"])) for s in samples]
+    assert again == [json.loads(s["predicted"]) for s in samples]
     # the advice quotes the run: its F1, validity and what it costs to serve on CPU cores
     scenario = EXAMPLES / "invoice_json_constrained.yaml"
     assert main(["recommend", str(scenario), "--runs", str(run)]) == 0

@@ -16,7 +16,7 @@ from trainers.classifier import serving_speed
 from trainers.context import Outcome, PilotContext, load_model
 from trainers.eval.fields import paired, score_outputs, worst_rows
 from trainers.eval.gazetteer import gazetteer, look_up
-from trainers.fields import as_json, run_schema, values
+from trainers.fields import as_json, held_to, run_schema, values
 from trainers.metrics import Sample
 from trainers.recipes import recipe_for
 from trainers.recipes.tagger import span_fields, text_of
@@ -48,13 +48,13 @@ def run(ctx: PilotContext) -> Outcome:
     ctx.lap("train")
     ctx.emit("eval", phase="tuned")
     tagger, t = fitted.model, time.perf_counter()
-    preds = predict(tagger, ctx.tok, texts, ctx.device, ctx.bf16)
+    preds = [held_to(schema, p) for p in predict(tagger, ctx.tok, texts, ctx.device, ctx.bf16)]
     scored[cfg.method] = score_outputs(preds, golds, schema, time.perf_counter() - t)
     ctx.lap("eval")
     ctx.emit("eval", phase="serving speed")
 
-    def answer(rows):
-        return predict(tagger, ctx.tok, rows, ctx.device, ctx.bf16)
+    def answer(rows):  # served as deployed: tagged, decoded, held to the schema
+        return [held_to(schema, p) for p in predict(tagger, ctx.tok, rows, ctx.device, ctx.bf16)]
 
     speed = serving_speed(tagger, ctx.tok, texts, ctx.device, answer=answer)
     ctx.lap("serving")
