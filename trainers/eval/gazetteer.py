@@ -29,14 +29,15 @@ def gazetteer(train_fields) -> list[tuple[re.Pattern, str, str]]:
 
 
 def look_up(table: list[tuple[re.Pattern, str, str]], text: str) -> dict:
-    """The fields a text holds by the table, a field found twice as a list."""
-    low = " ".join(text.lower().split())
+    """The fields a text holds by the table, each value as the text writes it, a field
+    found twice as a list."""
+    low = text.lower()  # the same length as the text: a match's span is the text's
     taken: list[tuple[int, int]] = []
     found: dict[str, list[str]] = {}
-    for pattern, value, field in table:
+    for pattern, _, field in table:
         for m in pattern.finditer(low):
             a, b = m.span()
             if not any(a < y and x < b for x, y in taken):
                 taken.append((a, b))
-                found.setdefault(field, []).append(value)
+                found.setdefault(field, []).append(text[a:b])
     return {k: v[0] if len(v) == 1 else tuple(v) for k, v in found.items()}
