@@ -6,6 +6,17 @@ from __future__ import annotations
 
 from core.extract import ExtractStats
 from core.measurement import QualityMeasure
+from reports.compare import label_of
+
+HELD = " + schema"  # trainers/eval/extract_eval.py: CONSTRAINED
+
+
+def name_of(name: str) -> str:
+    """A variant's name in words: "lora + schema" -> "LoRA, held to the schema"."""
+    base = name.removesuffix(HELD)
+    words = label_of(base)
+    words = words[0].upper() + words[1:]
+    return words + (", held to the schema" if name.endswith(HELD) else "")
 
 
 def _pct(q: QualityMeasure) -> str:
@@ -17,7 +28,7 @@ def method_rows(e: ExtractStats) -> list[dict]:
     for name, s in e.methods.items():
         rows.append(
             {
-                "Method": name + (" (result)" if name == e.result else ""),
+                "Method": name_of(name) + (" (result)" if name == e.result else ""),
                 "Parse rate": _pct(s.parsed),
                 "Schema-valid": _pct(s.valid),
                 "Field F1": _pct(s.f1),
@@ -47,7 +58,7 @@ def field_rows(e: ExtractStats, top: int = 25) -> list[dict]:
 def paired_rows(e: ExtractStats) -> list[dict]:
     return [
         {
-            "Comparison": f"{p.a} - {p.b}",
+            "Comparison": f"{name_of(p.a)} - {name_of(p.b)}",
             "Field F1 difference": f"{p.f1_delta:+.1%} [{p.ci_low:+.1%}, {p.ci_high:+.1%}]",
             "p (paired bootstrap)": f"{p.p_value:.3f}",
             "Exact match, McNemar p": f"{p.exact_p_value:.3g}",
@@ -67,7 +78,7 @@ def headline(e: ExtractStats) -> str:
     """One sentence: what the result reached, how it was scored, what is out of reach."""
     s = e.scores
     text = (
-        f"{e.result}: field F1 {_pct(s.f1)}, exact match {_pct(s.exact)}, "
+        f"{name_of(e.result)}: field F1 {_pct(s.f1)}, exact match {_pct(s.exact)}, "
         f"{s.valid.value:.1%} of outputs schema-valid (schema: {e.schema_source}); "
         f"{e.normalisation}."
     )

@@ -182,7 +182,7 @@ def test_the_tagger_pilot_scores_saves_and_serves(tmp_path, runs_dir, capsys):
     metrics = PilotMetrics.model_validate_json((run / "metrics.json").read_text())
     page = build_report(s, recommend(s, estimate(s)), estimate(s), None, [metrics])
     assert "extraction</h3>" in page and "F1 per field" in page and "The worst rows" in page
-    assert "Schema-valid" in page and "gazetteer" in page
+    assert "Schema-valid" in page and "Span tagger - Gazetteer" in page
 
 
 def test_bad_extraction_input_is_one_line_and_exit_2(tmp_path, runs_dir, capsys):
@@ -242,7 +242,7 @@ def test_the_pilot_page_shows_the_schema_then_the_extraction_results(runs_dir):
     assert not at.exception
     assert "Extraction: fields, format and validity" in [h.value for h in at.subheader]
     methods = next(d.value for d in at.table if "Schema-valid" in d.value.columns)
-    assert list(methods.index) == ["gazetteer", "tagger (result)"]
+    assert list(methods.index) == ["Gazetteer", "Span tagger (result)"]
     assert any("F1 per field" in e.label for e in at.expander)
 
 
