@@ -9,14 +9,13 @@ answer budget of the run); the schema-constrained variant differs only in the ma
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, replace
 
 from core.extract import ExtractStats
 from trainers.eval.baselines import FEW_SHOT_K, few_shot_examples, with_shots
 from trainers.eval.fields import paired, score_outputs, worst_rows
 from trainers.eval.schema_decode import library, schema_constraint
-from trainers.eval.scoring import generate
+from trainers.eval.scoring import generate_for
 from trainers.fields import as_json, run_schema, schema_order
 
 CONSTRAINED = " + schema"  # the suffix of a variant decoded under the schema
@@ -50,19 +49,8 @@ def in_schema_order(ctx):
 
 def answer(ctx, model, prompts, phase: str, constrained: bool) -> Answers:
     """The model's answers to the prompts, free or held to the run's schema."""
-    t0 = time.perf_counter()
-    texts = generate(
-        model,
-        ctx.tok,
-        prompts,
-        max_new_tokens=ctx.budget,
-        batch_size=ctx.cfg.eval_batch_size,
-        device=ctx.device,
-        bf16=ctx.bf16,
-        progress=lambda done, total: ctx.emit("eval", phase=phase, rows=done, of=total),
-        constraint=schema_constraint(ctx.tok, schema_of(ctx), ctx.budget) if constrained else None,
-    )
-    return Answers(texts, time.perf_counter() - t0)
+    held = schema_constraint(ctx.tok, schema_of(ctx), ctx.budget) if constrained else None
+    return Answers(*generate_for(ctx, model, prompts, phase, held))
 
 
 def few_shot_constrained(ctx, model) -> Answers:

@@ -9,6 +9,7 @@ set written for this project, scored before and after training.
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Literal
@@ -129,6 +130,30 @@ def generate(
         if flip:
             weight.requires_grad_(False)
     return out
+
+
+def generate_for(ctx, model, prompts, phase: str, constraint=None) -> tuple[list[str], float]:
+    """A pilot's answers to the prompts as the run generates them (its budget, batch,
+    device, bf16), with "row n/N" progress events under `phase`; and the seconds taken."""
+    t0 = time.perf_counter()
+    answers = generate(
+        model,
+        ctx.tok,
+        prompts,
+        max_new_tokens=ctx.budget,
+        batch_size=ctx.cfg.eval_batch_size,
+        device=ctx.device,
+        bf16=ctx.bf16,
+        progress=lambda done, total: ctx.emit("eval", phase=phase, rows=done, of=total),
+        constraint=constraint,
+    )
+    return answers, time.perf_counter() - t0
+
+
+def tokens_per_second(tok, answers: list[str], seconds: float) -> float:
+    """Decoding speed: the answers' tokens (plus end-of-turn each) over the seconds."""
+    n = sum(len(tok(a, add_special_tokens=False)["input_ids"]) + 1 for a in answers)
+    return n / max(seconds, 1e-9)
 
 
 # A small general-instruction probe set written for this project: facts and skills a chat

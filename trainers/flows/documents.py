@@ -17,7 +17,6 @@ comparisons stay paired) and listed with its reason.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from core.measurement import EndpointStats, RagStats
@@ -28,7 +27,7 @@ from rag.qa import answer_scores, paired_difference, retrieval_scores, row_f1
 from trainers import runs
 from trainers.context import ENDPOINT, Outcome, PilotContext, load_model
 from trainers.endpoint import ask_variants, endpoint_stats, shared_cache, spec_of
-from trainers.eval.scoring import generate
+from trainers.eval.scoring import generate_for, tokens_per_second
 from trainers.loop import TrainResult
 from trainers.metrics import FailedRow, Sample, TeacherStats
 from trainers.passages import open_index, question, retrieve, training_set, with_passages
@@ -148,19 +147,8 @@ def _gains(answers: dict[str, list[str]], hold) -> dict:
 
 def _generate(ctx: PilotContext, model, prompts, phase: str) -> tuple[list[str], float]:
     """Answers by greedy generation, and decoding tokens/s."""
-    t = time.perf_counter()
-    answers = generate(
-        model,
-        ctx.tok,
-        prompts,
-        max_new_tokens=ctx.budget,
-        batch_size=ctx.cfg.eval_batch_size,
-        device=ctx.device,
-        bf16=ctx.bf16,
-        progress=lambda done, total: ctx.emit("eval", phase=phase, rows=done, of=total),
-    )
-    n = sum(len(ctx.tok(a, add_special_tokens=False)["input_ids"]) + 1 for a in answers)
-    return answers, n / max(time.perf_counter() - t, 1e-9)
+    answers, seconds = generate_for(ctx, model, prompts, phase)
+    return answers, tokens_per_second(ctx.tok, answers, seconds)
 
 
 def _local(ctx: PilotContext, prompts: dict, index) -> Answered:

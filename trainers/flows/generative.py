@@ -6,7 +6,6 @@ label-constrained decoding, save -> agreement with a distillation teacher.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from core.measurement import QualityMeasure
@@ -25,7 +24,14 @@ from trainers.eval.extract_eval import (
     in_schema_order,
     tuned_constrained,
 )
-from trainers.eval.scoring import forgetting_pattern, generate, hits, probe, score
+from trainers.eval.scoring import (
+    forgetting_pattern,
+    generate_for,
+    hits,
+    probe,
+    score,
+    tokens_per_second,
+)
 from trainers.metrics import Sample, StudentStats
 from trainers.recipe import Fitted, Recipe
 from trainers.recipes import recipe_for
@@ -53,22 +59,10 @@ class Tuned(Generated):
 def evaluate_holdout(ctx: PilotContext, model, phase: str = "holdout") -> Generated:
     """Score by greedy generation through the chat template; also decoding tokens/s.
     Emits `eval` events with the rows done, so the app can show "row n/N"."""
-    tok, hold = ctx.tok, ctx.hold
-    t0 = time.perf_counter()
-    preds = generate(
-        model,
-        tok,
-        [e.messages for e in hold.examples],
-        max_new_tokens=ctx.budget,
-        batch_size=ctx.cfg.eval_batch_size,
-        device=ctx.device,
-        bf16=ctx.bf16,
-        progress=lambda done, total: ctx.emit("eval", phase=phase, rows=done, of=total),
-    )
-    seconds = time.perf_counter() - t0
-    new_tokens = sum(len(tok(p, add_special_tokens=False)["input_ids"]) + 1 for p in preds)
+    hold = ctx.hold
+    preds, seconds = generate_for(ctx, model, [e.messages for e in hold.examples], phase)
     quality = score(hold.task, preds, [e.target for e in hold.examples])
-    return Generated(quality, preds, new_tokens / max(seconds, 1e-9), seconds)
+    return Generated(quality, preds, tokens_per_second(ctx.tok, preds, seconds), seconds)
 
 
 def wanted_baselines(cfg) -> set[str]:
