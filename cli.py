@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.scenario import InputError
-from costmodels.compute import LINEAR_TARGETS
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -209,57 +208,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_memory(args: argparse.Namespace) -> int:
-    from costmodels import estimate_memory, load_catalog, load_shape
-    from costmodels.compute import gpu_table
-    from trainers.preflight import model_shape
-
-    # a local config.json or model folder, or the name of a model the pilots know
-    named = None if Path(args.config).expanduser().exists() else model_shape(args.config)
-    shape = named or load_shape(args.config)
-    targets = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
-    est = estimate_memory(
-        shape,
-        args.method,
-        lora_rank=args.lora_rank,
-        lora_targets=targets,
-        batch=args.batch,
-        seq_len=args.seq_len,
-        grad_checkpointing=args.grad_checkpointing,
-    )
-    table = gpu_table(est, load_catalog().gpus, train_tokens=args.train_tokens)
-    if args.json:
-        _print_json(est.model_dump() | {"gpus": [g.model_dump() for g in table]})
-        return 0
-    print(
-        f"{shape.model_type}: {est.params / 1e9:.3f}B parameters, method {est.method}, "
-        f"{est.trainable_params:,} trainable"
-    )
-    for k, v in est.model_dump().items():
-        if k.endswith("_gib"):
-            print(f"  {k[:-4]:<18} {v:>10.3f} GiB")
-    print(
-        f"\n{'GPU':<10} {'fits':<5} {'free GiB':>9} {'train hours':>16} "
-        f"{'decode tok/s ceiling':>21} {'$/1M tok':>9}"
-    )
-    for g in table:
-        hours = (
-            f"{g.train_hours_low:.2f}-{g.train_hours_high:.2f}"
-            if g.train_hours_low is not None
-            else "-"
-        )
-        print(
-            f"{g.gpu:<10} {'yes' if g.fits else 'no':<5} {g.free_gib:>9.2f} {hours:>16} "
-            f"{g.decode_tokens_per_second_ceiling:>21,.0f} "
-            f"{g.serving_usd_per_1m_tokens_at_ceiling:>9.4f}"
-        )
-    print(
-        "(fits: with 10% headroom; train hours over MFU 0.25-0.50; decode ceiling for one "
-        "stream, batching raises throughput)"
-    )
-    return 0
-
-
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     parser = argparse.ArgumentParser(
         prog="adapt", description="Decide how to specialise a language model, cost it, pilot it."
@@ -289,46 +237,14 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Handler]]:
     p.add_argument("--format", choices=["csv", "json", "xlsx", "html"], required=True)
     p.add_argument("--out", required=True, help="output file")
 
-    p = sub.add_parser("memory", help="memory and fit of a model for training or inference")
-    p.add_argument(
-        "--config",
-        required=True,
-        help="config.json, a local model folder, or a model name the pilots know "
-        "(smollm2-135m-instruct)",
-    )
-    p.add_argument("--method", choices=["full", "lora", "qlora", "inference"], required=True)
-    p.add_argument("--lora-rank", type=_positive, default=16)
-    p.add_argument(
-        "--lora-targets",
-        default=",".join(LINEAR_TARGETS),
-        help="linear layers with adapters, comma-separated (default: all seven, as pilots train)",
-    )
-    p.add_argument("--batch", type=_positive, default=1)
-    p.add_argument("--seq-len", type=_positive, default=512)
-    p.add_argument("--grad-checkpointing", action="store_true")
-    p.add_argument(
-        "--train-tokens",
-        type=float,
-        default=0.0,
-        help="training tokens (examples x tokens x epochs) for a time estimate",
-    )
-    p.add_argument("--json", action="store_true")
-    handlers["memory"] = cmd_memory
+    import cli_plan
+
+    cli_plan.add_parsers(sub, handlers)
 
     from trainers.cli_pilot import add_parsers
 
     add_parsers(sub, handlers)
     return parser, handlers
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

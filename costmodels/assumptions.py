@@ -5,7 +5,7 @@ unit in its name, bounds, and a docstring the app shows as help. Any field typed
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -53,6 +53,8 @@ DEFAULT_ENGINEERING_HOURS = {
 BOUNDS: dict[str, tuple[float, float]] = {
     "gpu_utilization": (0.01, 1.0),
     "training_mfu": (0.01, 1.0),
+    "multi_gpu_scaling_efficiency": (0.01, 1.0),
+    "multi_node_scaling_efficiency": (0.01, 1.0),
     "escalation_rate": (0.0, 1.0),
     "serving_tokens_per_second": (0.1, 1e7),
     "classifier_requests_per_second_per_core": (0.01, 1e7),
@@ -123,6 +125,20 @@ class CostAssumptions(BaseModel):
     """Model FLOPs utilisation of training on the GPU (0-1); a pilot measures it."""
     training_epochs: int = Field(3, ge=1, le=100)
     """Passes over the training data."""
+    training_method: Literal["lora", "qlora", "full"] = "lora"
+    """How a self-hosted model is fine-tuned (LoRA, 4-bit QLoRA, or every weight); sets
+    the memory plan (how many GPUs, sharded how) and the FLOPs per token."""
+    training_batch_per_gpu: int = Field(4, ge=1, le=4096)
+    """Sequences per GPU per step in the training plan (with gradient checkpointing)."""
+    multi_gpu_scaling_efficiency: Uncertain = Range(low=0.85, high=0.97, mode=0.92)
+    """Throughput per GPU of a sharded run on 2-8 GPUs of one node (NVLink), as a share
+    of one GPU's: FSDP overlaps its all-gathers and reduce-scatters with compute, and
+    PyTorch reports near-linear scaling for FSDP full shard (Zhao et al., 'PyTorch FSDP',
+    VLDB 2023); a planning range, narrow it with a measured run."""
+    multi_node_scaling_efficiency: Uncertain = Range(low=0.6, high=0.95, mode=0.85)
+    """A further factor once a run spans nodes: the network between nodes is several times
+    slower than NVLink (near 0.95 with 400 Gb/s InfiniBand per GPU, 0.6 or lower over
+    plain Ethernet); a planning range."""
     distill_examples: int = Field(5000, ge=1, le=100_000_000)
     """Inputs the teacher labels once for distillation (a distillation pilot measures how
     many its student needs to reach the agreement bar)."""
