@@ -206,10 +206,10 @@ def _source(args):
 
     if args.run:
         run = find_run(args.run)
-        if not (run / "train.json").exists():
-            raise InputError(f"--run {args.run}: {run} holds no frozen split (did it start?)")
         cfg = load_config(run)
-        return read_frozen(run / "train.json"), read_frozen(run / "holdout.json"), cfg
+        if (run / "train.json").exists():  # the split the pilot froze
+            return read_frozen(run / "train.json"), read_frozen(run / "holdout.json"), cfg
+        return (*make_splits(cfg), cfg)  # a prepared run: the same split, from its seed
     train, hold = make_splits(PilotConfig(method="lora", data=args.data))
     return train, hold, None
 
@@ -263,7 +263,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
     )
     if not plan.fits:
         print("warning: the plan does not fit; the files are written for the layout tried")
-    print(f"wrote {out}/: sft.yaml accelerate.yaml train.py launch.sh slurm.sbatch data/ plan.json")
+    print(
+        f"wrote {out}/: sft.yaml accelerate.yaml train.py launch.sh smoke_test.sh "
+        "slurm.sbatch data/ plan.json"
+    )
     print(
         f"run it: bash {out}/launch.sh"
         + (f"   (or: sbatch {out}/slurm.sbatch)" if plan.nodes > 1 else "")

@@ -6,7 +6,8 @@ and ModelConfig fields, with the pilot's hyperparameters), `accelerate.yaml` (FS
 shard, DDP or one GPU, as the plan says), `accelerate_cpu.yaml` (the same job in two CPU
 processes, for a smoke test before paying for GPUs: accelerate runs FSDP on accelerators
 only, so that one is plain data parallelism), `train.py` (TRL's SFT script), `launch.sh`,
-`slurm.sbatch` and `plan.json` (the memory and cost plan it was written for).
+`smoke_test.sh` (that one, 3 steps), `slurm.sbatch` and
+`plan.json` (the memory and cost plan it was written for).
 """
 
 from __future__ import annotations
@@ -166,13 +167,22 @@ CPU_FLAGS = "--use_cpu true --bf16 false --fp16 false --dtype float32"
 def launch_script(plan: TrainingPlan) -> str:
     return f"""#!/usr/bin/env bash
 # {plan.headline()}; {plan.wall_hours:.1f} h wall, {plan.gpu_hours:.1f} GPU-hours, ${plan.usd:,.2f}
-# One node: bash launch.sh   (extra flags override sft.yaml, e.g. --max_steps 10)
-# Smoke test on this machine's CPU first (2 processes, data parallel):
-#   accelerate launch --config_file accelerate_cpu.yaml train.py --config sft.yaml \\
-#     --max_steps 3 {CPU_FLAGS}
+# One node: bash launch.sh (extra flags override sft.yaml, e.g. --max_steps 10);
+# several: sbatch slurm.sbatch. Try bash smoke_test.sh on any machine first.
 set -euo pipefail
 cd "$(dirname "$0")"
 accelerate launch --config_file accelerate.yaml train.py --config sft.yaml "$@"
+"""
+
+
+SMOKE_TEST = f"""#!/usr/bin/env bash
+# The same job on this machine's CPU for 3 steps, in 2 processes over gloo: it checks the
+# data, the model and the settings before GPUs are paid for. Plain data parallelism here:
+# accelerate runs FSDP on accelerators only. Writes smoke_output/.
+set -euo pipefail
+cd "$(dirname "$0")"
+accelerate launch --config_file accelerate_cpu.yaml train.py --config sft.yaml \\
+  --max_steps 3 --output_dir smoke_output {CPU_FLAGS} "$@"
 """
 
 
@@ -221,7 +231,8 @@ def write_launch(
     (out / "accelerate.yaml").write_text(dump(accel), encoding="utf-8")
     (out / "accelerate_cpu.yaml").write_text(dump(CPU_CONFIG), encoding="utf-8")
     shutil.copyfile(TEMPLATE, out / "train.py")
-    for name, text in (("launch.sh", launch_script(plan)), ("slurm.sbatch", slurm_script(plan))):
+    scripts = {"launch.sh": launch_script(plan), "smoke_test.sh": SMOKE_TEST}
+    for name, text in (scripts | {"slurm.sbatch": slurm_script(plan)}).items():
         (out / name).write_text(text, encoding="utf-8")
         (out / name).chmod(0o755)
     record = {"spec": spec.model_dump(mode="json"), "plan": plan.model_dump(mode="json")}

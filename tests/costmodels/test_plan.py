@@ -41,7 +41,8 @@ def test_a_7b_full_fine_tune_takes_two_a100s_sharded_as_computed_by_hand():
     gathered = max(root, 2 * layer) * 2 + max(root, layer) * 2  # two layers + one gradient
     assert m.gathered_gib == pytest.approx(gathered / GIB, abs=1e-3)
     # with checkpointing: 32 layer inputs, one layer's activations, fp32 logits
-    act = 32 * 2 * 4 * 512 * 4096 + (34 * 4 * 512 * 4096 + 5 * 32 * 512**2 * 4) + 4 * 4 * 512 * 32000
+    layer_act = 34 * 4 * 512 * 4096 + 5 * 32 * 512**2 * 4
+    act = 32 * 2 * 4 * 512 * 4096 + layer_act + 4 * 4 * 512 * 32000
     assert m.activations_gib == pytest.approx(act / GIB, abs=1e-3)
     assert m.total_gib == pytest.approx((16 * n / 2 + gathered + act) / GIB + 1.0, abs=0.01)
     assert plan.headline() == "A100-80GB: 2 GPUs, FSDP full shard, 53.6 GiB each"
@@ -60,7 +61,8 @@ def test_a_13b_full_fine_tune_on_l40s_needs_eight_ranks():
     n = 13_015_864_320
     layer, root = 317_204_480, 2 * 32000 * 5120 + 5120
     gathered = max(root, 2 * layer) * 2 + max(root, layer) * 2
-    act = 40 * 2 * 4 * 512 * 5120 + (34 * 4 * 512 * 5120 + 5 * 40 * 512**2 * 4) + 4 * 4 * 512 * 32000
+    layer_act = 34 * 4 * 512 * 5120 + 5 * 40 * 512**2 * 4
+    act = 40 * 2 * 4 * 512 * 5120 + layer_act + 4 * 4 * 512 * 32000
     assert (plan.gpus, plan.nodes, plan.fits) == (8, 1, True)
     assert plan.memory.optimizer_gib == pytest.approx(12 * n / 8 / GIB, abs=1e-3)
     assert plan.memory.weights_gib == pytest.approx(2 * n / 8 / GIB, abs=1e-3)

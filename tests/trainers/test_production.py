@@ -1,0 +1,130 @@
+"""`adapt plan` (issue 28): the written TRL + accelerate job really trains, in two CPU
+processes over gloo, and carries the pilot's hyperparameters."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cli import main
+from tests.trainers.conftest import DEMO_CSV
+
+
+def _plan(tmp_path, tiny_model, *extra) -> Path:
+    out = tmp_path / "job"
+    args = ["plan", "--model", str(tiny_model), "--out", str(out), *extra]
+    assert main(args) == 0
+    return out
+
+
+@pytest.mark.slow
+def test_the_written_job_trains_in_two_cpu_processes(tiny_model, tmp_path, capsys):
+    pytest.importorskip("trl", reason="TRL is not installed: the launch files are for its SFT")
+    out = _plan(
+        tmp_path,
+        tiny_model,
+        "--data",
+        str(DEMO_CSV),
+        "--method",
+        "full",
+        "--gpus",
+        "2",
+        "--lr",
+        "0.01",
+    )
+    assert "H100: 2 GPUs, FSDP full shard" in capsys.readouterr().out
+    accel = yaml.safe_load((out / "accelerate.yaml").read_text())
+    assert accel["distributed_type"] == "FSDP" and accel["fsdp_config"]["fsdp_version"] == 2
+    assert accel["num_processes"] == 2
+    rows = (out / "data" / "train.jsonl").read_text().splitlines()
+    assert json.loads(rows[0])["completion"][0]["role"] == "assistant"
+    # smoke_test.sh: the same files in two CPU processes over gloo, 3 steps
+    bin_dir = Path(sys.executable).parent
+    env = os.environ | {"PATH": f"{bin_dir}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        ["bash", str(out / "smoke_test.sh")], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "MULTI_CPU over 2 process(es)" in proc.stdout + proc.stderr
+    state = json.loads((out / "smoke_output" / "checkpoint-3" / "trainer_state.json").read_text())
+    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    assert len(losses) == 3 and losses[-1] < losses[0]
+    assert (out / "smoke_output" / "model.safetensors").exists()
+    assert (out / "smoke_output" / "checkpoint-3" / "model.safetensors").exists()
+
+
+def test_a_pilot_runs_hyperparameters_go_into_the_job(tiny_model, tmp_path, runs_dir, capsys):
+    run = tmp_path / "pilot"
+    assert (
+        main(
+            [
+                "pilot",
+                "--method",
+                "lora",
+                "--data",
+                str(DEMO_CSV),
+                "--model",
+                str(tiny_model),
+                "--lr",
+                "0.003",
+                "--epochs",
+                "2",
+                "--lora-rank",
+                "4",
+                "--no-probe",
+                "--prepare",
+                "--run-dir",
+                str(run),
+            ]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    out = _plan(tmp_path, tiny_model, "--run", str(run), "--lora-rank", "4")
+    sft = yaml.safe_load((out / "sft.yaml").read_text())
+    assert sft["learning_rate"] == 0.003 and sft["num_train_epochs"] == 2.0
+    assert sft["use_peft"] and sft["lora_r"] == 4 and sft["max_length"] == 256
+    plan = json.loads((out / "plan.json").read_text())["plan"]
+    assert plan["gpus"] == 1 and plan["method"] == "lora"
+    assert yaml.safe_load((out / "accelerate.yaml").read_text())["distributed_type"] == "NO"
+    # the same split the pilot would freeze: 80% of the demo rows for training
+    n_rows = len((out / "data" / "train.jsonl").read_text().splitlines())
+    n_hold = len((out / "data" / "eval.jsonl").read_text().splitlines())
+    assert n_rows > 3 * n_hold > 0
+
+
+def test_bad_plans_are_one_line_and_exit_2(tiny_model, tmp_path, capsys):
+    base = ["plan", "--model", str(tiny_model), "--data", str(DEMO_CSV)]
+    cases = [
+        (
+            ["--method", "qlora", "--sharding", "full_shard", "--out", str(tmp_path / "a")],
+            "QLoRA cannot be sharded",
+        ),
+        (["--gpu", "X100", "--out", str(tmp_path / "b")], "unknown GPU 'X100'"),
+        (["--out", str(tmp_path)], "not empty"),
+    ]
+    (tmp_path / "keep.txt").write_text("mine")
+    for extra, words in cases:
+        assert main([*base, *extra]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "keep.txt").read_text() == "mine"
+    assert (
+        main(
+            [
+                "plan",
+                "--model",
+                "org/unknown-model",
+                "--data",
+                str(DEMO_CSV),
+                "--out",
+                str(tmp_path / "c"),
+            ]
+        )
+        == 2
+    )
+    assert "--model-config" in capsys.readouterr().err
