@@ -4,6 +4,7 @@ and the tornado."""
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from advisor import STRATEGY_LABELS, Scenario
@@ -18,7 +19,13 @@ from app_pages.state import (
     set_scenario,
     use_runs_widget,
 )
-from app_pages.widgets import chat_models, field_widget, invalid_fields, number_field
+from app_pages.widgets import (
+    ASSUMPTION_WIDGETS,
+    chat_models,
+    field_widget,
+    invalid_fields,
+    number_field,
+)
 from core.labels import label, money
 from core.labels import volume as fmt_volume
 from core.scenario import InputError, field_help, scenario_from_dict
@@ -26,7 +33,7 @@ from core.vocab import ADAPTED
 from costmodels.assumptions import CostAssumptions, Range, assumptions_from_dict, nominal
 from costmodels.prices import load_catalog, today
 from reports import figures
-from reports.tables import cost_table
+from reports.tables import cost_table, plan_headline, plan_rows
 
 st.title("Costs")
 scenario: Scenario = current_scenario()
@@ -96,7 +103,10 @@ with st.sidebar:
         "tps": _shown(a0.serving_tokens_per_second),
         "volume_range": _shown(a0.volume_multiplier),
         "price_range": _shown(a0.price_multiplier),
+        "student_b": a0.student_params_billions,
+        "training_method": a0.training_method,
     }.items():
+        assert key in ASSUMPTION_WIDGETS, key  # a loaded scenario file resets each one
         _sticky(key, value)
     teacher = st.selectbox(
         "Distillation teacher",
@@ -106,6 +116,21 @@ with st.sidebar:
         format_func=lambda m: m or "The model you call today",
     )
     gpu = st.selectbox("GPU", catalog_gpus, key="gpu", help=helps["gpu"])
+    student_b = number_field(
+        "Self-hosted model size (billions of parameters)",
+        "student_b",
+        False,
+        0.01,
+        2000.0,
+        help=helps["student_params_billions"],
+    )
+    method = st.selectbox(
+        "Self-hosted fine-tuning",
+        ["lora", "qlora", "full"],
+        key="training_method",
+        help=helps["training_method"],
+        format_func={"lora": "LoRA", "qlora": "QLoRA (4-bit)", "full": "Every weight"}.get,
+    )
     util = st.slider(
         f"GPU utilization{_likely(a0.gpu_utilization)}",
         0.01,
@@ -172,7 +197,7 @@ def _ranged(shown, original) -> Range | float:
     return _kept(shown, original, float)
 
 
-if bad := invalid_fields({"v": volume, "h": horizon, "r": rate, "n": retrain}):
+if bad := invalid_fields({"v": volume, "h": horizon, "r": rate, "n": retrain, "b": student_b}):
     st.error(
         "The costs wait for a valid answer to: "
         + "; ".join(f"{b.label} ({b.message})" for b in bad),
@@ -185,6 +210,8 @@ try:
         | {
             "teacher_model": teacher or None,
             "gpu": gpu,
+            "student_params_billions": student_b,
+            "training_method": method,
             "engineering_usd_per_hour": rate,
             "gpu_utilization": _ranged(util, a0.gpu_utilization),
             "escalation_rate": _ranged(esc, a0.escalation_rate),
@@ -273,6 +300,16 @@ right.plotly_chart(figures.tornado(unc), key="chart_tornado")
 
 st.subheader("Strategies")
 st.table(cost_table(report, rec.recommended).set_index("Strategy"))  # static: fits, wraps
+if report.training_plans:
+    st.subheader("Training on rented GPUs")
+    if line := plan_headline(report, rec.recommended):
+        st.info(line, icon=":material/memory:")
+    st.table(pd.DataFrame(plan_rows(report)).set_index("Model trained"))
+    st.caption(
+        "The fewest GPUs of the assumed type that hold each run (1, 2, 4, 8, then nodes of "
+        "8; FSDP full shard beyond one GPU, 10% of memory kept free); hours over the MFU "
+        "and scaling-efficiency ranges. `adapt plan` writes the launch files of such a run."
+    )
 with st.expander("Price sources and dates"):
     for src in report.price_sources:
         st.markdown(f"- {src}")

@@ -21,6 +21,7 @@ from core.scenario import (
     read_document,
     scenario_from_dict,
 )
+from costmodels.assumptions import assumptions_from_dict
 from costmodels.prices import load_catalog
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -106,12 +107,33 @@ def invalid_fields(values: dict[str, Any]) -> list[Invalid]:
     return [v for v in values.values() if isinstance(v, Invalid)]
 
 
+# The Costs page's assumption widgets: they start from the assumptions, so a loaded file's
+# `costs:` section must reach them afresh.
+ASSUMPTION_WIDGETS = (
+    "teacher_model",
+    "gpu",
+    "gpu_utilization",
+    "eng_rate",
+    "retrain",
+    "escalation",
+    "tps",
+    "volume_range",
+    "price_range",
+    "student_b",
+    "training_method",
+)
+
+
 def load_into_state(data: dict[str, Any], key_prefix: str = "") -> Scenario:
-    """Validate a scenario mapping and copy its values into the widgets' state."""
-    data = {k: v for k, v in data.items() if k != "costs"}
-    scenario = scenario_from_dict(data)
+    """Validate a scenario mapping and copy its values into the widgets' state; its
+    `costs:` section (defaults when it has none) becomes the assumptions."""
+    assumptions = assumptions_from_dict(data.get("costs") if isinstance(data, dict) else None)
+    scenario = scenario_from_dict({k: v for k, v in data.items() if k != "costs"})
     for name, value in scenario.model_dump().items():
         st.session_state[key_prefix + name] = state_value(value)
+    st.session_state["assumptions"] = assumptions
+    for key in ASSUMPTION_WIDGETS:
+        st.session_state.pop(key, None)
     return scenario
 
 

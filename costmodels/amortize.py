@@ -19,9 +19,10 @@ from core.scenario import Scenario
 from core.vocab import STRATEGIES
 from costmodels.assumptions import CostAssumptions
 from costmodels.paths import priced_components
+from costmodels.plan import PlannedTraining
 from costmodels.prices import PriceCatalog, load_catalog
 from costmodels.prices import today as today_
-from costmodels.strategies import Components
+from costmodels.strategies import Components, training_plans
 
 CENTS = 100
 BASELINE = {"fine_tune_rag": "rag", "distill_rag": "rag"}  # the rest are compared to prompt
@@ -102,6 +103,9 @@ class CostReport(_Frozen):
     assumptions: CostAssumptions
     price_sources: tuple[str, ...]
     warnings: tuple[str, ...]
+    training_plans: tuple[PlannedTraining, ...] = ()
+    """The self-hosted training runs priced (fewest GPUs that hold each, hours, dollars);
+    empty when every training goes through a vendor's API."""
 
     def cost(self, strategy: str) -> StrategyCost:
         return next(c for c in self.strategies if c.strategy == strategy)
@@ -285,7 +289,15 @@ def estimate(
         assumptions=a,
         price_sources=_sources(cat, a),
         warnings=_warnings(cat, start),
+        training_plans=_plans(scenario, a, cat, comps),
     )
+
+
+def _plans(s: Scenario, a: CostAssumptions, cat: PriceCatalog, comps) -> tuple:
+    """Training runs on rented GPUs: self-hosted deployments, or a vendor path that closes."""
+    if s.deployment == "vendor_api" and not any(c.path_note for c in comps.values()):
+        return ()
+    return training_plans(s, a, cat)
 
 
 def _strategy_cost(

@@ -266,3 +266,80 @@ def shape_for_params(params_billions: float) -> tuple[ModelShape, str]:
     layers = max(1, round((target - root) / layer))
     shape = near.model_copy(update={"num_layers": layers})
     return shape, f"the shape of {name} with {layers} layers ({shape.params / 1e9:.1f}B)"
+
+
+# --- the cost model's training runs -------------------------------------------------------
+
+
+class PlannedTraining(_Frozen):
+    """One training run the cost model prices on self-hosted GPUs, with its plan."""
+
+    role: str
+    """Which model is trained ("the fine-tuned model", "the fine-tuned teacher", ...)."""
+    strategies: tuple[str, ...]
+    params_billions: float
+    shape: str
+    """The model shape the memory plan assumes, in words."""
+    examples: int
+    plan: TrainingPlan
+    """For this run's training tokens (examples x tokens per example x epochs)."""
+
+
+def seq_len_for(tokens_per_example: float) -> int:
+    """The training sequence length: the tokens of one example, to the next power of two."""
+    return int(min(32768, max(128, 2 ** math.ceil(math.log2(max(tokens_per_example, 1))))))
+
+
+@cache
+def size_plan(params_billions: float, method: str, gpu_spec, seq_len: int, batch: int):
+    """The plan of a model of this size (priced per training token: train_tokens=1)."""
+    shape, _ = shape_for_params(params_billions)
+    return plan_training(shape, method, gpu_spec, batch=batch, seq_len=seq_len, train_tokens=1.0)
+
+
+def training_usd(params_billions, tokens, a: CostAssumptions, gpu_spec, seq_len, x):
+    """Dollars of one training run on its plan's GPUs: FLOPs / (peak x MFU x scaling
+    efficiency at the plan's GPU count) x the hourly price per GPU. `x(name)` reads an
+    uncertain assumption (a nominal value or an array of Monte Carlo draws)."""
+    plan = size_plan(
+        params_billions, a.training_method, gpu_spec, seq_len, a.training_batch_per_gpu
+    )
+    eff = scaling_efficiency(
+        plan.gpus, x("multi_gpu_scaling_efficiency"), x("multi_node_scaling_efficiency")
+    )
+    flops = training_flops(plan.params, tokens, a.training_method)  # the planned shape's
+    seconds = training_seconds(
+        flops, gpu_spec.peak_bf16_tflops, x("training_mfu"), a.training_method
+    )
+    return seconds / eff / 3600 * float(gpu_spec.usd_per_hour)
+
+
+def planned_runs(runs, a: CostAssumptions, gpu_spec, tokens_per_example: float):
+    """PlannedTraining records of (role, strategies, params_billions, examples) runs."""
+    seq = seq_len_for(tokens_per_example)
+    out = []
+    for role, strategies, params_b, examples in runs:
+        near = size_plan(params_b, a.training_method, gpu_spec, seq, a.training_batch_per_gpu)
+        shape, words = shape_for_params(params_b)
+        plan = plan_training(
+            shape,
+            a.training_method,
+            gpu_spec,
+            batch=a.training_batch_per_gpu,
+            seq_len=seq,
+            train_tokens=examples * tokens_per_example * a.training_epochs,
+            gpus=near.gpus,
+            sharding=near.sharding,
+            assumptions=a,
+        )
+        out.append(
+            PlannedTraining(
+                role=role,
+                strategies=strategies,
+                params_billions=params_b,
+                shape=words,
+                examples=examples,
+                plan=plan,
+            )
+        )
+    return tuple(out)

@@ -15,7 +15,8 @@ import numpy as np
 from core.scenario import Scenario
 from core.vocab import ENCODER_TASKS, STRATEGIES
 from costmodels.assumptions import CostAssumptions, nominal
-from costmodels.compute import training_flops, training_seconds
+from costmodels.compute import training_seconds
+from costmodels.plan import planned_runs, seq_len_for, training_usd
 from costmodels.prices import ModelPrice, PriceCatalog
 
 HOURS_PER_MONTH = 730.0
@@ -129,6 +130,34 @@ def _student_price(cat: PriceCatalog, a: CostAssumptions) -> tuple[ModelPrice, f
     return marked, float(ft.usd_per_1m_training_tokens) / 1e6
 
 
+def tokens_per_example(s: Scenario, a: CostAssumptions) -> float:
+    """Tokens of one training example: the instructions a tuned model still needs, the
+    input and the answer."""
+    kept = s.instruction_tokens_per_request * a.instruction_tokens_kept_fraction
+    return kept + s.input_tokens_per_request + s.output_tokens_per_request
+
+
+def training_plans(s: Scenario, a: CostAssumptions, cat: PriceCatalog):
+    """The self-hosted training runs the costs price, each with its GPU plan."""
+    student, ft = a.student_params_billions, max(1, s.examples_total)
+    runs = [
+        (
+            "the fine-tuned model",
+            ("fine_tune", "fine_tune_constrained", "fine_tune_rag"),
+            student,
+            ft,
+        ),
+        (
+            "the distilled student",
+            ("distill", "distill_rag", "cascade"),
+            student,
+            a.distill_examples,
+        ),
+        ("the fine-tuned teacher", ("fine_tune_then_distill",), a.teacher_params_billions, ft),
+    ]
+    return planned_runs(runs, a, cat.gpu(a.gpu, "costs.gpu"), tokens_per_example(s, a))
+
+
 def strategy_components(
     s: Scenario,
     a: CostAssumptions,
@@ -178,7 +207,7 @@ def strategy_components(
     # A small tuned model needs only part of the instructions.
     s_in = instr * a.instruction_tokens_kept_fraction + inp
     vendor = s.deployment == "vendor_api"
-    tok_per_example = s_in + out
+    tok_per_example = tokens_per_example(s, a)
     if vendor:
         student, train_usd_per_token = _student_price(cat, a)
 
@@ -200,14 +229,11 @@ def strategy_components(
                 a.min_gpus_serving * gpu_hourly * (HOURS_PER_MONTH),
             )
 
-        def train(n_examples, params_b=a.student_params_billions):
+        seq_len = seq_len_for(tok_per_example)
+
+        def train(n_examples, params_b=a.student_params_billions):  # on the plan's GPUs
             tokens = n_examples * tok_per_example * a.training_epochs
-            flops = training_flops(int(params_b * 1e9), tokens, "lora")
-            return (
-                training_seconds(flops, gpu.peak_bf16_tflops, x("training_mfu"), "lora")
-                / 3600
-                * gpu_hourly
-            )
+            return training_usd(params_b, tokens, a, gpu, seq_len, x)
 
     n_ft = max(1, s.examples_total)
     labelling = s.labelled_examples_obtainable * a.labelling_usd_per_example

@@ -19,7 +19,7 @@ from costmodels.prices import PriceCatalog
 from costmodels.uncertainty import Uncertainty
 from reports import extract_tables, figures
 from reports.compare import comparison_rows, holdout_comparison
-from reports.tables import cost_table, ranking_table, rules_for
+from reports.tables import cost_table, plan_headline, plan_rows, ranking_table, rules_for
 from trainers.eval.curve import LearningCurve
 from trainers.metrics import PilotMetrics
 
@@ -113,7 +113,8 @@ def build_report(
     }</ul>
 <h2>Costs</h2>{_table(cost_table(report, rec.recommended).to_dict("records"))}
 <p class=muted>Total = one-time + running costs over the horizon (growth included) +
-retrains; month 1 is the first month's running cost.</p>{draws}{chart_html}
+retrains; month 1 is the first month's running cost.</p>{_training(report, rec.recommended)}
+{draws}{chart_html}
 <h2>Pilot results</h2>{_table(pilot_rows) or "<p>No pilot run yet.</p>"}{same}
 {"".join(_documents(p) for p in pilots or [] if p.measurement.rag)}
 {"".join(_distillation(p) for p in pilots or [] if p.measurement.distill)}
@@ -211,6 +212,15 @@ def _extraction(p: PilotMetrics) -> str:
         f"{_table(extract_tables.field_rows(e))}<h4>The worst rows</h4>"
         f"{_table(extract_tables.worst_rows(e))}"
     )
+
+
+def _training(report: CostReport, pick: str) -> str:
+    """The self-hosted training runs and their GPU plans (none: through a vendor's API)."""
+    if not report.training_plans:
+        return ""
+    line = plan_headline(report, pick)
+    head = f"<p><b>{html.escape(line)}</b></p>" if line else ""
+    return f"<h3>Training on rented GPUs</h3>{head}{_table(plan_rows(report))}"
 
 
 def _assumptions(report: CostReport) -> list[dict]:

@@ -69,3 +69,38 @@ def rules_for(rec: Recommendation) -> tuple[list, list]:
 
     mine = [r for r in rec.fired if speaks_for_pick(r)]
     return mine, [r for r in rec.fired if r not in mine]
+
+
+METHOD_WORDS = {"full": "full fine-tuning", "lora": "LoRA", "qlora": "QLoRA"}
+
+
+def plan_rows(report: CostReport) -> list[dict]:
+    """The self-hosted training runs the costs price, each on the fewest GPUs that hold it."""
+    return [
+        {
+            "Model trained": t.role.capitalize(),
+            "Size": f"{t.params_billions:g}B, {METHOD_WORDS[t.plan.method]}",
+            "Plan": t.plan.headline(),
+            "Wall hours": f"{t.plan.wall_hours:,.2f} ({t.plan.wall_hours_low:,.2f}-"
+            f"{t.plan.wall_hours_high:,.2f})",
+            "GPU-hours": f"{t.plan.gpu_hours:,.2f}",
+            "Per training run": money(t.plan.usd),
+            "Strategies": ", ".join(STRATEGY_LABELS[k] for k in t.strategies),
+        }
+        for t in report.training_plans
+    ]
+
+
+def plan_headline(report: CostReport, pick: str) -> str | None:
+    """One sentence on the training run of the pick, when it is trained on rented GPUs."""
+    t = next((t for t in report.training_plans if pick in t.strategies), None)
+    if t is None:
+        return None
+    p = t.plan
+    return (
+        f"Training {t.role} ({t.params_billions:g}B, {METHOD_WORDS[p.method]}, "
+        f"{t.examples:,} examples) on {p.headline()}: {p.wall_hours:,.1f} hours "
+        f"({p.wall_hours_low:,.1f}-{p.wall_hours_high:,.1f}), {p.gpu_hours:,.1f} GPU-hours, "
+        f"{money(p.usd)} a run (scaling efficiency {p.scaling_efficiency:.2f}; memory plan "
+        f"for {t.shape})."
+    )

@@ -17,6 +17,7 @@ EXAMPLE_PICKS = {
     "field_manual_edge.yaml": "fine_tune_then_distill",
     "chat_cascade.yaml": "cascade",
     "support_intents_routing.yaml": "fine_tune",
+    "contract_review_7b_full.yaml": "fine_tune",
 }
 
 

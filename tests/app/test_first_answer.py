@@ -13,7 +13,7 @@ from advisor import load_scenario, recommend
 from cli import main
 from core.labels import money
 from core.vocab import STRATEGY_LABELS
-from costmodels import estimate
+from costmodels import estimate, load_assumptions
 from tests.conftest import EXAMPLES, ROOT
 
 PM = ROOT / "tests" / "data" / "pm_tickets.yaml"
@@ -84,7 +84,7 @@ def test_visiting_costs_changes_no_total_on_decide():
         assert _totals(at) == before, path.name
         assert at.success[0].value == summary, path.name
         s = load_scenario(path)
-        report = estimate(s)
+        report = estimate(s, load_assumptions(path))  # the file's costs: section too
         expected = {STRATEGY_LABELS[c.strategy]: money(c.tco_usd) for c in report.strategies}
         assert before == expected, path.name
         assert recommend(s, report).summary == summary
