@@ -128,3 +128,31 @@ def test_bad_plans_are_one_line_and_exit_2(tiny_model, tmp_path, capsys):
         == 2
     )
     assert "--model-config" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_fsdp2_full_shard_on_two_cpu_ranks_holds_what_the_plan_divides(tiny_model, tmp_path):
+    """The plan divides parameters, gradients and optimizer states by the rank count;
+    torch's own FSDP2, run here over gloo, holds exactly that share on each rank."""
+    out = tmp_path / "held.json"
+    worker = Path(__file__).parent / "fsdp_worker.py"
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29531",
+        str(worker),
+        str(tiny_model),
+        str(out),
+    ]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [json.loads(Path(f"{out}.{r}").read_text()) for r in (0, 1)]
+    total = ranks[0]["total_params"]
+    assert sum(r["params"] for r in ranks) == total  # every parameter lives on one rank
+    for r in ranks:
+        assert abs(r["params"] - total / 2) <= 0.01 * total  # half each, as the plan says
+        assert r["adam_states"] == 2 * r["params"]  # Adam's two moments, sharded alike
+        assert r["losses"][-1] < r["losses"][0]
