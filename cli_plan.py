@@ -23,7 +23,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def model_shape_of(model: str, config: str | None = None):
+def model_shape_of(model: str, config: str | None = None, flag: str = "--model"):
     """The shape of a config.json, a local model folder, a model the pilots know, or a
     well-known open model by name (meta-llama/Llama-3.1-8B)."""
     from costmodels import load_shape
@@ -37,9 +37,10 @@ def model_shape_of(model: str, config: str | None = None):
     known = {k.lower(): v for k, v in reference_shapes().items()}
     if shape := known.get(model.rsplit("/", 1)[-1].lower()):
         return shape
+    fix = "give --model-config path/to/config.json" if flag == "--model" else "give its config.json"
     raise InputError(
-        f"--model {model}: no config.json to read its shape from; give --model-config "
-        f"path/to/config.json (known by name: {', '.join(reference_shapes())})"
+        f"{flag} {model}: no config.json to read its shape from; {fix} "
+        f"(known by name: {', '.join(reference_shapes())})"
     )
 
 
@@ -94,7 +95,7 @@ def cmd_memory(args: argparse.Namespace) -> int:
     from costmodels import estimate_memory, load_catalog
     from costmodels.compute import gpu_table
 
-    shape = model_shape_of(args.config)
+    shape = model_shape_of(args.config, flag="--config")
     targets = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
     est = estimate_memory(
         shape,
