@@ -151,6 +151,14 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         "(total = one-time + running + retrains, to the cent; month 1: the running cost of "
         "the first month)"
     )
+    if report.training_plans:
+        print("\nTraining on rented GPUs (the fewest that hold each run):")
+        for t in report.training_plans:
+            p = t.plan
+            print(
+                f"  {t.role}, {t.params_billions:g}B {p.method}: {p.headline()}; "
+                f"{p.wall_hours:,.2f} h wall, {p.gpu_hours:,.2f} GPU-hours, {_usd(p.usd)} a run"
+            )
     print("\nCheapest by monthly volume:")
     for r in report.cheapest:
         hi = f"{r.to_requests_per_month:,.0f}" if r.to_requests_per_month else "and up"

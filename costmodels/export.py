@@ -80,13 +80,39 @@ def assumption_rows(r: CostReport) -> list[dict]:
     return rows
 
 
+def training_plan_rows(r: CostReport) -> list[dict]:
+    """The self-hosted training runs, each on the fewest GPUs that hold it."""
+    return [
+        {
+            "trained": t.role,
+            "strategies": ", ".join(label(k) for k in t.strategies),
+            "params_billions": t.params_billions,
+            "method": t.plan.method,
+            "gpu": t.plan.gpu,
+            "gpus": t.plan.gpus,
+            "nodes": t.plan.nodes,
+            "layout": t.plan.layout,
+            "gib_per_gpu": t.plan.memory.total_gib,
+            "wall_hours": t.plan.wall_hours,
+            "wall_hours_low": t.plan.wall_hours_low,
+            "wall_hours_high": t.plan.wall_hours_high,
+            "gpu_hours": t.plan.gpu_hours,
+            "run_usd": t.plan.usd,
+        }
+        for t in r.training_plans
+    ]
+
+
 def tables(r: CostReport) -> dict[str, list[dict]]:
-    return {
+    out = {
         "strategies": strategy_rows(r),
         "monthly": monthly_rows(r),
         "break_even": break_even_rows(r),
         "assumptions": assumption_rows(r),
     }
+    if r.training_plans:  # self-hosted training only
+        out["training_plans"] = training_plan_rows(r)
+    return out
 
 
 def _plain(v):
@@ -94,7 +120,8 @@ def _plain(v):
 
 
 def to_csv(r: CostReport) -> str:
-    """All four tables in one CSV, each under a `# table` line, separated by blank lines."""
+    """Every table (four; five with training plans) in one CSV, each under a `# table`
+    line, separated by blank lines."""
     buf = io.StringIO()
     for name, rows in tables(r).items():
         buf.write(f"# {name}\n")
@@ -117,6 +144,7 @@ SHEETS = {
     "monthly": "By month",
     "break_even": "Break-even",
     "assumptions": "Assumptions",
+    "training_plans": "Training plans",
 }
 VALUE_COLUMNS = ("strategy", "baseline", "a", "b")  # cells holding a strategy id
 

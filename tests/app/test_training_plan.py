@@ -27,9 +27,7 @@ def test_the_7b_pick_is_trained_on_two_sharded_gpus_and_priced_from_the_plan():
     p = run.plan
     assert (p.gpus, p.sharding, p.gpu, p.fits) == (2, "full_shard", "H100", True)
     # the training part of the one-time cost is the plan's own dollars, to the cent
-    assert float(report.cost("fine_tune").one_time_breakdown_usd["training"]) == (
-        round(p.usd, 2)
-    )
+    assert float(report.cost("fine_tune").one_time_breakdown_usd["training"]) == (round(p.usd, 2))
     html = build_report(scenario, rec, report)
     assert "Training on rented GPUs" in html and "H100: 2 GPUs, FSDP full shard" in html
     assert f"{p.wall_hours:,.1f} hours" in html and "GPU-hours" in html
@@ -51,3 +49,21 @@ def test_the_costs_page_shows_the_plan_of_the_pick():
 def test_a_vendor_api_scenario_has_no_gpu_plan():
     _, report, _ = _report(ROOT / "examples" / "prototype_prompt.yaml")
     assert report.training_plans == ()
+
+
+def test_the_plans_reach_the_cli_and_every_export(tmp_path, capsys):
+    from cli import main
+
+    assert main(["estimate", str(EXAMPLE), "--draws", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "the fine-tuned model, 7B full: H100: 2 GPUs, FSDP full shard" in out
+    csv_file = tmp_path / "e.csv"
+    assert main(["export", str(EXAMPLE), "--format", "csv", "--out", str(csv_file)]) == 0
+    plans = csv_file.read_text().split("# training_plans\n")[1].splitlines()
+    assert plans[0].startswith("trained,strategies,params_billions,method,gpu,gpus")
+    assert ",full,H100,2,1,FSDP full shard," in plans[1]
+    xlsx = tmp_path / "e.xlsx"
+    assert main(["export", str(EXAMPLE), "--format", "xlsx", "--out", str(xlsx)]) == 0
+    from openpyxl import load_workbook
+
+    assert "Training plans" in load_workbook(xlsx).sheetnames

@@ -36,7 +36,10 @@ def test_export_every_format(example, tmp_path, capsys):
     for fmt in ("csv", "json", "xlsx"):
         assert main(["export", src, "--format", fmt, "--out", str(tmp_path / f"r.{fmt}")]) == 0
     wb = openpyxl.load_workbook(tmp_path / "r.xlsx")
-    assert wb.sheetnames == ["Summary", "Strategies", "By month", "Break-even", "Assumptions"]
+    sheets = ["Summary", "Strategies", "By month", "Break-even", "Assumptions"]
+    # GPU plans when some training runs on rented GPUs, in the JSON and the workbook alike
+    hosted = bool(json.loads((tmp_path / "r.json").read_text())["training_plans"])
+    assert wb.sheetnames == sheets + ["Training plans"] * hosted
     strategies = list(wb["Strategies"].values)
     assert strategies[0][:2] == ("Strategy", "One-time (USD)") and len(strategies) == 10
     assert strategies[1][0] == "Prompt a capable model"
