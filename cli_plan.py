@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from core.scenario import InputError
+from costmodels.assumptions import CostAssumptions
 from costmodels.compute import LINEAR_TARGETS
 
 PER_TOKENS = 1e8  # plans are priced per 100M training tokens when none are given
@@ -21,6 +22,10 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _targets(text: str | None) -> tuple[str, ...]:
+    return tuple(t.strip() for t in (text or "").split(",") if t.strip())
 
 
 def model_shape_of(model: str, config: str | None = None, flag: str = "--model"):
@@ -48,7 +53,7 @@ def _plans(args, shape, catalog) -> list:
     from costmodels.plan import plan_training
 
     gpus = [catalog.gpu(args.gpu, "--gpu")] if args.gpu else catalog.gpus
-    targets = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
+    targets = _targets(args.lora_targets) or LINEAR_TARGETS
     return [
         plan_training(
             shape,
@@ -57,7 +62,7 @@ def _plans(args, shape, catalog) -> list:
             batch=args.batch,
             seq_len=args.seq_len,
             grad_checkpointing=args.grad_checkpointing,
-            lora_rank=args.lora_rank,
+            lora_rank=args.lora_rank or 16,
             lora_targets=targets,
             train_tokens=args.train_tokens or PER_TOKENS,
             gpus=args.gpus,
@@ -85,9 +90,12 @@ def _print_plans(plans, per: str) -> None:
     print("\nPer GPU, GiB      " + "".join(f"{p.gpu:>11}" for p in plans))
     for k in parts:
         print(f"  {k[:-4]:<16}" + "".join(f"{getattr(p.memory, k):>11.2f}" for p in plans))
+    a = CostAssumptions()
+    m, e, x = a.training_mfu, a.multi_gpu_scaling_efficiency, a.multi_node_scaling_efficiency
     print(
-        "(10% of each GPU kept free; wall hours at MFU 0.35 and the scaling efficiency shown, "
-        "range over MFU 0.25-0.50 and scaling 0.85-0.97 in a node, x0.6-0.95 across nodes)"
+        f"(10% of each GPU kept free; wall hours at MFU {m.nominal:g} and the scaling "
+        f"efficiency shown, range over MFU {m.low:g}-{m.high:g}, scaling {e.low:g}-{e.high:g} "
+        f"in a node and x{x.low:g}-{x.high:g} across nodes: costmodels/assumptions.py)"
     )
 
 
@@ -96,11 +104,11 @@ def cmd_memory(args: argparse.Namespace) -> int:
     from costmodels.compute import gpu_table
 
     shape = model_shape_of(args.config, flag="--config")
-    targets = tuple(t.strip() for t in args.lora_targets.split(",") if t.strip())
+    targets = _targets(args.lora_targets) or LINEAR_TARGETS
     est = estimate_memory(
         shape,
         args.method,
-        lora_rank=args.lora_rank,
+        lora_rank=args.lora_rank or 16,
         lora_targets=targets,
         batch=args.batch,
         seq_len=args.seq_len,
@@ -141,11 +149,11 @@ def cmd_memory(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lora-rank", type=_positive, default=16)
+    p.add_argument("--lora-rank", type=_positive, help="default: the run's, else 16")
     p.add_argument(
         "--lora-targets",
-        default=",".join(LINEAR_TARGETS),
-        help="linear layers with adapters, comma-separated (default: all seven, as pilots train)",
+        help="linear layers with adapters, comma-separated (default: the run's, else all "
+        "seven, as pilots train)",
     )
     p.add_argument("--gpu", help="plan for this catalog GPU only (default: every GPU type)")
     p.add_argument("--gpus", type=_positive, help="this many GPUs (default: the fewest that fit)")
@@ -224,7 +232,7 @@ def launch_spec(args, cfg):
     pilot_method = cfg.method if cfg and cfg.method in ("full", "lora", "qlora") else None
     method = args.method or pilot_method or "lora"
     lr = args.lr or (t.learning_rate if method == pilot_method else None) or DEFAULT_LR[method]
-    targets = tuple(x.strip() for x in args.lora_targets.split(",") if x.strip())
+    targets = _targets(args.lora_targets) or t.lora_targets
     return LaunchSpec(
         model=args.model,
         method=method,

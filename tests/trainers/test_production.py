@@ -84,7 +84,7 @@ def test_a_pilot_runs_hyperparameters_go_into_the_job(tiny_model, tmp_path, runs
         == 0
     )
     capsys.readouterr()
-    out = _plan(tmp_path, tiny_model, "--run", str(run), "--lora-rank", "4")
+    out = _plan(tmp_path, tiny_model, "--run", str(run))  # rank 4: the run's
     sft = yaml.safe_load((out / "sft.yaml").read_text())
     assert sft["learning_rate"] == 0.003 and sft["num_train_epochs"] == 2.0
     assert sft["use_peft"] and sft["lora_r"] == 4 and sft["max_length"] == 256
