@@ -58,3 +58,40 @@ def test_a_tiny_lora_pilot_on_cuda_names_the_gpu_it_ran_on(tiny_model, runs_dir,
     assert hw["gpu_bf16"] is torch.cuda.is_bf16_supported()
     assert out["training"]["bf16"] is torch.cuda.is_bf16_supported()
     assert out["measurement"]["device"] == "cuda:0" and out["training"]["steps"] == 4
+
+
+def test_the_written_job_trains_with_fsdp_on_the_gpus(tiny_model, tmp_path, capsys):
+    """`adapt plan`'s FSDP2 files as written, on every GPU the machine has (issue 28)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    pytest.importorskip("trl", reason="TRL is not installed: the launch files are for its SFT")
+    out = tmp_path / "job"
+    argv = ["plan", "--model", str(tiny_model), "--data", str(DEMO_CSV), "--method", "full"]
+    assert main([*argv, "--gpus", "2", "--lr", "0.01", "--out", str(out)]) == 0
+    n = torch.cuda.device_count()
+    bin_dir = Path(sys.executable).parent
+    cmd = [
+        str(bin_dir / "accelerate"),
+        "launch",
+        "--config_file",
+        "accelerate.yaml",
+        "--num_processes",
+        str(n),
+        "train.py",
+        "--config",
+        "sft.yaml",
+        "--max_steps",
+        "3",
+    ]
+    env = os.environ | {"PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    proc = subprocess.run(cmd, cwd=out, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"FSDP over {n} process(es)" in proc.stdout + proc.stderr
+    state = json.loads((out / "output" / "checkpoint-3" / "trainer_state.json").read_text())
+    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    assert losses[-1] < losses[0]
