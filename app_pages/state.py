@@ -16,7 +16,7 @@ from advisor import Scenario, recommend
 from core.measurement import Measurement, load_measurement
 from core.scenario import InputError, read_document, scenario_from_dict
 from costmodels.amortize import estimate, per_request_curves
-from costmodels.assumptions import CostAssumptions
+from costmodels.assumptions import CostAssumptions, assumptions_from_dict
 from costmodels.calibrate import Calibration, calibrate
 from costmodels.prices import load_catalog
 from costmodels.uncertainty import simulate
@@ -61,8 +61,11 @@ def restore() -> None:
         st.session_state["use_runs"] = list(saved.get("use_runs", []))
         st.session_state["pilot_form"] = dict(saved.get("pilot_form", {}))
     except (OSError, ValueError, KeyError, TypeError, ValidationError):
-        starter = {k: v for k, v in read_document(STARTER).items() if k != "costs"}
-        st.session_state["scenario"] = scenario_from_dict(starter)
+        starter = read_document(STARTER)  # its costs: section too, as a loaded example
+        st.session_state["scenario"] = scenario_from_dict(
+            {k: v for k, v in starter.items() if k != "costs"}
+        )
+        st.session_state["assumptions"] = assumptions_from_dict(starter.get("costs"))
 
 
 def persist() -> None:
