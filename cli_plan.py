@@ -148,12 +148,20 @@ def cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--lora-rank", type=_positive, help="default: the run's, else 16")
+def _common(p: argparse.ArgumentParser, from_run: bool = False) -> None:
+    """Flags of both commands; `adapt plan` defaults the LoRA ones to the pilot run's."""
+    p.add_argument(
+        "--lora-rank",
+        type=_positive,
+        default=None if from_run else 16,
+        help="default: the run's, else 16" if from_run else None,
+    )
     p.add_argument(
         "--lora-targets",
-        help="linear layers with adapters, comma-separated (default: the run's, else all "
-        "seven, as pilots train)",
+        default=None if from_run else ",".join(LINEAR_TARGETS),
+        help="linear layers with adapters, comma-separated (default: "
+        + ("the run's, else " if from_run else "")
+        + "all seven, as pilots train)",
     )
     p.add_argument("--gpu", help="plan for this catalog GPU only (default: every GPU type)")
     p.add_argument("--gpus", type=_positive, help="this many GPUs (default: the fewest that fit)")
@@ -202,7 +210,7 @@ def add_parsers(sub, handlers) -> None:
     p.add_argument("--batch-per-gpu", type=_positive, default=4)
     p.add_argument("--max-seq-len", type=_positive, help="default: the run's")
     p.add_argument("--out", required=True, help="a new folder for the files")
-    _common(p)
+    _common(p, from_run=True)
     p.set_defaults(gpu="H100")
     handlers["plan"] = cmd_plan
 
