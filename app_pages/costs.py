@@ -129,7 +129,7 @@ with st.sidebar:
         ["lora", "qlora", "full"],
         key="training_method",
         help=helps["training_method"],
-        format_func={"lora": "LoRA", "qlora": "QLoRA (4-bit)", "full": "Every weight"}.get,
+        format_func={"lora": "LoRA", "qlora": "QLoRA (4-bit)", "full": "Full (every weight)"}.get,
     )
     util = st.slider(
         f"GPU utilization{_likely(a0.gpu_utilization)}",

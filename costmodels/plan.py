@@ -151,23 +151,26 @@ def _ends(value) -> tuple[float, float, float]:
     return (nominal(value),) * 3
 
 
+def wall_hours(flops, gpus: int, gpu_spec, method: str, mfu, in_node, across_nodes):
+    """Hours of a run of `flops` on `gpus` GPUs: FLOPs / (GPUs x peak x MFU x scaling
+    efficiency). Numbers or arrays of Monte Carlo draws alike."""
+    per_gpu = flops / (gpus * scaling_efficiency(gpus, in_node, across_nodes))
+    return training_seconds(per_gpu, gpu_spec.peak_bf16_tflops, mfu, method) / 3600
+
+
 def _priced(gpu_spec, method, params, tokens, gpus, a: CostAssumptions) -> dict:
     """Wall hours, GPU-hours and dollars at nominal MFU and efficiency, with the range."""
-    mfu, in_node, across = (
+    ends = [
         _ends(v)
         for v in (a.training_mfu, a.multi_gpu_scaling_efficiency, a.multi_node_scaling_efficiency)
-    )
+    ]  # (mfu, in_node, across), each (nominal, low, high)
     flops = training_flops(params, tokens, method)
-
-    def hours(i: int) -> float:  # i: 0 nominal, 1 low ends, 2 high ends
-        eff = scaling_efficiency(gpus, in_node[i], across[i])
-        per_gpu = flops / (gpus * eff)
-        return training_seconds(per_gpu, gpu_spec.peak_bf16_tflops, mfu[i], method) / 3600
-
-    wall, slow, fast = hours(0), hours(1), hours(2)
+    wall, slow, fast = (
+        wall_hours(flops, gpus, gpu_spec, method, *(e[i] for e in ends)) for i in range(3)
+    )
     rate = float(gpu_spec.usd_per_hour) * gpus
     return {
-        "scaling_efficiency": round(scaling_efficiency(gpus, in_node[0], across[0]), 4),
+        "scaling_efficiency": round(scaling_efficiency(gpus, ends[1][0], ends[2][0]), 4),
         "wall_hours": round(wall, 4),
         "wall_hours_low": round(fast, 4),
         "wall_hours_high": round(slow, 4),
@@ -298,20 +301,22 @@ def size_plan(params_billions: float, method: str, gpu_spec, seq_len: int, batch
 
 
 def training_usd(params_billions, tokens, a: CostAssumptions, gpu_spec, seq_len, x):
-    """Dollars of one training run on its plan's GPUs: FLOPs / (peak x MFU x scaling
-    efficiency at the plan's GPU count) x the hourly price per GPU. `x(name)` reads an
-    uncertain assumption (a nominal value or an array of Monte Carlo draws)."""
+    """Dollars of one training run on its plan's GPUs (GPU-hours x the hourly price).
+    `x(name)` reads an uncertain assumption (a nominal value or an array of draws)."""
     plan = size_plan(
         params_billions, a.training_method, gpu_spec, seq_len, a.training_batch_per_gpu
     )
-    eff = scaling_efficiency(
-        plan.gpus, x("multi_gpu_scaling_efficiency"), x("multi_node_scaling_efficiency")
-    )
     flops = training_flops(plan.params, tokens, a.training_method)  # the planned shape's
-    seconds = training_seconds(
-        flops, gpu_spec.peak_bf16_tflops, x("training_mfu"), a.training_method
+    hours = wall_hours(
+        flops,
+        plan.gpus,
+        gpu_spec,
+        a.training_method,
+        x("training_mfu"),
+        x("multi_gpu_scaling_efficiency"),
+        x("multi_node_scaling_efficiency"),
     )
-    return seconds / eff / 3600 * float(gpu_spec.usd_per_hour)
+    return hours * plan.gpus * float(gpu_spec.usd_per_hour)
 
 
 def planned_runs(runs, a: CostAssumptions, gpu_spec, tokens_per_example: float):
@@ -319,7 +324,6 @@ def planned_runs(runs, a: CostAssumptions, gpu_spec, tokens_per_example: float):
     seq = seq_len_for(tokens_per_example)
     out = []
     for role, strategies, params_b, examples in runs:
-        near = size_plan(params_b, a.training_method, gpu_spec, seq, a.training_batch_per_gpu)
         shape, words = shape_for_params(params_b)
         plan = plan_training(
             shape,
@@ -328,8 +332,6 @@ def planned_runs(runs, a: CostAssumptions, gpu_spec, tokens_per_example: float):
             batch=a.training_batch_per_gpu,
             seq_len=seq,
             train_tokens=examples * tokens_per_example * a.training_epochs,
-            gpus=near.gpus,
-            sharding=near.sharding,
             assumptions=a,
         )
         out.append(

@@ -63,7 +63,7 @@ def trl_records(ds: Dataset) -> list[dict]:
     """TRL's conversational prompt-completion rows: the turns before the answer, then it."""
     return [
         {
-            "prompt": [{"role": m.role, "content": m.content} for m in ex.messages],
+            "prompt": [m.model_dump() for m in ex.messages],
             "completion": [{"role": "assistant", "content": ex.target}],
         }
         for ex in ds.examples
