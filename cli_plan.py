@@ -217,6 +217,7 @@ def add_parsers(sub, handlers) -> None:
 
 def _source(args):
     """(train, holdout, the pilot's config or None) from --run or --data."""
+    from core.vocab import METHODS
     from trainers.config import PilotConfig, load_config
     from trainers.runs import find_run
     from trainers.splits import make_splits, read_frozen
@@ -224,6 +225,13 @@ def _source(args):
     if args.run:
         run = find_run(args.run)
         cfg = load_config(run)
+        spec = METHODS[cfg.method]
+        if spec.passages_in_training or spec.unlabelled_inputs:
+            why = "its passages" if spec.passages_in_training else "the teacher's labels"
+            raise InputError(
+                f"--run {args.run}: a {cfg.method} run trains on {why}, which the written "
+                "SFT data cannot hold yet; plan from --data with labelled rows instead"
+            )
         if (run / "train.json").exists():  # the split the pilot froze
             return read_frozen(run / "train.json"), read_frozen(run / "holdout.json"), cfg
         return (*make_splits(cfg), cfg)  # a prepared run: the same split, from its seed

@@ -156,3 +156,22 @@ def test_fsdp2_full_shard_on_two_cpu_ranks_holds_what_the_plan_divides(tiny_mode
         assert abs(r["params"] - total / 2) <= 0.01 * total  # half each, as the plan says
         assert r["adam_states"] == 2 * r["params"]  # Adam's two moments, sharded alike
         assert r["losses"][-1] < r["losses"][0]
+
+
+def test_a_run_that_trains_on_passages_is_refused(tmp_path, capsys):
+    from trainers.config import PilotConfig, save_config
+
+    examples = DEMO_CSV.parent.parent
+    save_config(
+        PilotConfig(
+            method="fine_tune_rag",
+            data=str(examples / "data" / "policy_questions.jsonl"),
+            docs=str(examples / "docs" / "larkspur"),
+        ),
+        tmp_path,
+    )
+    argv = ["plan", "--run", str(tmp_path), "--model", "Llama-3.1-8B", "--out"]
+    assert main([*argv, str(tmp_path / "job")]) == 2
+    err = capsys.readouterr().err
+    assert "trains on its passages" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "job").exists()
