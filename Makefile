@@ -25,12 +25,15 @@ $(STAMP): pyproject.toml Makefile
 app: setup
 	$(VENV)/bin/streamlit run streamlit_app.py --server.address 127.0.0.1 --server.headless true
 
-# Serial on purpose: two pytest workers on two cores made the CPU-bound pilot tests 10x
-# slower (a QLoRA pilot: 35 s alone, 6 minutes beside another worker). pyproject's
-# addopts end every run with the 15 slowest tests.
+# Two pytest workers, one torch thread each, a whole file per worker: most of the suite's
+# time is single-threaded (imports, subprocess start-up, app reruns), which two workers
+# halve. Two threads per worker oversubscribed the two cores (a QLoRA pilot: 35 s alone,
+# 6 minutes beside another worker). The browser and load tests run after, alone, since
+# they wait on a live server. pyproject's addopts end every run with the 15 slowest tests.
 test: setup
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/python -m pytest -q
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n 2 --dist loadfile -m 'not gpu and not e2e'
+	$(VENV)/bin/python -m pytest -q -p no:xdist -m 'e2e and not gpu'
 
 lint: setup
 	$(VENV)/bin/ruff format .
