@@ -143,11 +143,13 @@ class Answers:
     seconds: float = 0.0
 
 
-def _classifier(ctx, teacher: Teacher, texts: list[str], labels) -> Answers:
+def _classifier(ctx, teacher: Teacher, parts: list[list[str]], labels) -> Answers:
     from trainers.classifier import load_classifier, predict_proba
 
     clf, tok = load_classifier(teacher.folder, ctx.device)
-    probs = predict_proba(clf, tok, texts, ctx.device, ctx.bf16)  # (N, L), clf.labels order
+    # each part in batches of its own: a near tie's answer depends on the batch (padding,
+    # bf16), and the holdout must get the answers the teacher's own run scored
+    probs = np.concatenate([predict_proba(clf, tok, p, ctx.device, ctx.bf16) for p in parts])
     order = [clf.labels.index(b) for b in labels]  # label_set is the classifier's own
     return Answers(texts=[labels[j] for j in probs[:, order].argmax(1)], probs=probs[:, order])
 
@@ -198,11 +200,13 @@ def _endpoint(cfg, texts: list[str], labels, progress=None) -> Answers:
     return Answers(texts=[r.text for r in replies], endpoint=endpoint_stats(spec, replies, 0))
 
 
-def ask_teacher(ctx, teacher: Teacher, texts: list[str], labels: tuple[str, ...]) -> Answers:
-    """The teacher's answers to the texts, timed."""
+def ask_teacher(ctx, teacher: Teacher, parts: list[list[str]], labels: tuple[str, ...]) -> Answers:
+    """The teacher's answers to the texts of every part, in order, timed. A classifier run
+    scores each part in its own batches (the inputs, then the holdout)."""
     t0 = time.perf_counter()
+    texts = [t for p in parts for t in p]
     if teacher.kind == "classifier_run":
-        out = _classifier(ctx, teacher, texts, labels)
+        out = _classifier(ctx, teacher, parts, labels)
     elif teacher.kind == "causal_model":
         out = _causal(ctx, teacher, texts, labels)
     else:

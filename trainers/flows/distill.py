@@ -14,8 +14,6 @@ import shutil
 import time
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from core.distill import DistillStats, StudentAtSize
 from core.measurement import QualityMeasure
 from core.scenario import InputError
@@ -46,14 +44,8 @@ def _teach(ctx: PilotContext, labels: tuple[str, ...], teacher) -> tuple[Answers
     it named no label: the reference the student's agreement is measured against)."""
     texts = [query_text(e) for e in ctx.train_ds.examples + ctx.hold.examples]
     ctx.emit("teacher", status="labelling", examples=len(texts), teacher=teacher.name)
-    if teacher.kind == "endpoint":  # one request per text: the batch does not matter
-        answers = ask_teacher(ctx, teacher, texts, labels)
-    else:  # a local model's answer to a near tie depends on its batch (padding, bf16): the
-        # holdout is scored alone, in the batches the teacher's own run scored it in
-        n = len(ctx.train_ds.examples)
-        a, b = (ask_teacher(ctx, teacher, part, labels) for part in (texts[:n], texts[n:]))
-        probs = None if a.probs is None else np.concatenate([a.probs, b.probs])  # (N, L)
-        answers = Answers(a.texts + b.texts, probs, None, a.seconds + b.seconds)
+    n = len(ctx.train_ds.examples)
+    answers = ask_teacher(ctx, teacher, [texts[:n], texts[n:]], labels)
     known = {normalize_label(b): b for b in labels}
     ref = [match_label(t, known) or "" for t in answers.texts[len(ctx.train_ds.examples) :]]
     return answers, ref
