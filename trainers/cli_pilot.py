@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from core.scenario import InputError
 from trainers import runs
+from trainers.cli_report import report
 
 # Flag names kept from earlier versions, beside the names derived from the fields.
 ALIASES = {
@@ -76,6 +79,12 @@ def add_parsers(sub, handlers) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a crashed or killed run")
     p.add_argument("--detach", action="store_true", help="start it and return at once")
     p.add_argument(
+        "--foreground",
+        action="store_true",
+        help="run it in this process, not a detached one (for a scheduler that owns the "
+        "process, such as SLURM, or a debugger); its output still goes to the run's log.txt",
+    )
+    p.add_argument(
         "--prepare",
         action="store_true",
         help="write the run directory only (to start it under torchrun or "
@@ -139,12 +148,16 @@ def build_config(args: argparse.Namespace):
 def cmd_pilot(args: argparse.Namespace) -> int:
     from trainers.launch import start_pilot
 
+    if args.foreground and (args.detach or args.prepare):
+        raise InputError("--foreground runs the pilot here: it excludes --detach and --prepare")
     if args.resume:
         run_dir = runs.find_run(args.resume)
         if runs.status(run_dir) in ("done", "running"):
             raise InputError(f"run {run_dir.name} is {runs.status(run_dir)}; nothing to resume")
         runs.emit(run_dir, "resume_requested")
         runs.index_upsert(run_dir, status_="queued")  # no longer the failed attempt's
+        if args.foreground:
+            return run_here(run_dir, args.json, resume=True)
         runs.launch(run_dir, resume=True)
     else:
         cfg = build_config(args)
@@ -155,9 +168,15 @@ def cmd_pilot(args: argparse.Namespace) -> int:
             return 0
         source = Path(args.config).parent if args.config else None
         launched = start_pilot(
-            cfg, run_dir=args.run_dir, preflight=pre, splits_from=source, prepare=args.prepare
+            cfg,
+            run_dir=args.run_dir,
+            preflight=pre,
+            splits_from=source,
+            prepare=args.prepare or args.foreground,
         )
         run_dir = launched.run_dir
+        if args.foreground:
+            return run_here(run_dir, args.json)
         if args.prepare:
             print(run_dir)
             return 0
@@ -191,6 +210,33 @@ def preflight(cfg, args: argparse.Namespace):
     return pre
 
 
+def run_here(run_dir: Path, as_json: bool, resume: bool = False) -> int:
+    """The pilot in this process. Its output goes to the run's log.txt, as a detached
+    run's does, so stdout holds the report alone (--json stays parseable); Ctrl-C
+    cancels it."""
+    from transformers.utils import logging as hf_logging
+
+    from trainers.pilot import run_pilot
+
+    hf_logging.get_logger()  # its handler bound to the real stderr, not to the log below
+    try:
+        with (
+            open(run_dir / "log.txt", "a", encoding="utf-8") as log,
+            contextlib.redirect_stdout(log),
+            contextlib.redirect_stderr(log),
+        ):
+            try:
+                run_pilot(run_dir, resume=resume)
+            except Exception:
+                traceback.print_exc()  # into log.txt; the event log holds the message
+    except KeyboardInterrupt:
+        runs.emit(run_dir, "cancelled")
+        runs.index_upsert(run_dir, status_="cancelled")
+        print(f"\ncancelled {run_dir}", file=sys.stderr)
+        return 1
+    return report(run_dir, as_json)
+
+
 def wait(run_dir: Path, as_json: bool) -> int:
     """Follow the event log with a progress line until the run ends; Ctrl-C cancels it."""
     tty = sys.stderr.isatty()
@@ -222,100 +268,6 @@ def wait(run_dir: Path, as_json: bool) -> int:
     if tty:
         sys.stderr.write("\n")
     return report(run_dir, as_json)
-
-
-def report(run_dir: Path, as_json: bool) -> int:
-    from trainers.metrics import read_metrics
-
-    st = runs.status(run_dir)
-    if st == "done":
-        m = read_metrics(run_dir)
-        if as_json:
-            print(m.model_dump_json(indent=2, exclude={"samples"}))
-            return 0
-        q, z, meas = m.quality, m.measurement.baseline, m.measurement
-        cut = f" (training stopped by its {m.training.stopped_by} limit)" if m.stopped_early else ""
-        print(
-            f"{meas.method} on {meas.model} ({meas.device}): {q.metric} {q.text()}"
-            + (f" vs zero-shot {z.value:.3f}" if z else "")
-            + f"; {meas.wall_seconds:.0f}s, {meas.tokens_per_second:.0f} tok/s, peak "
-            f"{meas.peak_memory_mib:.0f} MiB{cut}\nrun: {run_dir}"
-        )
-        if meas.hardware:
-            trained = f"; {m.training.path()}" if m.training else ""
-            print(f"on {meas.hardware.text()}{trained}")
-        if meas.endpoint:
-            print(endpoint_line(meas.endpoint))
-        if meas.rag:
-            print(rag_lines(meas.rag))
-        if meas.distill:
-            print(distill_lines(meas.distill))
-        return 0
-    err = next(
-        (e.get("message") for e in reversed(runs.read_events(run_dir)) if e["event"] == "error"),
-        None,
-    )
-    if as_json:
-        print(json.dumps({"status": st, "run_dir": str(run_dir), "error": err}, indent=2))
-    else:
-        print(f"run {run_dir.name} {st}: {err or 'see log.txt'}", file=sys.stderr)
-    return 1
-
-
-def endpoint_line(e) -> str:
-    """The endpoint's cost and speed in one line of text."""
-    instr = (
-        f", of which the instruction {e.instruction_tokens:,}"
-        if e.instruction_tokens is not None
-        else ""
-    )
-    return (
-        f"endpoint {e.model}: ${e.usd_per_request:.5f} a request, "
-        f"{e.input_tokens_per_request:,.0f} input tokens{instr} and "
-        f"{e.output_tokens_per_request:,.0f} output; latency p50 {e.latency_ms_p50:,.0f} ms, "
-        f"p95 {e.latency_ms_p95:,.0f} ms; {e.requests} requests, {e.errors} failed, "
-        f"{e.cached} from the cache; paid ${e.usd_spent:.4f}"
-    )
-
-
-def distill_lines(d) -> str:
-    """A distillation pilot in a few lines of text."""
-    from reports.distill_tables import headline, student_rows, teacher_row
-
-    t = teacher_row(d)
-    out = [
-        f"teacher {t['Teacher']}: {t['Inputs labelled']} inputs labelled, {t['Kept']} kept "
-        f"(dropped: {t['Dropped by the filter']}); on gold: {t['Teacher on gold']}"
-    ]
-    out += [
-        f"{r['Student']} on {r['Teacher labels']}: agreement {r['Agreement with the teacher']}"
-        f", accuracy {r['Accuracy on gold']}"
-        for r in student_rows(d)
-    ]
-    return "\n".join([*out, headline(d)])
-
-
-def rag_lines(r) -> str:
-    """A pilot over documents in a few lines of text."""
-    out = [
-        f"index: {r.documents} documents, {r.chunks} passages, built in "
-        f"{r.index_build_seconds:.1f} s ({r.documents_per_second:,.0f} documents/s once the "
-        f"encoder was loaded); {r.context_tokens_per_request:,.0f} context tokens a request"
-    ]
-    if r.retrieval and r.retrieval.hit_at_1 is not None:
-        t = r.retrieval
-        out.append(
-            f"retrieval ({t.mode}, {t.questions} answerable questions): hit@1 {t.hit_at_1:.1%}, "
-            f"hit@5 {t.hit_at_5:.1%}, MRR@10 {t.mrr_at_10:.3f}, answer in the passages "
-            f"{t.answer_in_context:.1%}"
-        )
-    for name, a in r.answers.items():
-        no = a.abstained_when_unanswerable
-        said = f"; said 'not in the documents' on {no.value:.0%} of unanswerable" if no else ""
-        out.append(f"{name}: F1 {a.f1.text()}, exact match {a.exact_match.value:.1%}{said}")
-    out += [f"F1 {k}: {d.text()}" for k, d in r.f1_gain.items()]
-    out += [f"skipped {s}" for s in r.skipped_files]
-    return "\n".join(out)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:

@@ -9,10 +9,12 @@ preflight read this module without it)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
 import resource
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -104,12 +106,38 @@ def use_bf16(cfg: TrainConfig, device: str) -> bool:
     return cpu_supports_bf16()
 
 
+def reset_peak_memory() -> None:
+    """Count the peak afresh from here: a pilot run in a process that did other work first
+    (`adapt pilot --foreground` after its preflight, a notebook, a test) reports its own
+    peak, not the process's. Linux resets the resident high-water mark on writing "5" to
+    clear_refs; elsewhere the peak stays the process's whole life."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+    if "torch" in sys.modules:  # never import torch only to reset it
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.reset_peak_memory_stats()
+
+
+def process_peak_mib() -> float:
+    """This process's peak resident set since the last reset_peak_memory (VmHWM; where
+    /proc is missing, ru_maxrss: the whole life of the process)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, IndexError, ValueError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
 def peak_memory_mib(device: str) -> float:
     import torch
 
     if device.startswith("cuda"):
         return torch.cuda.max_memory_allocated() / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    return process_peak_mib()
 
 
 def current_memory_mib(device: str) -> float:

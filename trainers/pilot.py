@@ -21,7 +21,7 @@ from trainers import runs, slots
 from trainers.config import PilotConfig, load_config
 from trainers.context import build_context, finish
 from trainers.flows import classifier, distill, documents, endpoint, extract, generative
-from trainers.hardware import is_out_of_memory
+from trainers.hardware import is_out_of_memory, reset_peak_memory
 from trainers.metrics import PilotMetrics
 from trainers.splits import freeze_splits
 
@@ -67,6 +67,7 @@ def run_pilot(run_dir: Path, resume: bool = False) -> PilotMetrics:
     """Run (or resume) the pilot in run_dir; returns what metrics.json holds."""
     run_dir = Path(run_dir)
     cfg = load_config(run_dir)
+    reset_peak_memory()  # the run's own peak, in whatever process it runs
     if runs.is_main_process():
         (run_dir / "pid").write_text(str(os.getpid()))
         runs.index_upsert(run_dir, method=cfg.method, model=cfg.model)

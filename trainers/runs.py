@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from core.scenario import InputError
+from trainers.hardware import process_peak_mib
 
 FINAL = ("done", "failed", "cancelled")
 RESTARTS = ("start", "resume_requested", "queued")  # events after which earlier errors are past
@@ -83,9 +84,7 @@ def _rss_mib() -> int:
 
 
 def _peak_mib() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10
+    return int(process_peak_mib())
 
 
 def emit(run_dir: Path, kind: str, **fields) -> None:

@@ -68,7 +68,17 @@ def two_runs(tmp_path_factory):
 
         with redirect_stdout(out):
             code = main(
-                ["pilot", *argv, "--max-steps", "4", "--holdout-max", "12", "--no-probe", "--json"]
+                [
+                    "pilot",
+                    "--foreground",
+                    *argv,
+                    "--max-steps",
+                    "4",
+                    "--holdout-max",
+                    "12",
+                    "--no-probe",
+                    "--json",
+                ]
             )
         assert code == 0
         ids.append(Path(json.loads(out.getvalue())["run_dir"]).name)

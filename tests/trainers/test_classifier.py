@@ -91,7 +91,16 @@ def test_constrained_scores_equal_scoring_each_label_on_its_own(tiny_model):
 
 
 def test_a_lora_pilot_on_labels_reports_free_and_constrained_answers(tiny_model, runs_dir, capsys):
-    argv = ["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "lora",
+        "--data",
+        str(DEMO_CSV),
+        "--model",
+        str(tiny_model),
+    ]
     assert main([*argv, "--max-steps", "2", "--holdout-max", "20", "--no-probe", "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
     meas = m["measurement"]
@@ -108,7 +117,15 @@ def test_the_classifier_pilot_trains_saves_and_serves_a_label_set(runs_dir, caps
     from trainers.classifier import load_classifier, predict_proba
     from trainers.metrics import read_metrics
 
-    argv = ["pilot", "--method", "classifier", "--data", str(DEMO_CSV), "--no-probe"]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "classifier",
+        "--data",
+        str(DEMO_CSV),
+        "--no-probe",
+    ]
     assert main([*argv, "--epochs", "1", "--holdout-max", "40", "--json"]) == 0
     run_dir = Path(json.loads(capsys.readouterr().out)["run_dir"])
     m = read_metrics(run_dir)
@@ -152,7 +169,15 @@ def test_the_classifier_pilot_trains_saves_and_serves_a_label_set(runs_dir, caps
 
 
 def test_the_classifier_refuses_generation_data(runs_dir, capsys):
-    argv = ["pilot", "--method", "classifier", "--data", str(DEMO_CHAT), "--no-probe"]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "classifier",
+        "--data",
+        str(DEMO_CHAT),
+        "--no-probe",
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert (
@@ -180,7 +205,9 @@ def _csv(path, rows) -> str:
 def test_bad_label_sets_get_one_line_and_exit_2(tmp_path, capsys, runs_dir, rows, says):
     data = _csv(tmp_path / "d.csv", rows)
     for method in ("classifier", "lora"):
-        assert main(["pilot", "--method", method, "--data", data, "--no-probe"]) == 2
+        assert (
+            main(["pilot", "--foreground", "--method", method, "--data", data, "--no-probe"]) == 2
+        )
         err = capsys.readouterr().err.strip()
         assert says in err and len(err.splitlines()) == 1, err
     assert not list(runs_dir.glob("*")) or not list(runs_dir.glob("*/events.jsonl"))

@@ -15,7 +15,16 @@ ROUTING = EXAMPLES / "support_intents_routing.yaml"  # prior: fine-tune, bar 90%
 
 
 def _pilot(capsys, tiny_model, *extra) -> dict:
-    argv = ["pilot", "--data", str(DEMO_CSV), "--model", str(tiny_model), "--json", *extra]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--data",
+        str(DEMO_CSV),
+        "--model",
+        str(tiny_model),
+        "--json",
+        *extra,
+    ]
     argv.append("--no-probe")  # the probe's own tests are in test_preflight.py
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)
@@ -72,6 +81,16 @@ def test_learning_curve_pilot(tiny_model, runs_dir, capsys):
 
 def test_curve_needs_a_training_method(tiny_model, runs_dir, capsys):
     code = main(
-        ["pilot", "--data", str(DEMO_CSV), "--method", "prompt", "--curve", "0.5", "--json"]
+        [
+            "pilot",
+            "--foreground",
+            "--data",
+            str(DEMO_CSV),
+            "--method",
+            "prompt",
+            "--curve",
+            "0.5",
+            "--json",
+        ]
     )
     assert code == 2 and "learning curve needs method" in capsys.readouterr().err

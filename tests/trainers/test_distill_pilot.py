@@ -41,7 +41,7 @@ def taught(tmp_path_factory):
 
 
 def _pilot(capsys, *argv) -> Path:
-    assert main(["pilot", "--no-probe", "--epochs", "1", "--json", *argv]) == 0
+    assert main(["pilot", "--foreground", "--no-probe", "--epochs", "1", "--json", *argv]) == 0
     return Path(json.loads(capsys.readouterr().out)["run_dir"])
 
 

@@ -114,7 +114,16 @@ def rows_seen() -> Counter:
 
 
 def _pilot(capsys, url, *extra) -> dict:
-    argv = ["pilot", "--method", "prompt", "--data", str(DEMO_CSV), "--endpoint-url", url]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "prompt",
+        "--data",
+        str(DEMO_CSV),
+        "--endpoint-url",
+        url,
+    ]
     argv += ["--endpoint-model", "gpt-4o", "--holdout-max", "24", "--json", *extra]
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)
@@ -192,7 +201,16 @@ def test_the_instruction_lists_every_label_with_its_description_and_is_counted(
 def test_a_bad_label_descriptions_file_names_its_line(faulty, runs_dir, capsys, tmp_path):
     csv = tmp_path / "labels.csv"
     csv.write_text(f"label,description\n{LABELS[0]},fine\nno_such_label,what\n")
-    argv = ["pilot", "--method", "prompt", "--data", str(DEMO_CSV), "--endpoint-url", faulty]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "prompt",
+        "--data",
+        str(DEMO_CSV),
+        "--endpoint-url",
+        faulty,
+    ]
     assert main([*argv, "--endpoint-model", "m", "--label-descriptions", str(csv)]) == 2
     assert "labels.csv line 3: label 'no_such_label' is not in the data" in capsys.readouterr().err
     assert not Faulty.seen
@@ -230,7 +248,16 @@ def transformers_server():
 @pytest.mark.parametrize("method", ["prompt", "retrieval"])
 def test_a_real_local_server_answers_the_pilot(transformers_server, method, runs_dir, capsys):
     url, model = transformers_server
-    argv = ["pilot", "--method", method, "--data", str(DEMO_CSV), "--endpoint-url", url]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        method,
+        "--data",
+        str(DEMO_CSV),
+        "--endpoint-url",
+        url,
+    ]
     argv += ["--endpoint-model", model, "--holdout-max", "8", "--json"]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)
@@ -248,7 +275,16 @@ def test_a_real_local_server_answers_the_pilot(transformers_server, method, runs
 
 def test_the_preflight_refuses_a_pilot_predicted_over_the_cap(faulty, runs_dir, capsys):
     price = ["--usd-per-1m-input", "10000", "--usd-per-1m-output", "0"]
-    argv = ["pilot", "--method", "prompt", "--data", str(DEMO_CSV), "--endpoint-url", faulty]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "prompt",
+        "--data",
+        str(DEMO_CSV),
+        "--endpoint-url",
+        faulty,
+    ]
     argv += ["--endpoint-model", "m", "--max-usd", "1", *price]
     assert main(argv) == 2
     assert "over --max-usd $1" in capsys.readouterr().err
@@ -309,7 +345,7 @@ def test_killed_with_kill_9_and_resumed_no_row_is_sent_twice(faulty, runs_dir, c
         time.sleep(0.1)
     sent_before = sum(Faulty.seen.values())
     assert 30 <= sent_before < 80 and not (run_dir / "metrics.json").exists()
-    assert main(["pilot", "--resume", run_dir.name, "--json"]) == 0
+    assert main(["pilot", "--resume", run_dir.name, "--foreground", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "done" and out["measurement"]["endpoint"]["errors"] == 0
     seen = rows_seen()
@@ -342,7 +378,7 @@ def test_a_real_local_server_teaches_a_classifier_student(
         csv.writer(f).writerows([["text"], *[[t] for t, _ in qs[:16]]])
     with hold.open("w", newline="") as f:
         csv.writer(f).writerows([["text", "label"], *qs[16:]])
-    argv = ["pilot", "--method", "distill_classifier", "--inputs", str(inputs)]
+    argv = ["pilot", "--foreground", "--method", "distill_classifier", "--inputs", str(inputs)]
     argv += ["--holdout-data", str(hold), "--teacher-url", url, "--teacher-model", model]
     argv += ["--usd-per-1m-input", "0.15", "--usd-per-1m-output", "0.6", "--max-usd", "1"]
     argv += ["--no-abstain", "--no-soft-targets", "--epochs", "1", "--no-probe", "--json"]

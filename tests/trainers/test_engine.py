@@ -162,12 +162,13 @@ def test_distill_logit_stops_by_time_and_uses_the_trainers_learning_rate(tiny_mo
 
 def test_config_file_reruns_a_pilot_on_the_same_holdout(tiny_model, runs_dir, capsys):
     argv = ["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
-    assert main([*argv, "--max-steps", "4", "--holdout-max", "24", "--no-probe", "--json"]) == 0
+    argv += ["--foreground", "--no-probe"]
+    assert main([*argv, "--max-steps", "4", "--holdout-max", "24", "--json"]) == 0
     first = json.loads(capsys.readouterr().out)
     old = Path(first["run_dir"])
     new = runs_dir / "rerun"
     rerun = ["pilot", "--config", str(old / "config.yaml"), "--run-dir", str(new)]
-    assert main([*rerun, "--no-probe", "--json"]) == 0
+    assert main([*rerun, "--foreground", "--no-probe", "--json"]) == 0
     second = json.loads(capsys.readouterr().out)
     assert (new / "holdout.json").read_text() == (old / "holdout.json").read_text()
     assert (new / "config.yaml").read_text() == (old / "config.yaml").read_text()

@@ -143,7 +143,16 @@ def test_spans_bio_decoding_and_the_gazetteer():
 def test_the_tagger_pilot_scores_saves_and_serves(tmp_path, runs_dir, capsys):
     from trainers.tagger import load_tagger, predict
 
-    argv = ["pilot", "--method", "tagger", "--data", str(FIELDS), "--schema", str(SCHEMA)]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "tagger",
+        "--data",
+        str(FIELDS),
+        "--schema",
+        str(SCHEMA),
+    ]
     assert main([*argv, "--epochs", "4", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     m, run_dir = out["measurement"], tmp_path / "runs"
@@ -187,7 +196,7 @@ def test_the_tagger_pilot_scores_saves_and_serves(tmp_path, runs_dir, capsys):
 
 def test_bad_extraction_input_is_one_line_and_exit_2(tmp_path, runs_dir, capsys):
     bad = _write(tmp_path / "bad.jsonl", [{"text": "a b", "fields": "b"}])
-    base = ["pilot", "--method", "tagger", "--no-probe", "--data"]
+    base = ["pilot", "--foreground", "--method", "tagger", "--no-probe", "--data"]
     assert main([*base, str(bad)]) == 2
     assert "line 1: 'fields' must be a JSON object" in capsys.readouterr().err
     (tmp_path / "s.json").write_text('{"type": "object", "required": ["po"]}')
@@ -203,7 +212,7 @@ def test_bad_extraction_input_is_one_line_and_exit_2(tmp_path, runs_dir, capsys)
     assert main([*base, str(EXAMPLES / "data" / "support_intents.csv")]) == 2
     assert "the tagger method needs extraction data" in capsys.readouterr().err
     csv_schema = [*base, str(EXAMPLES / "data" / "support_intents.csv")]
-    csv_schema[2] = "classifier"
+    csv_schema[3] = "classifier"
     assert main([*csv_schema, "--schema", str(SCHEMA)]) == 2
     assert "a schema applies to extraction data" in capsys.readouterr().err
 
@@ -304,7 +313,16 @@ def test_an_endpoint_gets_the_schema_as_response_format_or_in_the_instruction(
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Fields)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    argv = ["pilot", "--method", "prompt", "--data", str(FIELDS), "--schema", str(SCHEMA)]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "prompt",
+        "--data",
+        str(FIELDS),
+        "--schema",
+        str(SCHEMA),
+    ]
     argv += ["--endpoint-url", url, "--endpoint-model", "m", "--no-probe", "--json"]
     try:
         assert main(argv) == 0

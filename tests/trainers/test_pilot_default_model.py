@@ -14,7 +14,7 @@ from tests.trainers.conftest import DEMO_CSV
 from trainers.eval.scoring import PROBES
 
 pytestmark = pytest.mark.slow
-COMMON = ["--holdout-max", "8", "--max-steps", "3", "--no-probe", "--json"]
+COMMON = ["--foreground", "--holdout-max", "8", "--max-steps", "3", "--no-probe", "--json"]
 
 
 def _run(capsys, *args, data=DEMO_CSV) -> dict:

@@ -87,7 +87,16 @@ def test_qlora_far_slower_than_lora_is_refused_and_lora_named(
         **PROBED, train_tokens_per_second=qlora_tps, lora_tokens_per_second=lora_tps
     )
     monkeypatch.setattr(predict, "run_probe", lambda cfg: probed)
-    argv = ["pilot", "--method", "qlora", "--data", str(DEMO_CSV), "--model", str(tiny_model)]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "qlora",
+        "--data",
+        str(DEMO_CSV),
+        "--model",
+        str(tiny_model),
+    ]
     assert main([*argv, "--device", "cpu", "--preflight", "--json"]) == 0
     pre = json.loads(capsys.readouterr().out)
     assert pre["fits"] is not refused

@@ -28,7 +28,16 @@ def tiny_qa_model(tmp_path_factory):
 
 
 def _pilot(capsys, method: str, *extra: str) -> dict:
-    argv = ["pilot", "--method", method, "--data", str(QUESTIONS), "--holdout-fraction", "0.5"]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        method,
+        "--data",
+        str(QUESTIONS),
+        "--holdout-fraction",
+        "0.5",
+    ]
     assert main([*argv, "--no-probe", "--json", *extra]) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -94,7 +103,16 @@ def test_bad_documents_are_named_at_the_command_line_and_the_rest_indexed(
     (docs / "empty.txt").write_text("")
     (docs / "scan.pdf").write_bytes(blank_pdf())
     (docs / "photo.txt").write_bytes(b"\x00\x01binary")
-    argv = ["pilot", "--method", "rag", "--data", str(QUESTIONS), "--docs", str(docs)]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "rag",
+        "--data",
+        str(QUESTIONS),
+        "--docs",
+        str(docs),
+    ]
     assert main([*argv, "--preflight"]) == 0
     err = capsys.readouterr().err
     reasons = {"empty.txt": "empty file", "scan.pdf": "no text", "photo.txt": "binary"}
@@ -108,9 +126,18 @@ def test_bad_documents_are_named_at_the_command_line_and_the_rest_indexed(
 def test_rag_needs_documents_and_questions(runs_dir, capsys):
     from tests.trainers.conftest import DEMO_CSV
 
-    assert main(["pilot", "--method", "rag", "--data", str(QUESTIONS)]) == 2
+    assert main(["pilot", "--foreground", "--method", "rag", "--data", str(QUESTIONS)]) == 2
     assert "docs: method rag needs the documents" in capsys.readouterr().err
-    argv = ["pilot", "--method", "rag", "--data", str(DEMO_CSV), "--docs", str(DOCS)]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "rag",
+        "--data",
+        str(DEMO_CSV),
+        "--docs",
+        str(DOCS),
+    ]
     assert main(argv) == 2
     assert "needs questions JSONL" in capsys.readouterr().err
 

@@ -148,3 +148,10 @@ def test_data_parallel_under_torchrun(tiny_model, tmp_path):
     result = json.loads(out.read_text())
     assert result["world_size"] == 2 and result["steps"] == 6
     assert result["weights_equal_across_ranks"]
+
+
+def test_foreground_excludes_detach_and_prepare(tiny_model, runs_dir, capsys):
+    for flag in ("--detach", "--prepare"):
+        assert main([*_pilot(tiny_model, "--method", "lora"), "--foreground", flag]) == 2
+        assert "--foreground runs the pilot here" in capsys.readouterr().err
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())  # nothing started

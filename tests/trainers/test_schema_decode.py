@@ -81,7 +81,16 @@ def _valid(check, text: str) -> bool:
 
 @pytest.mark.slow
 def test_lora_on_extraction_data_scores_free_and_schema_constrained(tiny_bpe, runs_dir, capsys):
-    argv = ["pilot", "--method", "lora", "--data", str(FIELDS), "--schema", str(SCHEMA)]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "lora",
+        "--data",
+        str(FIELDS),
+        "--schema",
+        str(SCHEMA),
+    ]
     assert main([*argv, "--model", str(tiny_bpe), "--max-steps", "2", "--no-probe", "--json"]) == 0
     m = json.loads(capsys.readouterr().out)["measurement"]
     e = m["extract"]

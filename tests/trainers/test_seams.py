@@ -38,7 +38,7 @@ def test_a_resumed_run_reads_running_until_it_ends(tmp_path):
 
 # ---- 2. a failed request is never a wrong answer, nor a holdout row -------------------
 def _endpoint_pilot(capsys, url, data, method="prompt", *extra) -> dict:
-    argv = ["pilot", "--method", method, "--data", str(data), "--endpoint-url", url]
+    argv = ["pilot", "--foreground", "--method", method, "--data", str(data), "--endpoint-url", url]
     argv += ["--endpoint-model", "m", "--no-probe", "--json", *extra]
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)
@@ -151,7 +151,7 @@ def test_the_full_fine_tuning_cap_holds_on_questions_too(tiny_qa_model, runs_dir
 
 
 def test_a_curve_on_questions_is_refused_not_ignored(runs_dir, capsys):
-    argv = ["pilot", "--method", "lora", "--data", str(QUESTIONS), "--curve", "0.5"]
+    argv = ["pilot", "--foreground", "--method", "lora", "--data", str(QUESTIONS), "--curve", "0.5"]
     assert main([*argv, "--preflight", "--no-probe"]) == 2
     assert "curve" in capsys.readouterr().err
     assert main(["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--curve", "0.5",
@@ -161,7 +161,7 @@ def test_a_curve_on_questions_is_refused_not_ignored(runs_dir, capsys):
 # ---- 5. distill_logit on questions keeps its agreement and student records -------------
 @pytest.mark.slow
 def test_logit_distillation_on_questions_reports_agreement(tiny_qa_model, runs_dir, capsys):  # noqa: F811
-    argv = ["pilot", "--method", "distill_logit", "--data", str(QUESTIONS)]
+    argv = ["pilot", "--foreground", "--method", "distill_logit", "--data", str(QUESTIONS)]
     argv += ["--model", str(tiny_qa_model), "--max-steps", "2", "--holdout-fraction", "0.5"]
     assert main([*argv, "--no-probe", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)

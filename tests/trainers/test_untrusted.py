@@ -54,7 +54,16 @@ def test_pickled_checkpoints_are_refused_before_anything_starts(tmp_path, runs_d
     (folder / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
     with pytest.raises(InputError, match="pickled checkpoints can run code"):
         resolve_model(str(folder))
-    argv = ["pilot", "--method", "lora", "--data", str(DEMO_CSV), "--model", str(folder)]
+    argv = [
+        "pilot",
+        "--foreground",
+        "--method",
+        "lora",
+        "--data",
+        str(DEMO_CSV),
+        "--model",
+        str(folder),
+    ]
     assert main([*argv, "--no-probe", "--json"]) == 2
     err = capsys.readouterr().err
     assert "pytorch_model.bin" in err and "safe_serialization=True" in err
