@@ -7,7 +7,6 @@ import contextlib
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 
 from core.scenario import InputError
@@ -216,7 +215,7 @@ def run_here(run_dir: Path, as_json: bool, resume: bool = False) -> int:
     cancels it."""
     from transformers.utils import logging as hf_logging
 
-    from trainers.pilot import run_pilot
+    from trainers.pilot import main as pilot_main
 
     hf_logging.get_logger()  # its handler bound to the real stderr, not to the log below
     try:
@@ -225,10 +224,7 @@ def run_here(run_dir: Path, as_json: bool, resume: bool = False) -> int:
             contextlib.redirect_stdout(log),
             contextlib.redirect_stderr(log),
         ):
-            try:
-                run_pilot(run_dir, resume=resume)
-            except Exception:
-                traceback.print_exc()  # into log.txt; the event log holds the message
+            pilot_main([str(run_dir)] + (["--resume"] if resume else []))  # what a child runs
     except KeyboardInterrupt:
         runs.emit(run_dir, "cancelled")
         runs.index_upsert(run_dir, status_="cancelled")
