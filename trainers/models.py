@@ -175,6 +175,22 @@ def load_causal_lm(
     return model if quantize_4bit else model.to(device)
 
 
+def skip_bitsandbytes(method: str) -> None:
+    """peft imports bitsandbytes whenever it is installed (peft/helpers.py), and
+    bitsandbytes imports torch's compiler: about 3 s of every pilot's start (measured on a
+    2 GHz Xeon: a tiny-model LoRA pilot 15.2 s with it, 12.1 s without). A fresh process
+    whose method loads no 4-bit model marks it absent (None in sys.modules makes the import
+    fail). Only in a child's own entry (the pilot, the probe): peft remembers what it saw
+    at import, so a process that may later run qlora (`--foreground`, a notebook) must
+    see it."""
+    import sys
+
+    from core.vocab import METHODS
+
+    if METHODS[method].compute != "qlora":
+        sys.modules.setdefault("bitsandbytes", None)  # type: ignore[assignment]
+
+
 def four_bit_config():
     import torch
     from transformers import BitsAndBytesConfig

@@ -23,6 +23,7 @@ from trainers.context import build_context, finish
 from trainers.flows import classifier, distill, documents, endpoint, extract, generative
 from trainers.hardware import is_out_of_memory, reset_peak_memory
 from trainers.metrics import PilotMetrics
+from trainers.models import skip_bitsandbytes
 from trainers.splits import freeze_splits
 
 # Each flow is a module with `run(ctx) -> Outcome`.
@@ -102,4 +103,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    with contextlib.suppress(Exception):  # main reports a config it cannot read
+        skip_bitsandbytes(load_config(Path(sys.argv[1])).method)
     raise SystemExit(main())

@@ -102,19 +102,69 @@ def test_kill_during_training_and_evaluation_then_resume(tiny_model, runs_dir, c
     print("\nkill points:", *outcomes, sep="\n  ")
 
 
+# A zygote: one interpreter imports torch and the code under test once, then forks a
+# child per kill trial (the test kills the child, the zygote reaps it and reports how it
+# ended). A fresh interpreter per trial spent 4-6 s importing: the kill landed in the
+# imports as often as in the work, and the trials cost half a minute each test.
+ZYGOTE = """
+import os, sys
+{prelude}
+for line in sys.stdin:
+    arg = line.strip()
+    pid = os.fork()
+    if pid == 0:  # the child: the work, until it is killed or ends
+        os.dup2(2, 1)  # its prints must not reach the zygote's answers
+        code = 0
+        try:
+            work(arg)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            code = 1
+        os._exit(code)
+    print(pid, flush=True)
+    print(os.waitpid(pid, 0)[1], flush=True)  # the child's wait status, once it ends
+"""
+
+
+@contextlib.contextmanager
+def _zygote(prelude: str, env: dict | None = None):
+    """Yields start(arg) -> child pid, and ended() -> the child's wait status."""
+    code = ZYGOTE.format(prelude=prelude)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    )  # fmt: skip
+
+    def start(arg: str) -> int:
+        proc.stdin.write(arg + "\n")
+        proc.stdin.flush()
+        return int(proc.stdout.readline())
+
+    try:
+        yield start, lambda: int(proc.stdout.readline())
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+
+
+# The zygote imports what the first save imports (the optimizer loads torch._dynamo) and
+# runs no tensor op: a child forked from a process with a started OpenMP pool hangs.
 WRITER = """
-import sys, torch
+import safetensors.torch, torch, torch._dynamo
 from pathlib import Path
 from trainers.loop import save_checkpoint
-model = torch.nn.Linear(256, 256)
-opt = torch.optim.AdamW(model.parameters())
-sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-step = 0
-while True:
-    step += 1
-    with torch.no_grad():
-        model.weight.fill_(step)  # the weights say which step they belong to
-    save_checkpoint(Path(sys.argv[1]), model, opt, sched, {"step": step})
+
+def work(where):
+    model = torch.nn.Linear(256, 256)
+    opt = torch.optim.AdamW(model.parameters())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    step = 0
+    while True:
+        step += 1
+        with torch.no_grad():
+            model.weight.fill_(step)  # the weights say which step they belong to
+        save_checkpoint(Path(where), model, opt, sched, {"step": step})
 """
 
 
@@ -126,49 +176,60 @@ def test_kill_while_writing_checkpoints_never_leaves_a_half_one(tmp_path):
     from trainers.loop import load_checkpoint
 
     outcomes = []
-    for trial in range(6):
-        ckpt = tmp_path / f"t{trial}" / "ckpt"
-        ckpt.parent.mkdir()
-        proc = subprocess.Popen([sys.executable, "-c", WRITER, str(ckpt)], cwd=ROOT)
-        _wait(lambda c=ckpt: (c / "state.json").exists() or (c.parent / "ckpt.old").exists())
-        time.sleep(RNG.uniform(0.0, 0.5))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        model = torch.nn.Linear(256, 256)
-        opt = torch.optim.AdamW(model.parameters())
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
-        state = load_checkpoint(ckpt, model, opt, sched)
-        assert state is not None
-        assert float(model.weight[0, 0].detach()) == state["step"]
-        outcomes.append(state["step"])
+    with _zygote(WRITER) as (start, ended):
+        for trial in range(6):
+            ckpt = tmp_path / f"t{trial}" / "ckpt"
+            ckpt.parent.mkdir()
+            pid = start(str(ckpt))
+            _wait(lambda c=ckpt: (c / "state.json").exists() or (c.parent / "ckpt.old").exists())
+            time.sleep(RNG.uniform(0.0, 0.5))
+            os.kill(pid, signal.SIGKILL)
+            assert os.WTERMSIG(ended()) == signal.SIGKILL  # killed mid-loop, not ended
+            model = torch.nn.Linear(256, 256)
+            opt = torch.optim.AdamW(model.parameters())
+            sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+            state = load_checkpoint(ckpt, model, opt, sched)
+            assert state is not None
+            assert float(model.weight[0, 0].detach()) == state["step"]
+            outcomes.append(state["step"])
     print(f"\ncheckpoint writer killed 6 times; loaded complete checkpoints at steps {outcomes}")
+
+
+CONVERT = """
+import gguf, transformers.modeling_gguf_pytorch_utils, transformers.models.llama.modeling_llama
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from trainers.models import convert_default_model
+
+def work(_):
+    convert_default_model()
+"""
 
 
 def test_kill_during_model_conversion(tmp_path):
     """Killed while converting the default model: no half-written model is ever used;
     the next conversion completes and loads."""
-    code = "from trainers.models import convert_default_model; print(convert_default_model())"
     env = {**os.environ, "ADAPT_CACHE": str(tmp_path)}
     out = tmp_path / "models" / "SmolLM2-135M-Instruct"
     outcomes = []
-    # once at a random moment while it reads the GGUF, once just after it began writing
-    for phase in ("reading", "writing"):
-        proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
-        if phase == "reading":
-            time.sleep(RNG.uniform(0.5, 3))
-        else:
-            assert _wait(lambda: any(out.parent.glob(f"{out.name}.tmp-*/*")), 120)
-            time.sleep(RNG.uniform(0, 0.3))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        complete = (out / "model.safetensors").exists()
-        if out.exists():  # renamed in one step: if it is there, it is whole
-            assert complete and (out / "config.json").exists()
-        outcomes.append(f"killed while {phase}: {'finished first' if complete else 'no model'}")
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0 and (out / "model.safetensors").exists()
+    with _zygote(CONVERT, env) as (start, ended):
+        # once at a random moment while it reads the GGUF, once just after it began writing
+        for phase in ("reading", "writing"):
+            pid = start("")
+            if phase == "reading":
+                time.sleep(RNG.uniform(0.5, 3))
+            else:
+                assert _wait(lambda: any(out.parent.glob(f"{out.name}.tmp-*/*")), 120)
+                time.sleep(RNG.uniform(0, 0.3))
+            os.kill(pid, signal.SIGKILL)
+            status = ended()
+            complete = (out / "model.safetensors").exists()
+            if out.exists():  # renamed in one step: if it is there, it is whole
+                assert complete and (out / "config.json").exists()
+            assert os.WIFSIGNALED(status) or complete  # killed, or it had already finished
+            outcomes.append(f"killed while {phase}: {'finished first' if complete else 'no model'}")
+        start("")
+        assert os.WIFEXITED(status := ended()) and os.WEXITSTATUS(status) == 0
+    assert (out / "model.safetensors").exists()
     from trainers.models import load_causal_lm
 
     assert load_causal_lm(out).config.num_hidden_layers == 30

@@ -155,3 +155,14 @@ def test_foreground_excludes_detach_and_prepare(tiny_model, runs_dir, capsys):
         assert main([*_pilot(tiny_model, "--method", "lora"), "--foreground", flag]) == 2
         assert "--foreground runs the pilot here" in capsys.readouterr().err
     assert not runs_dir.exists() or not any(runs_dir.iterdir())  # nothing started
+
+
+def test_a_child_skips_bitsandbytes_unless_its_method_loads_4_bit(monkeypatch):
+    """A pilot's or probe's own process marks bitsandbytes absent for a method that loads
+    no 4-bit model (its import costs every pilot's start about 3 s); qlora leaves it."""
+    from trainers.models import skip_bitsandbytes
+
+    for method, blocked in (("lora", True), ("full", True), ("qlora", False)):
+        monkeypatch.delitem(sys.modules, "bitsandbytes", raising=False)
+        skip_bitsandbytes(method)
+        assert ("bitsandbytes" in sys.modules and sys.modules["bitsandbytes"] is None) == blocked

@@ -13,6 +13,7 @@ them). `trainers.preflight.predict` scales these to the whole run. Run as
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import sys
@@ -28,6 +29,7 @@ from trainers.eval.scoring import generate, probe
 from trainers.flows.generative import wanted_baselines
 from trainers.hardware import is_out_of_memory, peak_memory_mib
 from trainers.loop import length_grouped_batches
+from trainers.models import skip_bitsandbytes
 from trainers.passages import asked_with_passages, open_index, training_set
 from trainers.preflight.job import ProbeResult
 from trainers.recipes import recipe_for
@@ -195,11 +197,15 @@ def run_probe(cfg) -> ProbeResult:
         return _probe_in(cfg, Path(tmp))
 
 
-def main(argv: list[str] | None = None) -> int:
+def _read(config_path: str) -> PilotConfig:
     import yaml
 
+    return PilotConfig.model_validate(yaml.safe_load(Path(config_path).read_text()))
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    cfg = PilotConfig.model_validate(yaml.safe_load(Path(argv[0]).read_text()))
+    cfg = _read(argv[0])
     try:
         print(run_probe(cfg).model_dump_json())
     except Exception as e:
@@ -210,4 +216,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    with contextlib.suppress(Exception):  # main reports a config it cannot read
+        skip_bitsandbytes(_read(sys.argv[1]).method)
     raise SystemExit(main())
