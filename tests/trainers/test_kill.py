@@ -104,8 +104,9 @@ def test_kill_during_training_and_evaluation_then_resume(tiny_model, runs_dir, c
 
 # A zygote: one interpreter imports torch and the code under test once, then forks a
 # child per kill trial (the test kills the child, the zygote reaps it and reports how it
-# ended). A fresh interpreter per trial spent 4-6 s importing: the kill landed in the
-# imports as often as in the work, and the trials cost half a minute each test.
+# ended). A fresh interpreter per trial spent 3-13 s importing: the trials cost half a
+# minute a test, and the conversion's kill "while reading" (0.5-3 s after the start)
+# landed in transformers' imports, before any of the GGUF was read.
 ZYGOTE = """
 import os, sys
 {prelude}
@@ -132,7 +133,7 @@ def _zygote(prelude: str, env: dict | None = None):
     """Yields start(arg) -> child pid, and ended() -> the child's wait status."""
     code = ZYGOTE.format(prelude=prelude)
     proc = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, text=True,
+        [sys.executable, "-c", code], cwd=ROOT, env=env, text=True, start_new_session=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
     )  # fmt: skip
 
@@ -143,9 +144,13 @@ def _zygote(prelude: str, env: dict | None = None):
 
     try:
         yield start, lambda: int(proc.stdout.readline())
-    finally:
+    finally:  # the zygote ends at the end of its input; a failed test leaves none behind
         proc.stdin.close()
-        proc.wait(timeout=60)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 # The zygote imports what the first save imports (the optimizer loads torch._dynamo) and

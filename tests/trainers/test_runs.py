@@ -1,5 +1,6 @@
 """Runs as detached processes: a pilot end to end on a tiny model (kill -9 and resume
-are in test_kill.py), cancel, the index, distillation from a local teacher, and
+are in test_kill.py), cancel, the index; the prompt, generation and local-teacher
+distillation pilots (in the foreground: they test the method, not the launch); and
 data-parallel training under torchrun (gloo, 2 CPU processes)."""
 
 import json
@@ -62,11 +63,12 @@ def test_pilot_json_contract_on_tiny_model(tiny_model, runs_dir, capsys):
 
 
 def test_prompt_and_generation_pilots(tiny_model, runs_dir, capsys):
-    assert main([*_pilot(tiny_model), "--method", "prompt", "--json"]) == 0
+    assert main([*_pilot(tiny_model), "--method", "prompt", "--foreground", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert {"zero_shot", "few_shot"} <= set(out["measurement"]["baselines"])
     args = [
         "pilot",
+        "--foreground",
         "--data",
         str(DEMO_CHAT),
         "--model",
@@ -87,7 +89,7 @@ def test_distill_seq_with_a_local_teacher(tiny_model, runs_dir, capsys):
     model's distill_seq test uses an endpoint teacher)."""
     argv = [*_pilot(tiny_model), "--method", "distill_seq", "--teacher", str(tiny_model)]
     argv[2] = str(DEMO_CHAT)  # a generation task: the teacher's text passes the filter
-    assert main([*argv, "--max-steps", "3", "--holdout-max", "16", "--json"]) == 0
+    assert main([*argv, "--foreground", "--max-steps", "3", "--holdout-max", "16", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "done" and out["agreement"]["n"] == 16
     train = json.loads((Path(out["run_dir"]) / "train.json").read_text())["examples"]
