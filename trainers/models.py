@@ -175,19 +175,27 @@ def load_causal_lm(
     return model if quantize_4bit else model.to(device)
 
 
-def skip_bitsandbytes(method: str) -> None:
+def skip_bitsandbytes(method: str, models: list[str | None]) -> None:
     """peft imports bitsandbytes whenever it is installed (peft/helpers.py), and
     bitsandbytes imports torch's compiler: about 3 s of every pilot's start (measured on a
     2 GHz Xeon: a tiny-model LoRA pilot 15.2 s with it, 12.1 s without). A fresh process
-    whose method loads no 4-bit model marks it absent (None in sys.modules makes the import
-    fail). Only in a child's own entry (the pilot, the probe): peft remembers what it saw
-    at import, so a process that may later run qlora (`--foreground`, a notebook) must
-    see it."""
+    whose run loads no 4-bit model marks it absent (None in sys.modules makes the import
+    fail). Not for qlora, nor when a model it loads (the model, a local teacher) may be
+    saved quantized: only the default models and folders whose config.json does not name
+    bitsandbytes count as safe (a hub id or a run's name is not read here). Only in a
+    child's own entry (the pilot, the probe): peft remembers what it saw at import, so a
+    process that may later run qlora (`--foreground`, a notebook) must see it."""
     import sys
 
     from core.vocab import METHODS
 
-    if METHODS[method].compute != "qlora":
+    def plain(model: str | None) -> bool:
+        if not model or model.lower() in (DEFAULT_MODEL, DEFAULT_ENCODER):
+            return True
+        config = Path(model).expanduser() / "config.json"
+        return config.is_file() and "bitsandbytes" not in config.read_text(errors="replace")
+
+    if METHODS[method].compute != "qlora" and all(map(plain, models)):
         sys.modules.setdefault("bitsandbytes", None)  # type: ignore[assignment]
 
 

@@ -104,5 +104,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     with contextlib.suppress(Exception):  # main reports a config it cannot read
-        skip_bitsandbytes(load_config(Path(sys.argv[1])).method)
+        cfg = load_config(Path(sys.argv[1]))
+        skip_bitsandbytes(cfg.method, [cfg.model, cfg.teacher])
     raise SystemExit(main())

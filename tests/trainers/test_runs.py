@@ -159,12 +159,27 @@ def test_foreground_excludes_detach_and_prepare(tiny_model, runs_dir, capsys):
     assert not runs_dir.exists() or not any(runs_dir.iterdir())  # nothing started
 
 
-def test_a_child_skips_bitsandbytes_unless_its_method_loads_4_bit(monkeypatch):
-    """A pilot's or probe's own process marks bitsandbytes absent for a method that loads
-    no 4-bit model (its import costs every pilot's start about 3 s); qlora leaves it."""
+def test_a_child_skips_bitsandbytes_unless_its_run_may_load_4_bit(monkeypatch, tmp_path):
+    """A pilot's or probe's own process marks bitsandbytes absent for a run that loads no
+    4-bit model (its import costs every pilot's start about 3 s); qlora, a folder saved
+    quantized, and a model it cannot read (a hub id, a run's name) leave it."""
     from trainers.models import skip_bitsandbytes
 
-    for method, blocked in (("lora", True), ("full", True), ("qlora", False)):
+    plain, quantized = tmp_path / "plain", tmp_path / "quantized"
+    for folder, config in ((plain, {}), (quantized, {"quant_method": "bitsandbytes"})):
+        folder.mkdir()
+        (folder / "config.json").write_text(json.dumps({"quantization_config": config}))
+    cases = [
+        ("lora", [None, None], True),
+        ("full", [str(plain), str(plain)], True),
+        ("classifier", ["all-MiniLM-L6-v2", None], True),
+        ("qlora", [None, None], False),
+        ("lora", [str(quantized), None], False),
+        ("distill_seq", [None, str(quantized)], False),
+        ("lora", ["HuggingFaceTB/SmolLM2-360M-Instruct", None], False),
+    ]
+    for method, models, blocked in cases:
         monkeypatch.delitem(sys.modules, "bitsandbytes", raising=False)
-        skip_bitsandbytes(method)
-        assert ("bitsandbytes" in sys.modules and sys.modules["bitsandbytes"] is None) == blocked
+        skip_bitsandbytes(method, models)
+        skipped = "bitsandbytes" in sys.modules and sys.modules["bitsandbytes"] is None
+        assert skipped == blocked, (method, models)

@@ -217,5 +217,6 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     with contextlib.suppress(Exception):  # main reports a config it cannot read
-        skip_bitsandbytes(_read(sys.argv[1]).method)
+        cfg = _read(sys.argv[1])
+        skip_bitsandbytes(cfg.method, [cfg.model, cfg.teacher])
     raise SystemExit(main())
