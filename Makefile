@@ -28,12 +28,14 @@ app: setup
 # Two pytest workers, one torch thread each, a whole file per worker: most of the suite's
 # time is single-threaded (imports, subprocess start-up, app reruns), which two workers
 # halve. Two threads per worker oversubscribed the two cores (a QLoRA pilot: 35 s alone,
-# 6 minutes beside another worker). The browser and load tests run after, alone, since
-# they wait on a live server. pyproject's addopts end every run with the 15 slowest tests.
+# 6 minutes beside another worker). The browser and load tests run after the rest, since
+# they wait on a live server; their two files run side by side (a core sat 40% idle
+# while they ran one after the other). pyproject's addopts end every run with the 15
+# slowest tests.
 test: setup
 	$(VENV)/bin/ruff check .
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(VENV)/bin/python -m pytest -q -n 2 --dist loadfile -m 'not gpu and not e2e'
-	$(VENV)/bin/python -m pytest -q -p no:xdist -m 'e2e and not gpu'
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile -m 'e2e and not gpu'
 
 lint: setup
 	$(VENV)/bin/ruff format .

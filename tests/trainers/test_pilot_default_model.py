@@ -15,6 +15,7 @@ from trainers.eval.scoring import PROBES
 
 pytestmark = pytest.mark.slow
 COMMON = ["--foreground", "--holdout-max", "8", "--max-steps", "3", "--no-probe", "--json"]
+NO_FEW_SHOT = ["--baselines", ""]
 
 
 def _run(capsys, *args, data=DEMO_CSV) -> dict:
@@ -28,11 +29,12 @@ def _run(capsys, *args, data=DEMO_CSV) -> dict:
 @pytest.mark.parametrize("method", ["prompt", "retrieval", "lora", "qlora", "full"])
 def test_method_on_default_model(method, runs_dir, capsys):
     args = ["--method", method] + (["--batch-size", "4"] if method == "full" else [])
-    out = _run(capsys, *args)
+    out = _run(capsys, *args, *([] if method in ("prompt", "retrieval") else NO_FEW_SHOT))
     m = out["measurement"]
     assert m["model"] == "smollm2-135m-instruct" and m["model_params"] > 100_000_000
     if method in ("lora", "qlora", "full"):
         assert out["training"]["steps"] == 3 and m["tokens_per_second"] > 0
+        assert "few_shot" not in m["baselines"]  # scored by the prompt test
         assert out["training"]["stopped_by"] == "steps"
         # the forgetting probe ran before and after training: shares of its questions
         f, n = out["forgetting"], len(PROBES)
@@ -78,6 +80,7 @@ def test_distill_seq_with_endpoint_teacher_never_writes_the_key(
         "t",
         "--teacher-key-env",
         "ADAPT_TEST_TEACHER_KEY",
+        *NO_FEW_SHOT,
     )
     assert seen_keys and all(k == f"Bearer {key}" for k in seen_keys)
     assert out["teacher"]["kept"] > 0
@@ -98,7 +101,7 @@ def test_distill_seq_with_endpoint_teacher_never_writes_the_key(
 
 
 def test_distill_logit_half_depth_student(runs_dir, capsys):
-    out = _run(capsys, "--method", "distill_logit")
+    out = _run(capsys, "--method", "distill_logit", *NO_FEW_SHOT)
     st = out["student"]
     assert st["layers"] == 15 and st["params"] < st["teacher_params"]
     assert out["agreement"]["n"] == 8 and st["generation_tokens_per_second"] > 0
