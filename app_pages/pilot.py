@@ -25,10 +25,16 @@ from app_pages.widgets import invalid_fields, number_field
 from core.labels import method_label
 from core.scenario import InputError
 from core.vocab import BASELINE_METHODS, METHOD_NAMES, METHODS, curve_applies
-from trainers import runs
+from trainers import runs, warm
 from trainers.config import PilotConfig, TrainSettings, field_help
 from trainers.launch import start_pilot
 from trainers.models import DEFAULT_ENCODER, DEFAULT_MODEL
+
+
+# This server's pilots start by fork from one process that has imported torch once
+# (trainers/warm.py): about 10 s sooner each. It starts here, not with the app, so a
+# visit that never reaches the Pilot page costs no torch import.
+warm.enable()
 
 
 def launch(cfg: PilotConfig, key: str | None, pre) -> Path:

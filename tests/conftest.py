@@ -39,6 +39,12 @@ def pytest_configure(config):
     if "ADAPT_RESPONSE_CACHE" not in os.environ:  # never the answers of an earlier session
         where = tempfile.mkdtemp(prefix="adapt-answers-")
         os.environ["ADAPT_RESPONSE_CACHE"] = os.path.join(where, "endpoint_cache.sqlite")
+    # A worker forks its detached pilots from one warm zygote, as the app's server does
+    # (trainers/warm.py): about 10 s of imports saved per pilot. test_warm.py compares it
+    # with a fresh start, which `adapt pilot` run as a command still makes.
+    from trainers import warm
+
+    warm.enable(start_now=False)
 
 
 @pytest.fixture(autouse=True)

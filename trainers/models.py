@@ -187,6 +187,13 @@ def skip_bitsandbytes(method: str, models: list[str | None]) -> None:
     process that may later run qlora (`--foreground`, a notebook) must see it."""
     import sys
 
+    if bitsandbytes_unused(method, models):
+        sys.modules.setdefault("bitsandbytes", None)  # type: ignore[assignment]
+
+
+def bitsandbytes_unused(method: str, models: list[str | None]) -> bool:
+    """True when the run loads no 4-bit model: not qlora, and every model it loads is a
+    default one or a folder whose config.json does not name bitsandbytes."""
     from core.vocab import METHODS
 
     def plain(model: str | None) -> bool:
@@ -195,8 +202,7 @@ def skip_bitsandbytes(method: str, models: list[str | None]) -> None:
         config = Path(model).expanduser() / "config.json"
         return config.is_file() and "bitsandbytes" not in config.read_text(errors="replace")
 
-    if METHODS[method].compute != "qlora" and all(map(plain, models)):
-        sys.modules.setdefault("bitsandbytes", None)  # type: ignore[assignment]
+    return METHODS[method].compute != "qlora" and all(map(plain, models))
 
 
 def four_bit_config():

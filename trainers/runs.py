@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from core.scenario import InputError
+from trainers import warm
 from trainers.hardware import process_peak_mib
 
 FINAL = ("done", "failed", "cancelled")
@@ -242,25 +243,29 @@ def find_run(ref: str, root: Path | None = None, index_only: bool = False) -> Pa
 
 
 def launch(run_dir: Path, resume: bool = False, extra_env: dict[str, str] | None = None) -> int:
-    """Start the pilot as a detached subprocess in its own process group; output goes to a
-    file (never an undrained pipe), so it keeps going when the caller or browser leaves.
+    """Start the pilot detached, in its own process group; output goes to a file (never an
+    undrained pipe), so it keeps going when the caller or browser leaves. A host that
+    enabled trainers.warm forks it from a warm zygote; otherwise a fresh interpreter.
     extra_env (an API key typed into the app) reaches the child's environment only: it
     is never written to the run directory, the index or the log."""
     run_dir = Path(run_dir)
-    log = open(run_dir / "log.txt", "ab")  # noqa: SIM115 (the child owns it)
-    cmd = [sys.executable, "-m", "trainers.pilot", str(run_dir)] + (["--resume"] if resume else [])
-    proc = subprocess.Popen(
-        cmd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd=Path(__file__).resolve().parent.parent,
-        env={**os.environ, **(extra_env or {})},
-    )
-    log.close()
-    (run_dir / "pid").write_text(str(proc.pid))
-    return proc.pid
+    argv = [str(run_dir)] + (["--resume"] if resume else [])
+    env = {**os.environ, **(extra_env or {})}
+    pid = warm.fork_pilot(run_dir, argv, env, secret_names=extra_env or {})
+    if pid is None:
+        log = open(run_dir / "log.txt", "ab")  # noqa: SIM115 (the child owns it)
+        pid = subprocess.Popen(
+            [sys.executable, "-m", "trainers.pilot", *argv],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+        ).pid
+        log.close()
+    (run_dir / "pid").write_text(str(pid))
+    return pid
 
 
 def cancel(run_dir: Path, grace_seconds: float = 5.0) -> bool:

@@ -1,0 +1,252 @@
+"""A warm launcher for the hosts that start many pilots: the app's server and a test
+worker. A fresh interpreter pays about 10 s of imports before a pilot does anything
+(torch, transformers, peft, trainers; measured on a 2 GHz Xeon); here one process, the
+zygote, pays them once and forks a pilot per request, which then starts at once.
+
+`adapt pilot --detach` keeps starting a fresh interpreter (runs.launch): a one-shot CLI
+would pay the imports either way. Rules the zygote keeps:
+- It imports, but runs no tensor op: a fork after torch's OpenMP pool has started hangs.
+- It serves only runs that load no 4-bit model (models.bitsandbytes_unused): it imported
+  peft with bitsandbytes marked absent, and peft remembers what it saw at import. The
+  others start fresh.
+- A pilot gets the caller's environment as it is at the launch, sent over the pipe and
+  never written anywhere (an API key typed into the app). Variables a library reads at
+  import (OMP_*, HF_*, ATEN_CPU_CAPABILITY, HOME, ...) must be the zygote's own, so a
+  change to any variable but ADAPT_* (read when used), PYTEST_* and the secrets starts a
+  new zygote.
+- Each pilot calls setsid, as a fresh one started in a new session does: `runs.cancel`
+  kills its process group. The zygote ignores SIGCHLD, so the kernel reaps its pilots.
+- It exits when its caller closes the pipe (the caller ended); its pilots keep running.
+Run as `python -m trainers.warm`; callers use `enable()` and `fork_pilot()`."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from trainers.config import load_config
+from trainers.models import bitsandbytes_unused
+
+ROOT = Path(__file__).resolve().parent.parent
+START_TIMEOUT_S = 180.0  # the zygote's imports, on a busy 2-core machine
+CALL_TIME_PREFIXES = ("ADAPT_", "PYTEST_")
+# What nearly every pilot imports after trainers.pilot (about 6 s on a 2 GHz Xeon).
+PRELOAD = (
+    "trainers.pilot",
+    "peft",
+    "transformers.models.auto.modeling_auto",
+    "transformers.models.auto.tokenization_auto",
+    "transformers.models.llama.modeling_llama",
+    "transformers.models.bert.modeling_bert",
+)
+
+_lock = threading.Lock()
+_state: dict = {"enabled": False, "zygote": None}
+
+
+def enable(start_now: bool = True) -> None:
+    """Start pilots of this process by fork from a warm zygote (Linux only). `start_now`
+    begins its imports in the background, so the first launch finds it ready."""
+    if sys.platform != "linux":
+        return
+    _state["enabled"] = True
+    if start_now:
+        with _lock:
+            _zygote_for(dict(os.environ), ())
+
+
+def disable() -> None:
+    with _lock:
+        _state["enabled"] = False
+        _close(_state["zygote"])
+        _state["zygote"] = None
+
+
+def fork_pilot(run_dir: Path, argv: list[str], env: dict[str, str], secret_names) -> int | None:
+    """The pid of the pilot forked for `argv` (trainers.pilot's), its output appended to
+    run_dir/log.txt; None when this run must start fresh (not enabled, a run that may load
+    a 4-bit model, or no zygote answered)."""
+    if not _state["enabled"] or not _warm_eligible(Path(run_dir)):
+        return None
+    request = {"argv": argv, "env": env, "log": str(Path(run_dir) / "log.txt")}
+    with _lock:
+        zygote = _zygote_for(env, tuple(secret_names))
+        pid = zygote.fork(request)
+        zygote.forked += pid is not None
+        if pid is None:  # it died or hung: the next launch builds a new one
+            _close(zygote)
+            _state["zygote"] = None
+        return pid
+
+
+def _warm_eligible(run_dir: Path) -> bool:
+    try:
+        cfg = load_config(run_dir)
+    except Exception:  # the fresh child reports a config it cannot read, in its log
+        return False
+    return bitsandbytes_unused(cfg.method, [cfg.model, cfg.teacher])
+
+
+def _import_key(env: dict[str, str], secret_names: tuple[str, ...]) -> tuple:
+    return tuple(
+        sorted(
+            (k, v)
+            for k, v in env.items()
+            if k not in secret_names and not k.startswith(CALL_TIME_PREFIXES)
+        )
+    )
+
+
+class _Zygote:
+    def __init__(self, env: dict[str, str], key: tuple):
+        self.key, self.forked = key, 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "trainers.warm"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,  # the app's Ctrl-C is not its signal
+        )
+
+    def fork(self, request: dict) -> int | None:
+        try:
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            return None
+        line = b""
+        fd = self.proc.stdout.fileno()
+        while not line.endswith(b"\n"):
+            ready, _, _ = select.select([fd], [], [], START_TIMEOUT_S)
+            chunk = os.read(fd, 64) if ready else b""
+            if not chunk:
+                return None
+            line += chunk
+        return int(line) if line.strip().isdigit() else None
+
+
+def _zygote_for(env: dict[str, str], secret_names: tuple[str, ...]) -> _Zygote:
+    key = _import_key(env, secret_names)
+    zygote = _state.get("zygote")
+    if zygote is None or zygote.key != key or zygote.proc.poll() is not None:
+        _close(zygote)
+        clean = {k: v for k, v in env.items() if k not in secret_names}
+        zygote = _state["zygote"] = _Zygote(clean, key)
+    return zygote
+
+
+def _close(zygote: _Zygote | None) -> None:
+    """End a zygote no longer wanted (no fork is in flight: callers hold the lock). Its
+    pilots live in their own sessions and keep running."""
+    if zygote is not None:
+        with contextlib.suppress(OSError):
+            zygote.proc.stdin.close()
+        zygote.proc.terminate()  # it may still be importing: no reason to finish
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            zygote.proc.wait(timeout=5)
+
+
+# ---- the zygote ---------------------------------------------------------------------
+
+
+def serve() -> int:
+    import importlib
+
+    sys.modules.setdefault("bitsandbytes", None)  # type: ignore[assignment]
+    for name in PRELOAD:
+        importlib.import_module(name)
+    sys.stdout.flush()
+    reply = os.dup(1)  # replies go here, never through sys.stdout's buffer
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps its pilots
+    shared = _resident_library_pages()
+    child = _fork_each(reply)
+    if child is None:
+        return 0  # the caller closed the pipe
+    _touch(shared)
+    return _become_pilot(*child)  # in a forked pilot: exits as a fresh interpreter would
+
+
+def _resident_library_pages():
+    """The addresses of the file-backed pages (the libraries' code and data) resident in
+    the zygote. A fork does not copy their page-table entries, so a pilot's resident set
+    would leave out some 100 MB a fresh interpreter holds after the same imports (measured:
+    RssFile 102 MiB in the zygote, 6 MiB in its fork); the pilot touches them again, and
+    its peak memory is a fresh one's. /proc/self/pagemap says which are present."""
+    import numpy as np  # array arithmetic only: no torch op runs here
+
+    page, found = os.sysconf("SC_PAGE_SIZE"), []
+    with open("/proc/self/maps") as maps, open("/proc/self/pagemap", "rb") as pagemap:
+        for line in maps:
+            parts = line.split()
+            path = parts[5] if len(parts) > 5 else ""
+            if not path.startswith("/") or path.startswith("/dev/") or "r" not in parts[1]:
+                continue
+            start, end = (int(x, 16) for x in parts[0].split("-"))
+            pagemap.seek(start // page * 8)  # one 64-bit entry per page; bit 63: present
+            entries = np.frombuffer(pagemap.read((end - start) // page * 8), dtype=np.uint64)
+            found.append(start + np.flatnonzero(entries >> np.uint64(63)) * page)
+    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+
+
+def _touch(addresses) -> None:
+    import ctypes
+
+    for address in addresses.tolist():
+        ctypes.string_at(address, 1)
+
+
+def _fork_each(reply: int) -> tuple[dict, int] | None:
+    """Fork one pilot per request line; returns only in a pilot (its request and the
+    pipe end it says "set up" on) or, in the zygote, at the end of input."""
+    for line in sys.stdin.buffer:
+        request = json.loads(line)
+        ready_r, ready_w = os.pipe()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:
+            os.close(ready_r)
+            os.close(reply)
+            return request, ready_w
+        os.close(ready_w)
+        os.read(ready_r, 1)  # its own session first, so the caller may kill the group
+        os.close(ready_r)
+        os.write(reply, f"{pid}\n".encode())
+    return None
+
+
+def _become_pilot(request: dict, ready_w: int) -> int:
+    os.setsid()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its own subprocesses are waited for
+    os.write(ready_w, b"1")
+    os.close(ready_w)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(ROOT)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdin = open(os.devnull)  # noqa: SIM115 (the zygote's buffer held only requests)
+    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    import trainers.pilot
+
+    sys.argv = [trainers.pilot.__file__, *request["argv"]]
+    return trainers.pilot.main(request["argv"])
+
+
+if __name__ == "__main__":
+    raise SystemExit(serve())
