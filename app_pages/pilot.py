@@ -30,7 +30,6 @@ from trainers.config import PilotConfig, TrainSettings, field_help
 from trainers.launch import start_pilot
 from trainers.models import DEFAULT_ENCODER, DEFAULT_MODEL
 
-
 # This server's pilots start by fork from one process that has imported torch once
 # (trainers/warm.py): about 10 s sooner each. It starts here, not with the app, so a
 # visit that never reaches the Pilot page costs no torch import.
