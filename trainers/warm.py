@@ -17,7 +17,8 @@ would pay the imports either way. Rules the zygote keeps:
 - Each pilot calls setsid, as a fresh one started in a new session does: `runs.cancel`
   kills its process group. The zygote ignores SIGCHLD, so the kernel reaps its pilots.
 - It exits when its caller closes the pipe (the caller ended); its pilots keep running.
-Run as `python -m trainers.warm`; callers use `enable()` and `fork_pilot()`."""
+The zygote itself is trainers/zygote.py (`python -m trainers.zygote`); callers use
+`enable()` and `fork_pilot()`."""
 
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ import contextlib
 import json
 import os
 import select
-import signal
 import subprocess
 import sys
 import threading
@@ -37,15 +37,6 @@ from trainers.models import bitsandbytes_unused
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 180.0  # the zygote's imports, on a busy 2-core machine
 CALL_TIME_PREFIXES = ("ADAPT_", "PYTEST_")
-# What nearly every pilot imports after trainers.pilot (about 6 s on a 2 GHz Xeon).
-PRELOAD = (
-    "trainers.pilot",
-    "peft",
-    "transformers.models.auto.modeling_auto",
-    "transformers.models.auto.tokenization_auto",
-    "transformers.models.llama.modeling_llama",
-    "transformers.models.bert.modeling_bert",
-)
 
 _lock = threading.Lock()
 _state: dict = {"enabled": False, "zygote": None}
@@ -108,7 +99,7 @@ class _Zygote:
     def __init__(self, env: dict[str, str], key: tuple):
         self.key, self.forked = key, 0
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "trainers.warm"],
+            [sys.executable, "-m", "trainers.zygote"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -153,100 +144,3 @@ def _close(zygote: _Zygote | None) -> None:
         zygote.proc.terminate()  # it may still be importing: no reason to finish
         with contextlib.suppress(subprocess.TimeoutExpired):
             zygote.proc.wait(timeout=5)
-
-
-# ---- the zygote ---------------------------------------------------------------------
-
-
-def serve() -> int:
-    import importlib
-
-    sys.modules.setdefault("bitsandbytes", None)  # type: ignore[assignment]
-    for name in PRELOAD:
-        importlib.import_module(name)
-    sys.stdout.flush()
-    reply = os.dup(1)  # replies go here, never through sys.stdout's buffer
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps its pilots
-    shared = _resident_library_pages()
-    child = _fork_each(reply)
-    if child is None:
-        return 0  # the caller closed the pipe
-    _touch(shared)
-    return _become_pilot(*child)  # in a forked pilot: exits as a fresh interpreter would
-
-
-def _resident_library_pages():
-    """The addresses of the file-backed pages (the libraries' code and data) resident in
-    the zygote. A fork does not copy their page-table entries, so a pilot's resident set
-    would leave out some 100 MB a fresh interpreter holds after the same imports (measured:
-    RssFile 102 MiB in the zygote, 6 MiB in its fork); the pilot touches them again, and
-    its peak memory is a fresh one's. /proc/self/pagemap says which are present."""
-    import numpy as np  # array arithmetic only: no torch op runs here
-
-    page, found = os.sysconf("SC_PAGE_SIZE"), []
-    with open("/proc/self/maps") as maps, open("/proc/self/pagemap", "rb") as pagemap:
-        for line in maps:
-            parts = line.split()
-            path = parts[5] if len(parts) > 5 else ""
-            if not path.startswith("/") or path.startswith("/dev/") or "r" not in parts[1]:
-                continue
-            start, end = (int(x, 16) for x in parts[0].split("-"))
-            pagemap.seek(start // page * 8)  # one 64-bit entry per page; bit 63: present
-            entries = np.frombuffer(pagemap.read((end - start) // page * 8), dtype=np.uint64)
-            found.append(start + np.flatnonzero(entries >> np.uint64(63)) * page)
-    return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
-
-
-def _touch(addresses) -> None:
-    import ctypes
-
-    for address in addresses.tolist():
-        ctypes.string_at(address, 1)
-
-
-def _fork_each(reply: int) -> tuple[dict, int] | None:
-    """Fork one pilot per request line; returns only in a pilot (its request and the
-    pipe end it says "set up" on) or, in the zygote, at the end of input."""
-    for line in sys.stdin.buffer:
-        request = json.loads(line)
-        ready_r, ready_w = os.pipe()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            os.close(ready_r)
-            os.close(reply)
-            return request, ready_w
-        os.close(ready_w)
-        os.read(ready_r, 1)  # its own session first, so the caller may kill the group
-        os.close(ready_r)
-        os.write(reply, f"{pid}\n".encode())
-    return None
-
-
-def _become_pilot(request: dict, ready_w: int) -> int:
-    os.setsid()
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # its own subprocesses are waited for
-    os.write(ready_w, b"1")
-    os.close(ready_w)
-    os.environ.clear()
-    os.environ.update(request["env"])
-    os.chdir(ROOT)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.close(null)
-    sys.stdin = open(os.devnull)  # noqa: SIM115 (the zygote's buffer held only requests)
-    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    import trainers.pilot
-
-    sys.argv = [trainers.pilot.__file__, *request["argv"]]
-    return trainers.pilot.main(request["argv"])
-
-
-if __name__ == "__main__":
-    raise SystemExit(serve())

@@ -66,7 +66,7 @@ def test_a_forked_pilot_measures_what_a_fresh_one_does(tiny_model, runs_dir, cap
     assert forked["training"]["last_loss"] == pytest.approx(
         fresh["training"]["last_loss"], rel=0.01
     )
-    # the libraries' pages count as in a fresh interpreter (trainers/warm.py); what is
+    # the libraries' pages count as in a fresh interpreter (trainers/zygote.py); what is
     # left is what the fresh one's own imports allocate on the way
     peaks = forked["measurement"]["peak_memory_mib"], fresh["measurement"]["peak_memory_mib"]
     print(f"peak MiB forked {peaks[0]:.0f}, fresh {peaks[1]:.0f}")
