@@ -43,7 +43,8 @@ def loopback_teacher():
     """(base URL, the list of Authorization headers received)."""
     _Teacher.seen_keys, _Teacher.reply = [], "refund_request"
     server = HTTPServer(("127.0.0.1", 0), _Teacher)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # polled every 20 ms: shutdown() waits up to one poll, 0.5 s by default
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_port}/v1", _Teacher.seen_keys
     server.shutdown()
 

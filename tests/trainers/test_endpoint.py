@@ -103,7 +103,8 @@ def faulty(monkeypatch, tmp_path):
     Faulty.plan, Faulty.seen, Faulty.auth, Faulty.n = ["ok"], Counter(), [], 0
     Faulty.prompt_tokens, Faulty.delay_s = 100, 0.0
     server = ThreadingHTTPServer(("127.0.0.1", 0), Faulty)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # polled every 20 ms: shutdown() waits up to one poll, 0.5 s by default
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
 

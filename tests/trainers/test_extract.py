@@ -311,7 +311,8 @@ def test_an_endpoint_gets_the_schema_as_response_format_or_in_the_instruction(
     monkeypatch.setenv("ADAPT_RESPONSE_CACHE", str(tmp_path / "cache.sqlite"))
     _Fields.refuse, _Fields.formats, _Fields.systems = refuse, [], []
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Fields)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    # polled every 20 ms: shutdown() waits up to one poll, 0.5 s by default
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     argv = [
         "pilot",
