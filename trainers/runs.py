@@ -111,7 +111,8 @@ def read_events(run_dir: Path) -> list[dict]:
     return events
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while the process runs; a zombie (ended, not yet reaped) is not running."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -126,7 +127,7 @@ def _pid_alive(pid: int) -> bool:
 
 def alive(run_dir: Path) -> bool:
     try:
-        return _pid_alive(int((Path(run_dir) / "pid").read_text()))
+        return pid_alive(int((Path(run_dir) / "pid").read_text()))
     except (OSError, ValueError):
         return False
 
@@ -306,7 +307,7 @@ def _group_alive(pgid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return _pid_alive(pgid)
+    return pid_alive(pgid)
 
 
 def _reap(pid: int) -> None:

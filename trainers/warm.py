@@ -18,7 +18,7 @@ would pay the imports either way. Rules the zygote keeps:
   kills its process group. The zygote ignores SIGCHLD, so the kernel reaps its pilots.
 - It exits when its caller closes the pipe (the caller ended); its pilots keep running.
 The zygote itself is trainers/zygote.py (`python -m trainers.zygote`); callers use
-`enable()` and `fork_pilot()`."""
+`enable()`, `fork_pilot()` and `fork_probe()` (the preflight probe: the same imports)."""
 
 from __future__ import annotations
 
@@ -64,12 +64,32 @@ def fork_pilot(run_dir: Path, argv: list[str], env: dict[str, str], secret_names
     """The pid of the pilot forked for `argv` (trainers.pilot's), its output appended to
     run_dir/log.txt; None when this run must start fresh (not enabled, a run that may load
     a 4-bit model, or no zygote answered)."""
-    if not _state["enabled"] or not _warm_eligible(Path(run_dir)):
+    log = str(Path(run_dir) / "log.txt")
+    request = {"entry": "trainers.pilot", "argv": argv, "stdout": log, "stderr": log}
+    return _fork(Path(run_dir), request, env, tuple(secret_names))
+
+
+def fork_probe(job_dir: Path, env: dict[str, str]) -> int | None:
+    """The pid of trainers.preflight.probe forked for job_dir/config.yaml: its answer in
+    out.txt, its progress in err.txt, its exit code in status.txt once it ended (no such
+    file after it ended: a signal killed it). None: start it fresh, as for fork_pilot."""
+    d = Path(job_dir)
+    request = {
+        "entry": "trainers.preflight.probe",
+        "argv": [str(d / "config.yaml")],
+        "stdout": str(d / "out.txt"),
+        "stderr": str(d / "err.txt"),
+        "status": str(d / "status.txt"),
+    }
+    return _fork(d, request, env, ())
+
+
+def _fork(config_dir: Path, request: dict, env: dict[str, str], secret_names) -> int | None:
+    if not _state["enabled"] or not _warm_eligible(config_dir):
         return None
-    request = {"argv": argv, "env": env, "log": str(Path(run_dir) / "log.txt")}
     with _lock:
-        zygote = _zygote_for(env, tuple(secret_names))
-        pid = zygote.fork(request)
+        zygote = _zygote_for(env, secret_names)
+        pid = zygote.fork({**request, "env": env})
         zygote.forked += pid is not None
         if pid is None:  # it died or hung: the next launch builds a new one
             _close(zygote)
@@ -77,9 +97,9 @@ def fork_pilot(run_dir: Path, argv: list[str], env: dict[str, str], secret_names
         return pid
 
 
-def _warm_eligible(run_dir: Path) -> bool:
+def _warm_eligible(config_dir: Path) -> bool:
     try:
-        cfg = load_config(run_dir)
+        cfg = load_config(config_dir)
     except Exception:  # the fresh child reports a config it cannot read, in its log
         return False
     return bitsandbytes_unused(cfg.method, [cfg.model, cfg.teacher])

@@ -1,7 +1,7 @@
 """The zygote of the warm launcher (trainers/warm.py starts it and sends it requests): it
-imports what a pilot needs once, then forks one pilot per request line on stdin and
-answers each with the pilot's pid. Kept apart from the launcher, which trainers.runs
-imports, because a pilot imports trainers.runs."""
+imports what a pilot needs once, then forks one pilot or preflight probe per request line
+on stdin and answers each with the child's pid. Kept apart from the launcher, which
+trainers.runs imports, because a pilot imports trainers.runs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import sys
+from pathlib import Path
 
 from trainers.warm import ROOT
 
@@ -102,14 +103,28 @@ def _become_pilot(request: dict, ready_w: int) -> int:
     os.dup2(null, 0)
     os.close(null)
     sys.stdin = open(os.devnull)  # noqa: SIM115 (the zygote's buffer held only requests)
-    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    import trainers.pilot  # here, after serve() marked bitsandbytes absent
-
-    sys.argv = [trainers.pilot.__file__, *request["argv"]]
-    return trainers.pilot.main(request["argv"])
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        out = os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(out, fd)
+        os.close(out)
+    # imported here, after serve() marked bitsandbytes absent
+    if request["entry"] == "trainers.preflight.probe":
+        from trainers.preflight import probe as entry
+    else:
+        import trainers.pilot as entry
+    sys.argv = [entry.__file__, *request["argv"]]
+    if not request.get("status"):
+        return entry.main(request["argv"])
+    code = 1  # what the interpreter exits with when main raises
+    try:
+        code = entry.main(request["argv"])
+    finally:
+        # the caller reads the output once the status is there, so it is flushed first
+        sys.stdout.flush()
+        sys.stderr.flush()
+        Path(request["status"] + ".tmp").write_text(str(code))
+        os.replace(request["status"] + ".tmp", request["status"])
+    return code
 
 
 if __name__ == "__main__":

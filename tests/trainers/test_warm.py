@@ -95,6 +95,48 @@ def test_a_forked_pilot_has_its_own_group_and_is_cancelled_with_it(tiny_model, r
     assert zygote.proc.poll() is None  # the zygote serves the next one
 
 
+@pytest.mark.slow
+def test_a_forked_probe_answers_what_a_fresh_one_does_and_is_cancelled(tiny_model):
+    from trainers.config import PilotConfig
+    from trainers.preflight.job import ProbeJob
+
+    cfg = PilotConfig(method="lora", data=str(DEMO_CSV), model=str(tiny_model), device="cpu")
+    warm.enable(start_now=False)
+    job = ProbeJob(cfg, 0.0)
+    zygote = warm._state["zygote"]
+    assert job.proc is None and int(_stat(job.pid)[1]) == zygote.proc.pid
+    forked = job.result(300)
+    assert forked.ok, forked.error
+    assert job.returncode() == 0
+    deadline = time.time() + 30  # its status comes before the interpreter's shutdown
+    while runs.pid_alive(job.pid) and time.time() < deadline:
+        time.sleep(0.05)
+    assert not runs.pid_alive(job.pid)  # ended and reaped: no zombie is left
+    warm._state["enabled"] = False
+    try:
+        fresh_job = ProbeJob(cfg, 0.0)
+        fresh = fresh_job.result(300)
+    finally:
+        warm._state["enabled"] = True
+    assert fresh_job.proc is not None and fresh.ok, fresh.error
+    for key in ("holdout", "train_rows", "steps_per_epoch", "train_tokens_per_epoch"):
+        assert getattr(forked, key) == getattr(fresh, key), key
+    assert forked.longest_batch_tokens == fresh.longest_batch_tokens
+    # the first fork may have waited for the zygote's own imports; the next one does not
+    again = ProbeJob(cfg, 0.0).result(300)
+    walls = forked.wall_s, again.wall_s, fresh.wall_s
+    print("probe wall s: forked {:.1f} then {:.1f}, fresh {:.1f}".format(*walls))
+    assert again.ok and again.wall_s < fresh.wall_s
+    assert forked.peak_memory_mib == pytest.approx(fresh.peak_memory_mib, rel=0.1)
+
+    slow = cfg.model_copy(update={"holdout_max": 100})
+    job = ProbeJob(slow, 0.0)
+    assert job.proc is None and runs.pid_alive(job.pid)
+    job.cancel()
+    assert job.done() and not runs.pid_alive(job.pid)
+    assert job.result(5).error == "the probe was killed before it answered"
+
+
 def test_only_runs_that_load_no_4_bit_model_are_forked(tiny_model, tmp_path):
     for method, eligible in (("lora", True), ("qlora", False)):
         run_dir = tmp_path / method

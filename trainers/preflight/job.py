@@ -1,16 +1,18 @@
 """The preflight probe as a background job: start it, read its progress, wait for its
 answer (a ProbeResult), and remember how long it took so the next one is announced
-truthfully. The probe itself is trainers/probe.py, run in a fresh process."""
+truthfully. The probe itself is trainers/preflight/probe.py, run in its own process."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from trainers import runs
+from trainers import runs, warm
 
 
 class ProbeResult(BaseModel):
@@ -65,8 +67,10 @@ def probe_key(cfg) -> str:
 
 
 class ProbeJob:
-    """A probe running in a fresh process (its peak memory is then the pilot's own), in
-    the background: `progress()` says where it is, `result()` waits for its answer."""
+    """A probe running in its own process (its peak memory is then the pilot's own), in
+    the background: `progress()` says where it is, `result()` waits for its answer. A host
+    that enabled trainers.warm forks it from the warm zygote (the imports already made);
+    otherwise, or for a run that may load a 4-bit model, a fresh interpreter."""
 
     def __init__(self, cfg, announced_s: float):
         import subprocess
@@ -79,14 +83,19 @@ class ProbeJob:
         self.key, self.announced_s, self.started = probe_key(cfg), announced_s, time.time()
         self.dir = Path(tempfile.mkdtemp(prefix="adapt-probe-"))
         (self.dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
-        # the child keeps its own copies of the two files; ours close at once
+        # both files exist from the start: progress() and result() read them at any time
         with open(self.dir / "out.txt", "wb") as out, open(self.dir / "err.txt", "wb") as err:
+            self.proc, self.pid = None, warm.fork_probe(self.dir, dict(os.environ))
+            if self.pid is not None:
+                return
+            # the child keeps its own copies of the two files; ours close at once
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "trainers.preflight.probe", str(self.dir / "config.yaml")],
                 stdout=out,
                 stderr=err,
                 cwd=Path(__file__).resolve().parent.parent,
             )
+        self.pid = self.proc.pid
 
     def elapsed_s(self) -> float:
         import time
@@ -94,7 +103,19 @@ class ProbeJob:
         return time.time() - self.started
 
     def done(self) -> bool:
-        return self.proc.poll() is not None
+        if self.proc is not None:
+            return self.proc.poll() is not None
+        # a forked probe is the zygote's child, reaped by the kernel: gone once it ended
+        return (self.dir / "status.txt").exists() or not runs.pid_alive(self.pid)
+
+    def returncode(self) -> int | None:
+        """Its exit code once done; None for a forked one a signal killed."""
+        if self.proc is not None:
+            return self.proc.returncode
+        try:
+            return int((self.dir / "status.txt").read_text())
+        except (OSError, ValueError):
+            return None
 
     def progress(self) -> str:
         """The probe's last progress line ("training step 2 of 4")."""
@@ -103,23 +124,37 @@ class ProbeJob:
         return said[-1] if said else "starting Python and loading the libraries"
 
     def cancel(self) -> None:
-        if not self.done():
+        if self.done():
+            return
+        if self.proc is not None:
             self.proc.kill()
             self.proc.wait()
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+        self._wait(10.0)
+
+    def _wait(self, timeout_s: float) -> bool:
+        import time
+
+        deadline = time.time() + timeout_s
+        while not self.done():
+            if time.time() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
 
     def result(self, timeout_s: float = 900) -> ProbeResult:
-        import subprocess
-
-        try:
-            self.proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
+        if not self._wait(timeout_s):
             self.cancel()
             return ProbeResult(ok=False, error=f"the probe took longer than {timeout_s:.0f} s")
-        code, wall = self.proc.returncode, self.elapsed_s()
+        code, wall = self.returncode(), self.elapsed_s()
         out = (self.dir / "out.txt").read_text(errors="replace")
         err = (self.dir / "err.txt").read_text(errors="replace")
         if code in (-9, 137):  # the kernel's out-of-memory killer
             return ProbeResult(ok=False, error="out of memory (the probe was killed)")
+        if code is None:
+            return ProbeResult(ok=False, error="the probe was killed before it answered")
         lines = [x for x in out.splitlines() if x.startswith("{")]
         if code != 0 or not lines:
             tail = (err.strip().splitlines() or ["no output"])[-1]
