@@ -26,6 +26,28 @@ def examples_dir() -> Path:
     return EXAMPLES
 
 
+# The files that take half a minute or more of a worker, longest first (--durations on a
+# 2-core machine). `--dist loadfile` hands out whole files in collection order; one of
+# these handed out last keeps one worker busy while the other sits idle.
+LONGEST_FIRST = (
+    "tests/trainers/test_pilot_default_model.py",
+    "tests/trainers/test_endpoint.py",
+    "tests/trainers/test_rag_pilot.py",
+    "tests/trainers/test_warm.py",
+    "tests/trainers/test_production.py",
+    "tests/trainers/test_kill.py",
+    "tests/trainers/test_extract.py",
+    "tests/trainers/test_distill_pilot.py",
+    "tests/trainers/test_engine.py",
+    "tests/trainers/test_classifier.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable
+
+
 def pytest_configure(config):
     """Every run directory and the run index go to a temporary folder unless a test sets
     ADAPT_RUNS itself: the suite never writes runs/ into the working tree."""

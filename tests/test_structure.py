@@ -151,3 +151,10 @@ def test_the_launch_path_and_the_preflight_estimate_load_without_torch():
 
     code = "import sys, trainers.launch, trainers.preflight; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_the_longest_first_files_exist():
+    """tests/conftest.py schedules these first; a renamed one would silently go last."""
+    from tests.conftest import LONGEST_FIRST, ROOT
+
+    assert [name for name in LONGEST_FIRST if not (ROOT / name).is_file()] == []

@@ -3,6 +3,7 @@ processes over gloo, and carries the pilot's hyperparameters."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -45,11 +46,23 @@ def test_the_written_job_trains_in_two_cpu_processes(tiny_model, tmp_path, capsy
     # smoke_test.sh: the same files in two CPU processes over gloo, 3 steps
     bin_dir = Path(sys.executable).parent
     env = os.environ | {"PATH": f"{bin_dir}:{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        ["bash", str(out / "smoke_test.sh")], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "MULTI_CPU over 2 process(es)" in proc.stdout + proc.stderr
+    # its own session: on a timeout the whole group goes, not only bash (a rank left
+    # behind would hold the rendezvous port for every later run)
+    with subprocess.Popen(
+        ["bash", str(out / "smoke_test.sh")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "MULTI_CPU over 2 process(es)" in stdout + stderr
     state = json.loads((out / "smoke_output" / "checkpoint-3" / "trainer_state.json").read_text())
     losses = [h["loss"] for h in state["log_history"] if "loss" in h]
     assert len(losses) == 3 and losses[-1] < losses[0]

@@ -4,9 +4,12 @@ any sft.yaml field can be overridden on the command line (--max_steps 3).
 
 It is TRL's own `trl sft` script (trl/scripts/sft.py) with two differences: the data is
 read from the JSONL files written beside it, and every rank leaves the process group
-together at the end (without that, gloo ranks were seen to hang at exit).
+together at the end and then exits at once (gloo ranks were seen to hang at exit without
+the first; with it, rank 0 was once seen to hang in the interpreter's own shutdown).
 """
 
+import os
+import sys
 from dataclasses import dataclass
 
 import torch.distributed as dist
@@ -49,6 +52,12 @@ def main() -> None:
     if dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+        # Everything is saved. The interpreter's shutdown can hang after this: rank 0 was
+        # seen idle after main() returned, its gloo threads waiting (a race of native
+        # threads with the shutdown, as in pytorch/pytorch#190489). Leave without it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == "__main__":
