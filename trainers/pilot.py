@@ -70,7 +70,7 @@ def run_pilot(run_dir: Path, resume: bool = False) -> PilotMetrics:
     cfg = load_config(run_dir)
     reset_peak_memory()  # the run's own peak, in whatever process it runs
     if runs.is_main_process():
-        (run_dir / "pid").write_text(str(os.getpid()))
+        runs.write_pid(run_dir, os.getpid())
         runs.index_upsert(run_dir, method=cfg.method, model=cfg.model)
         slots.acquire_slot(run_dir)  # waits (status "queued") while the machine is full
     t0 = time.perf_counter()

@@ -66,6 +66,14 @@ def write_json_atomic(path: Path, obj) -> None:
     tmp.replace(path)
 
 
+def write_pid(run_dir: Path, pid: int) -> None:
+    """The run's pid file, replaced whole: the launcher and the run itself both write it,
+    and status() reading it half-written would call a live run ended."""
+    tmp = Path(run_dir) / f"pid.{os.getpid()}.tmp"  # one per writer: they may race
+    tmp.write_text(str(pid))
+    tmp.replace(Path(run_dir) / "pid")
+
+
 def read_json(path: Path) -> dict | None:
     """A JSON file written by write_json_atomic, or None when absent (never half-read)."""
     try:
@@ -265,7 +273,7 @@ def launch(run_dir: Path, resume: bool = False, extra_env: dict[str, str] | None
             env=env,
         ).pid
         log.close()
-    (run_dir / "pid").write_text(str(pid))
+    write_pid(run_dir, pid)
     return pid
 
 

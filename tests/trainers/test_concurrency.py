@@ -58,7 +58,9 @@ def test_two_app_sessions_and_the_cli_launch_at_once(tiny_model, runs_dir, monke
     assert len({r["run_dir"] for r in rows}) == 3  # never a shared directory
     assert cli_out["status"] == "done" and cli_out["run_dir"] in {r["run_dir"] for r in rows}
     assert most_running == 1 and saw_queued  # the limit held, the extra runs waited
-    # a queued run started only after the run before it finished
+    # never two at once, and the runs that came while another ran waited for it (a run
+    # launched after the one before it ended starts at once: a forked pilot from the warm
+    # zygote can finish before the CLI's fresh interpreter has even launched its own)
     spans = []
     for r in rows:
         ev = runs.read_events(Path(r["run_dir"]))
@@ -66,6 +68,7 @@ def test_two_app_sessions_and_the_cli_launch_at_once(tiny_model, runs_dir, monke
         end = next(e["time"] for e in ev if e["event"] == "done")
         spans.append((start, end, any(e["event"] == "queued" for e in ev)))
     spans.sort()
-    for (_, end, _), (start, _, queued) in zip(spans, spans[1:], strict=False):
-        assert start >= end and queued
+    for (_, end, _), (start, _, _) in zip(spans, spans[1:], strict=False):
+        assert start >= end
+    assert any(queued for _, _, queued in spans)
     print(f"\nconcurrent launches: 3 (2 app sessions + CLI), limit 1, spans {spans}")

@@ -183,3 +183,29 @@ def test_a_child_skips_bitsandbytes_unless_its_run_may_load_4_bit(monkeypatch, t
         skip_bitsandbytes(method, models)
         skipped = "bitsandbytes" in sys.modules and sys.modules["bitsandbytes"] is None
         assert skipped == blocked, (method, models)
+
+
+def _read_while_written(tmp_path, write) -> list[bool]:
+    import threading
+
+    stop = threading.Event()
+    write(tmp_path, os.getpid())  # there from the start, as launch() leaves it
+
+    def writer():
+        while not stop.is_set():
+            write(tmp_path, os.getpid())
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        return [runs.alive(tmp_path) for _ in range(5000)]
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_the_pid_file_is_never_read_half_written(tmp_path):
+    """The launcher and the run itself both write the pid file. Written in place, a
+    reader could find it empty and call the live run ended: a resume forked from the warm
+    zygote, which starts at once, was reported "resumable" while it ran."""
+    assert all(_read_while_written(tmp_path, runs.write_pid))
