@@ -58,20 +58,25 @@ def new_run_dir(method: str, root: Path | None = None) -> Path:
             continue
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    if not is_main_process():
-        return
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, default=str), encoding="utf-8")
+def write_text_atomic(path: Path, text: str) -> None:
+    """Replace the file whole, so a reader never finds it half-written. The temporary
+    name is the writer's own: two processes may write one file (the pid file: the
+    launcher and the run)."""
+    path = Path(path)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
+def write_json_atomic(path: Path, obj) -> None:
+    if is_main_process():
+        write_text_atomic(path, json.dumps(obj, indent=2, default=str))
+
+
 def write_pid(run_dir: Path, pid: int) -> None:
-    """The run's pid file, replaced whole: the launcher and the run itself both write it,
-    and status() reading it half-written would call a live run ended."""
-    tmp = Path(run_dir) / f"pid.{os.getpid()}.tmp"  # one per writer: they may race
-    tmp.write_text(str(pid))
-    tmp.replace(Path(run_dir) / "pid")
+    """Both the launcher and the run write it; status() reading it half-written would
+    call a live run ended."""
+    write_text_atomic(Path(run_dir) / "pid", str(pid))
 
 
 def read_json(path: Path) -> dict | None:

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from trainers.warm import ROOT
 
-# What nearly every pilot imports after trainers.pilot (about 6 s on a 2 GHz Xeon).
+# What nearly every pilot imports: trainers.pilot, then the modules it loads when a run
+# starts (these about 6 s on a 2 GHz Xeon).
 PRELOAD = (
     "trainers.pilot",
     "peft",
@@ -107,7 +108,10 @@ def _become_pilot(request: dict, ready_w: int) -> int:
         out = os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         os.dup2(out, fd)
         os.close(out)
-    # imported here, after serve() marked bitsandbytes absent
+    # already in sys.modules (PRELOAD); imported in the function because nothing may load
+    # before serve() has marked bitsandbytes absent
+    from trainers import runs
+
     if request["entry"] == "trainers.preflight.probe":
         from trainers.preflight import probe as entry
     else:
@@ -122,8 +126,7 @@ def _become_pilot(request: dict, ready_w: int) -> int:
         # the caller reads the output once the status is there, so it is flushed first
         sys.stdout.flush()
         sys.stderr.flush()
-        Path(request["status"] + ".tmp").write_text(str(code))
-        os.replace(request["status"] + ".tmp", request["status"])
+        runs.write_text_atomic(Path(request["status"]), str(code))
     return code
 
 
